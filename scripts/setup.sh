@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Installs every Debian package that building, running and testing netport
+# need.  Idempotent: packages already present are not touched, and when all
+# are present nothing is downloaded at all.  Needs root (or sudo).
+#
+#   scripts/setup.sh            build + run + test dependencies
+#   scripts/setup.sh --runtime  only what the netport binary needs to run
+set -euo pipefail
+
+runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
+	libyaml-0-2 openssl ca-certificates)
+build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
+	libyaml-dev)
+# Tests use real clients and servers: curl and python3 for HTTP, clang and
+# its runtime for libFuzzer harnesses, iproute2 for network namespaces.
+test=(clang libclang-rt-14-dev curl python3 iproute2 procps psmisc)
+
+want=("${runtime[@]}")
+if [ "${1:-}" != "--runtime" ]; then
+	want+=("${build[@]}" "${test[@]}")
+fi
+
+missing=()
+for pkg in "${want[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null |
+	    grep -q 'install ok installed'; then
+		missing+=("$pkg")
+	fi
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "setup: all ${#want[@]} packages present"
+	exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null; then
+		sudo=(sudo)
+	else
+		echo "setup: need root to install: ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -q
+"${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Sets up everything and runs every test: installs the packages
+# (scripts/setup.sh), builds the release flavour (hardened, -Werror) and the
+# ASan+UBSan flavour, runs the whole ctest suite on each, then runs every
+# libFuzzer harness briefly from its seed corpus.  Ends with one line
+# "tests: N passed, N failed"; exits non-zero when anything failed.
+#
+#   scripts/test.sh                 everything
+#   NETPORT_FLAVOURS="asan" scripts/test.sh     only some flavours
+#   NETPORT_FUZZ_SECONDS=300 scripts/test.sh    longer fuzz runs (default 20)
+#   NETPORT_TEST_FILTER=conf scripts/test.sh    only ctest names matching
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+bash scripts/setup.sh || exit 1
+
+flavours=${NETPORT_FLAVOURS:-"release asan"}
+fuzz_seconds=${NETPORT_FUZZ_SECONDS:-20}
+passed=0
+failed=0
+failures=()
+
+# Adds the counts of one ctest run, read from its summary line
+# ("100% tests passed, 0 tests failed out of 12").
+count_ctest() {
+	local flavour=$1 log=$2 line total bad
+	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
+	if [ -z "$line" ]; then
+		failed=$((failed + 1))
+		failures+=("$flavour: ctest printed no summary")
+		return
+	fi
+	total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+	bad=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
+	passed=$((passed + total - bad))
+	failed=$((failed + bad))
+	if [ "$bad" -ne 0 ]; then
+		while read -r name; do
+			failures+=("$flavour: $name")
+		done < <(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (.*/\1/p' "$log")
+	fi
+}
+
+for flavour in $flavours; do
+	echo "=== $flavour: configure and build"
+	log=$(mktemp)
+	if ! { cmake --preset "$flavour" >/dev/null &&
+	    cmake --build --preset "$flavour"; } >"$log" 2>&1; then
+		cat "$log"
+		failed=$((failed + 1))
+		failures+=("$flavour: build failed")
+		rm -f "$log"
+		continue
+	fi
+	echo "=== $flavour: ctest"
+	args=(--preset "$flavour" -j 2)
+	[ -n "${NETPORT_TEST_FILTER:-}" ] && args+=(-R "$NETPORT_TEST_FILTER")
+	ctest "${args[@]}" 2>&1 | tee "$log"
+	count_ctest "$flavour" "$log"
+	rm -f "$log"
+done
+
+if [ "$fuzz_seconds" -gt 0 ]; then
+	echo "=== fuzz: configure and build"
+	log=$(mktemp)
+	if { cmake --preset fuzz >/dev/null && cmake --build --preset fuzz; } \
+	    >"$log" 2>&1; then
+		fuzzlog=$(mktemp)
+		bash scripts/fuzz.sh "$fuzz_seconds" 2>&1 | tee "$fuzzlog"
+		p=$(grep -c '^fuzz ok ' "$fuzzlog")
+		f=$(grep -c '^fuzz FAIL ' "$fuzzlog")
+		passed=$((passed + p))
+		failed=$((failed + f))
+		while read -r _ _ name _; do
+			failures+=("fuzz: $name")
+		done < <(grep '^fuzz FAIL ' "$fuzzlog")
+		rm -f "$fuzzlog"
+	else
+		cat "$log"
+		failed=$((failed + 1))
+		failures+=("fuzz: build failed")
+	fi
+	rm -f "$log"
+fi
+
+echo
+for f in "${failures[@]}"; do
+	echo "FAILED: $f"
+done
+echo "tests: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

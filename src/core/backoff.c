@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+/* Exponential backoff with jitter; see backoff.h. */
+#include <openssl/rand.h>
+
+#include "core/backoff.h"
+
+void
+backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms)
+{
+	b->min_ms = min_ms ? min_ms : 1;
+	b->max_ms = max_ms < b->min_ms ? b->min_ms : max_ms;
+	b->cur_ms = b->min_ms;
+}
+
+void
+backoff_reset(struct backoff *b)
+{
+	b->cur_ms = b->min_ms;
+}
+
+uint64_t
+backoff_next(struct backoff *b)
+{
+	uint64_t d = b->cur_ms, half = d / 2, r = 0;
+
+	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
+		r = 0;
+	b->cur_ms = d >= b->max_ms / 2 ? b->max_ms : d * 2;
+	return half + (half ? r % (d - half + 1) : 0);
+}

@@ -1,0 +1,564 @@
+/* SPDX-License-Identifier: MIT */
+/* Control connections: TLS, framing, keepalive; see ctl_conn.h. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "core/ctl_conn.h"
+#include "core/err.h"
+#include "core/loop.h"
+#include "core/net.h"
+#include "core/tls.h"
+
+/*
+ * A peer that leaves this much of our output unread is not keeping up with
+ * a control session (whose messages are small and rare) and is closed.
+ */
+#define CTL_MAX_OUTPUT		(1024 * 1024)
+/* Frames handled per read callback before yielding to other connections. */
+#define CTL_MAX_FRAMES_PER_READ	64
+/* How long ctl_conn_fail() waits for its ERROR message to be written. */
+#define CTL_FAIL_GRACE_MS	2000
+
+enum ctl_state {
+	CTL_HANDSHAKE,		/* TCP connect and TLS handshake */
+	CTL_OPEN,
+	CTL_DRAINING,		/* writing a last message, then close */
+	CTL_CLOSED,		/* closed; freed after this iteration */
+};
+
+struct ctl_conn {
+	enum ctl_state		 state;
+	struct loop		*loop;		/* borrowed */
+	struct bufferevent	*bev;		/* owns the SSL and the fd */
+	SSL			*ssl;		/* borrowed from bev */
+	struct loop_timer	*timer;		/* handshake, keepalive, grace */
+	struct ctl_conn_opts	 opts;
+	struct ctl_conn_cbs	 cbs;
+	void			*data;		/* the role's, borrowed */
+
+	uint64_t		 id;
+	char			 remote[NET_ADDR_STR_MAX];
+	struct np_identity	 peer;
+	char			 peer_str[NP_IDENTITY_STR_MAX];
+	X509			*peer_cert;	/* owned */
+	struct log_ctx		 log;
+
+	uint64_t		 last_rx_ms;
+	uint64_t		 ping_nonce;
+	uint64_t		 ping_sent_ms;
+	uint32_t		 rtt_ms;
+	int			 fail_err;	/* DRAINING: the close cause */
+	char			 fail_reason[256];
+	struct loop_defer	 defer;
+};
+
+static void	ctl_conn_read_cb(struct bufferevent *bev, void *arg);
+static void	ctl_conn_write_cb(struct bufferevent *bev, void *arg);
+static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
+		    void *arg);
+static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
+
+static void
+ctl_conn_free(void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	if (c->bev)
+		bufferevent_free(c->bev);
+	loop_timer_free(c->timer);
+	X509_free(c->peer_cert);
+	free(c);
+}
+
+static struct ctl_conn *
+ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
+    const struct ctl_conn_cbs *cbs)
+{
+	struct ctl_conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->loop = loop;
+	c->opts = *opts;
+	c->cbs = *cbs;
+	c->id = loop_next_conn_id();
+	c->log.conn_id = c->id;
+	c->last_rx_ms = loop_now_ms();
+	snprintf(c->remote, sizeof(c->remote), "?");
+	if ((c->timer = loop_timer_new(loop, ctl_conn_timer_cb, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+ctl_conn_start(struct ctl_conn *c)
+{
+	bufferevent_setcb(c->bev, ctl_conn_read_cb, ctl_conn_write_cb,
+	    ctl_conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	loop_timer_arm(c->timer, c->opts.handshake_ms ? c->opts.handshake_ms :
+	    10000);
+}
+
+struct ctl_conn *
+ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd, const char *remote,
+    const struct ctl_conn_opts *opts, const struct ctl_conn_cbs *cbs)
+{
+	struct ctl_conn *c;
+	SSL *ssl = NULL;
+
+	if ((c = ctl_conn_new(loop, opts, cbs)) == NULL)
+		goto fail;
+	snprintf(c->remote, sizeof(c->remote), "%s", remote);
+	if ((ssl = SSL_new(ctx)) == NULL)
+		goto fail;
+	net_tune_tcp(fd);
+	c->bev = bufferevent_openssl_socket_new(loop_base(loop), fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto fail;
+	c->ssl = ssl;
+	ctl_conn_start(c);
+	log_debug(&c->log, "accepted from %s", c->remote);
+	return c;
+fail:
+	log_error(NULL, "cannot accept connection from %s: out of memory",
+	    remote);
+	SSL_free(ssl);
+	close(fd);
+	if (c) {
+		loop_timer_free(c->timer);
+		free(c);
+	}
+	ERR_clear_error();
+	return NULL;
+}
+
+struct ctl_conn *
+ctl_conn_connect(struct loop *loop, SSL_CTX *ctx,
+    const struct conf_endpoint *ep, const struct ctl_conn_opts *opts,
+    const struct ctl_conn_cbs *cbs)
+{
+	struct ctl_conn *c;
+	SSL *ssl = NULL;
+
+	if ((c = ctl_conn_new(loop, opts, cbs)) == NULL)
+		return NULL;
+	conf_endpoint_format(ep, c->remote, sizeof(c->remote));
+	if ((ssl = SSL_new(ctx)) == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(loop_base(loop), -1, ssl,
+	    BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL)
+		goto fail;
+	c->ssl = ssl;
+	ssl = NULL;
+	ctl_conn_start(c);
+	/* Failures, synchronous ones included, arrive at the event callback. */
+	bufferevent_socket_connect_hostname(c->bev, loop_dns(loop),
+	    AF_UNSPEC, ep->host, ep->port);
+	return c;
+fail:
+	SSL_free(ssl);
+	loop_timer_free(c->timer);
+	free(c);
+	ERR_clear_error();
+	return NULL;
+}
+
+static void
+ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
+    const char *fmt, va_list ap)
+{
+	char reason[512];
+
+	if (c->state == CTL_CLOSED)
+		return;
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
+	    c->peer_str[0] ? "session with" : "connection", c->remote, reason);
+	c->state = CTL_CLOSED;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	loop_timer_cancel(c->timer);
+	if (c->cbs.closed)
+		c->cbs.closed(c, err, c->cbs.arg);
+	loop_defer_free(c->loop, &c->defer, ctl_conn_free, c);
+}
+
+void
+ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
+    const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_conn_vclose(c, err, level, fmt, ap);
+	va_end(ap);
+}
+
+static void
+ctl_conn_close_str(struct ctl_conn *c, int err, enum log_level level,
+    const char *reason)
+{
+	ctl_conn_close(c, err, level, "%s", reason);
+}
+
+int
+ctl_conn_send(struct ctl_conn *c, const struct proto_msg *m)
+{
+	struct buf b;
+	int r;
+
+	if (c->state != CTL_OPEN)
+		return NP_ECLOSED;
+	buf_init(&b, PROTO_HDR_LEN + PROTO_MAX_PAYLOAD);
+	if ((r = proto_encode(m, &b)) != 0) {
+		ctl_conn_close(c, r, LOGLEVEL_ERROR, "cannot encode %s: %s",
+		    proto_type_name(m->type), np_strerror(r));
+		goto out;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) +
+	    buf_len(&b) > CTL_MAX_OUTPUT) {
+		r = NP_ETOOBIG;
+		ctl_conn_close(c, r, LOGLEVEL_WARN, "peer is not reading "
+		    "(more than %d bytes queued)", CTL_MAX_OUTPUT);
+		goto out;
+	}
+	if (bufferevent_write(c->bev, buf_data(&b), buf_len(&b)) != 0) {
+		r = -ENOMEM;
+		ctl_conn_close(c, r, LOGLEVEL_ERROR, "out of memory queueing "
+		    "%s", proto_type_name(m->type));
+	}
+out:
+	buf_release(&b);
+	return r;
+}
+
+void
+ctl_conn_fail(struct ctl_conn *c, enum proto_error code, const char *fmt,
+    ...)
+{
+	struct proto_msg m;
+	va_list ap;
+
+	if (c->state != CTL_OPEN && c->state != CTL_HANDSHAKE)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
+	va_end(ap);
+	if (c->state == CTL_HANDSHAKE) {
+		ctl_conn_close_str(c, NP_EPROTO, LOGLEVEL_WARN, c->fail_reason);
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERROR;
+	m.code = (uint16_t)code;
+	snprintf(m.message, sizeof(m.message), "%s", c->fail_reason);
+	if (ctl_conn_send(c, &m) != 0)
+		return;		/* already closed, and logged */
+	c->state = CTL_DRAINING;
+	c->fail_err = NP_EPROTO;
+	bufferevent_disable(c->bev, EV_READ);
+	loop_timer_arm(c->timer, CTL_FAIL_GRACE_MS);
+}
+
+void
+ctl_conn_set_timing(struct ctl_conn *c, uint32_t keepalive_ms,
+    uint32_t dead_ms)
+{
+	c->opts.keepalive_ms = keepalive_ms;
+	c->opts.dead_ms = dead_ms;
+	if (c->state == CTL_OPEN) {
+		loop_timer_cancel(c->timer);
+		if (keepalive_ms || dead_ms)
+			loop_timer_arm(c->timer, keepalive_ms ? keepalive_ms :
+			    dead_ms);
+	}
+}
+
+static void
+ctl_conn_handshake_done(struct ctl_conn *c)
+{
+	int r;
+
+	if ((r = tls_peer_identity(c->ssl, &c->peer)) != 0) {
+		ctl_conn_close(c, r, LOGLEVEL_WARN, "no verified peer identity");
+		return;
+	}
+	identity_format(&c->peer, c->peer_str);
+	c->log.peer = c->peer_str;
+	c->peer_cert = SSL_get1_peer_certificate(c->ssl);
+	c->state = CTL_OPEN;
+	c->last_rx_ms = loop_now_ms();
+	log_debug(&c->log, "TLS up with %s (%s)", c->remote,
+	    SSL_get_cipher_name(c->ssl));
+	ctl_conn_set_timing(c, c->opts.keepalive_ms, c->opts.dead_ms);
+	if (!c->opts.keepalive_ms && !c->opts.dead_ms)
+		loop_timer_cancel(c->timer);
+	if (c->cbs.ready)
+		c->cbs.ready(c, c->cbs.arg);
+}
+
+static void
+ctl_conn_send_ping(struct ctl_conn *c)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_PING;
+	if (RAND_bytes((unsigned char *)&c->ping_nonce,
+	    sizeof(c->ping_nonce)) != 1)
+		c->ping_nonce = loop_now_ms();
+	c->ping_nonce |= 1;	/* never 0: 0 means "absent" on the wire */
+	m.nonce = c->ping_nonce;
+	c->ping_sent_ms = loop_now_ms();
+	(void)ctl_conn_send(c, &m);
+}
+
+static void
+ctl_conn_timer_cb(struct loop_timer *t, void *arg)
+{
+	struct ctl_conn *c = arg;
+	uint64_t now = loop_now_ms(), silent;
+
+	switch (c->state) {
+	case CTL_HANDSHAKE:
+		ctl_conn_close(c, NP_ETIMEOUT, LOGLEVEL_WARN,
+		    "TLS handshake not finished within %u ms",
+		    c->opts.handshake_ms ? c->opts.handshake_ms : 10000);
+		return;
+	case CTL_DRAINING:
+		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		    c->fail_reason);
+		return;
+	case CTL_CLOSED:
+		return;
+	case CTL_OPEN:
+		break;
+	}
+	silent = now - c->last_rx_ms;
+	if (c->opts.dead_ms && silent >= c->opts.dead_ms) {
+		ctl_conn_close(c, NP_ETIMEOUT, LOGLEVEL_WARN,
+		    "peer silent for %llu ms (dead-peer timeout %u ms)",
+		    (unsigned long long)silent, c->opts.dead_ms);
+		return;
+	}
+	if (c->opts.keepalive_ms)
+		ctl_conn_send_ping(c);
+	if (c->state == CTL_OPEN)
+		loop_timer_arm(c->timer, c->opts.keepalive_ms ?
+		    c->opts.keepalive_ms : c->opts.dead_ms);
+}
+
+/* Handles one decoded frame; PING and PONG stay inside this module. */
+static void
+ctl_conn_dispatch(struct ctl_conn *c, const struct proto_msg *m)
+{
+	struct proto_msg reply;
+
+	switch (m->type) {
+	case PROTO_PING:
+		memset(&reply, 0, sizeof(reply));
+		reply.type = PROTO_PONG;
+		reply.nonce = m->nonce;
+		reply.time_ms = m->time_ms;
+		(void)ctl_conn_send(c, &reply);
+		return;
+	case PROTO_PONG:
+		if (m->nonce == c->ping_nonce && c->ping_sent_ms) {
+			c->rtt_ms = (uint32_t)(loop_now_ms() - c->ping_sent_ms);
+			c->ping_sent_ms = 0;
+		}
+		return;
+	default:
+		if (c->cbs.msg)
+			c->cbs.msg(c, m, c->cbs.arg);
+	}
+}
+
+static void
+ctl_conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	uint8_t hdrbytes[PROTO_HDR_LEN];
+	struct proto_hdr h;
+	struct proto_msg m;
+	const char *why;
+	size_t avail, flen;
+	uint8_t *p;
+	int i, r;
+
+	for (i = 0; i < CTL_MAX_FRAMES_PER_READ; i++) {
+		if (c->state != CTL_OPEN)
+			return;
+		avail = evbuffer_get_length(in);
+		if (avail < PROTO_HDR_LEN)
+			return;
+		c->last_rx_ms = loop_now_ms();
+		evbuffer_copyout(in, hdrbytes, sizeof(hdrbytes));
+		if ((r = proto_hdr_decode(hdrbytes, sizeof(hdrbytes),
+		    &h)) != 0) {
+			ctl_conn_close(c, r, LOGLEVEL_WARN, "bad frame header "
+			    "(version %u, type %u, length %u): %s",
+			    hdrbytes[0], hdrbytes[1],
+			    (unsigned)(hdrbytes[2] << 8 | hdrbytes[3]),
+			    np_strerror(r));
+			return;
+		}
+		flen = PROTO_HDR_LEN + (size_t)h.len;
+		if (avail < flen)
+			return;
+		if ((p = evbuffer_pullup(in, (ssize_t)flen)) == NULL) {
+			ctl_conn_close(c, -ENOMEM, LOGLEVEL_ERROR,
+			    "out of memory reading a frame");
+			return;
+		}
+		if ((r = proto_decode(p, flen, &m, &why)) != 0) {
+			ctl_conn_close(c, r, LOGLEVEL_WARN, "malformed %s "
+			    "frame (type %u, %zu bytes): %s",
+			    proto_type_name(h.type), h.type, flen, why);
+			return;
+		}
+		evbuffer_drain(in, flen);
+		ctl_conn_dispatch(c, &m);
+	}
+	/* Yielded with frames left: come back after other connections. */
+	if (c->state == CTL_OPEN && evbuffer_get_length(in) >= PROTO_HDR_LEN)
+		bufferevent_trigger(bev, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+static void
+ctl_conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct ctl_conn *c = arg;
+
+	if (c->state == CTL_DRAINING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		    c->fail_reason);
+}
+
+static void
+ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	char reason[300];
+	unsigned long e;
+	int dns_err, sock_err;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == CTL_HANDSHAKE)
+			ctl_conn_handshake_done(c);
+		return;
+	}
+	if (c->state == CTL_CLOSED)
+		return;
+	if (c->state == CTL_DRAINING) {
+		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		    c->fail_reason);
+		return;
+	}
+	if (c->state == CTL_HANDSHAKE) {
+		dns_err = bufferevent_socket_get_dns_error(bev);
+		sock_err = EVUTIL_SOCKET_ERROR();
+		if (dns_err) {
+			ctl_conn_close(c, NP_ENOTFOUND, LOGLEVEL_WARN,
+			    "cannot resolve %s: %s", c->remote,
+			    evutil_gai_strerror(dns_err));
+			return;
+		}
+		if ((e = bufferevent_get_openssl_error(bev)) != 0 ||
+		    SSL_get_verify_result(c->ssl) != X509_V_OK) {
+			tls_failure_reason(c->ssl, reason, sizeof(reason));
+			if (reason[0] == '\0' && e)
+				ERR_error_string_n(e, reason, sizeof(reason));
+			ctl_conn_close(c, NP_ETLS, LOGLEVEL_WARN,
+			    "TLS handshake with %s failed: %s", c->remote,
+			    reason);
+			return;
+		}
+		ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED,
+		    LOGLEVEL_WARN, "%s before the TLS handshake finished",
+		    sock_err ? strerror(sock_err) : "connection closed");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		ctl_conn_close(c, NP_ECLOSED, LOGLEVEL_INFO, "peer closed "
+		    "the connection");
+		return;
+	}
+	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		ERR_error_string_n(e, reason, sizeof(reason));
+		ctl_conn_close(c, NP_ETLS, LOGLEVEL_WARN, "TLS error: %s",
+		    reason);
+		return;
+	}
+	sock_err = EVUTIL_SOCKET_ERROR();
+	ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN,
+	    "%s", sock_err ? strerror(sock_err) : "connection error");
+}
+
+int
+ctl_conn_is_open(const struct ctl_conn *c)
+{
+	return c->state == CTL_OPEN;
+}
+
+const struct np_identity *
+ctl_conn_peer(const struct ctl_conn *c)
+{
+	return &c->peer;
+}
+
+X509 *
+ctl_conn_peer_cert(const struct ctl_conn *c)
+{
+	return c->peer_cert;
+}
+
+const struct log_ctx *
+ctl_conn_log(const struct ctl_conn *c)
+{
+	return &c->log;
+}
+
+const char *
+ctl_conn_remote(const struct ctl_conn *c)
+{
+	return c->remote;
+}
+
+uint32_t
+ctl_conn_rtt_ms(const struct ctl_conn *c)
+{
+	return c->rtt_ms;
+}
+
+void
+ctl_conn_set_data(struct ctl_conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *
+ctl_conn_data(const struct ctl_conn *c)
+{
+	return c->data;
+}

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared command line and config loading of the daemons; see daemon.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/daemon.h"
+#include "core/err.h"
+
+enum {
+	OPT_LOG_LEVEL = 256,
+	OPT_LOG_FORMAT,
+};
+
+static const struct option daemon_options[] = {
+	{ "config", required_argument, NULL, 'c' },
+	{ "check", no_argument, NULL, 'n' },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+void
+daemon_usage(const struct daemon_spec *spec, FILE *fp)
+{
+	fprintf(fp,
+	    "usage: netport %s [-n] [-c FILE] [--log-level LEVEL] "
+	    "[--log-format text|json]\n"
+	    "\n%s\n\n"
+	    "options:\n"
+	    "  -c, --config FILE     configuration file (default %s)\n"
+	    "  -n, --check           check the configuration, print "
+	    "\"configuration OK\"\n"
+	    "                        or every error, and exit 0 or 1\n"
+	    "      --log-level L     debug, info, warn or error "
+	    "(overrides log.level)\n"
+	    "      --log-format F    text or json (overrides log.format)\n"
+	    "  -h, --help            show this help\n"
+	    "\nconfiguration keys (docs/CONFIG.md has the details):\n",
+	    spec->role, spec->summary, spec->default_config);
+	for (size_t i = 0; i < spec->schema->nkeys; i++) {
+		const struct conf_key *k = &spec->schema->keys[i];
+
+		fprintf(fp, "  %-22s %s%s\n", k->name, k->help,
+		    k->def == NULL ? " (required)" : "");
+	}
+}
+
+enum daemon_parse_result
+daemon_parse_args(const struct daemon_spec *spec, int argc, char **argv,
+    struct daemon_opts *out)
+{
+	enum log_level level;
+	enum log_format format;
+	int c;
+
+	memset(out, 0, sizeof(*out));
+	out->config = spec->default_config;
+	out->log_level = -1;
+	out->log_format = -1;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "c:nh", daemon_options,
+	    NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			out->config = optarg;
+			break;
+		case 'n':
+			out->check_only = 1;
+			break;
+		case OPT_LOG_LEVEL:
+			if (log_level_parse(optarg, &level) != 0) {
+				fprintf(stderr, "netport %s: --log-level: "
+				    "unknown level '%s'; expected debug, info, "
+				    "warn or error\n", spec->role, optarg);
+				return DAEMON_EXIT_USAGE;
+			}
+			out->log_level = (int)level;
+			break;
+		case OPT_LOG_FORMAT:
+			if (log_format_parse(optarg, &format) != 0) {
+				fprintf(stderr, "netport %s: --log-format: "
+				    "unknown format '%s'; expected text or "
+				    "json\n", spec->role, optarg);
+				return DAEMON_EXIT_USAGE;
+			}
+			out->log_format = (int)format;
+			break;
+		case 'h':
+			daemon_usage(spec, stdout);
+			return DAEMON_EXIT_OK;
+		default:
+			fprintf(stderr, "try 'netport %s --help'\n", spec->role);
+			return DAEMON_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "netport %s: unexpected argument '%s'; try "
+		    "'netport %s --help'\n", spec->role, argv[optind],
+		    spec->role);
+		return DAEMON_EXIT_USAGE;
+	}
+	return DAEMON_RUN;
+}
+
+/*
+ * The common keys sit at the same place in every role's struct (the lists
+ * start with CONF_COMMON_KEYS), but the offsets are read from the schema so
+ * that nothing here depends on that.
+ */
+static int
+daemon_conf_enum(const struct conf_schema *schema, const void *conf,
+    const char *name)
+{
+	for (size_t i = 0; i < schema->nkeys; i++)
+		if (strcmp(schema->keys[i].name, name) == 0)
+			return *(const int *)(const void *)
+			    ((const char *)conf + schema->keys[i].offset);
+	return -1;
+}
+
+int
+daemon_load_config(const struct daemon_spec *spec,
+    const struct daemon_opts *opts, void *conf)
+{
+	struct conf_errors errs = { 0, NULL };
+	int level, format;
+	int r;
+
+	r = conf_load_file(spec->schema, opts->config, conf, &errs);
+	for (size_t i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	conf_errors_free(&errs);
+	if (r != 0)
+		return r;
+
+	level = opts->log_level >= 0 ? opts->log_level :
+	    daemon_conf_enum(spec->schema, conf, "log.level");
+	format = opts->log_format >= 0 ? opts->log_format :
+	    daemon_conf_enum(spec->schema, conf, "log.format");
+	if (level >= 0)
+		log_set_level((enum log_level)level);
+	if (format >= 0)
+		log_set_format((enum log_format)format);
+	return 0;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the three daemons (portal, server, relay) share on the command line:
+ * -c FILE, -n (check the configuration and exit), --log-level,
+ * --log-format and -h, and loading their config with every error printed.
+ */
+#ifndef NETPORT_CORE_DAEMON_H
+#define NETPORT_CORE_DAEMON_H
+
+#include "core/conf.h"
+#include "core/log.h"
+
+struct daemon_opts {
+	const char	*config;	/* borrowed from argv */
+	int		 check_only;	/* -n */
+	int		 log_level;	/* -1: from the config */
+	int		 log_format;	/* -1: from the config */
+};
+
+struct daemon_spec {
+	const char		*role;		/* "server" */
+	const char		*summary;	/* one line for --help */
+	const char		*default_config;/* "/etc/netport/server.yaml" */
+	const struct conf_schema *schema;
+};
+
+/* What daemon_parse_args() tells its caller to do. */
+enum daemon_parse_result {
+	DAEMON_RUN,
+	DAEMON_EXIT_OK,		/* --help was printed */
+	DAEMON_EXIT_USAGE,	/* a usage error was printed */
+};
+
+enum daemon_parse_result daemon_parse_args(const struct daemon_spec *spec,
+	    int argc, char **argv, struct daemon_opts *out);
+
+/*
+ * Loads the config named by opts into conf (spec->schema->size bytes),
+ * prints every error to stderr, applies the log settings (command line over
+ * file).  The role prints "configuration OK" for -n once its own checks
+ * (policy, cross-key rules) have passed too.  Returns 0 or NP_ECONFIG
+ * (or -errno when the file cannot be read).
+ */
+int	daemon_load_config(const struct daemon_spec *spec,
+	    const struct daemon_opts *opts, void *conf)
+	    __attribute__((warn_unused_result));
+
+/* Prints the --help text of a daemon, with its config keys. */
+void	daemon_usage(const struct daemon_spec *spec, FILE *fp);
+
+#endif

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/* Socket helpers; see net.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/util.h>
+
+#include "core/err.h"
+#include "core/loop.h"
+#include "core/net.h"
+
+int
+net_resolve(const struct conf_endpoint *ep, int socktype,
+    struct sockaddr_storage *out, socklen_t *outlen)
+{
+	struct addrinfo hints, *res = NULL;
+	char port[8];
+	int r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = socktype;
+	hints.ai_flags = AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", ep->port);
+	if ((r = getaddrinfo(ep->host, port, &hints, &res)) != 0 ||
+	    res == NULL) {
+		if (res)
+			freeaddrinfo(res);
+		return r == EAI_SYSTEM ? -errno : NP_ENOTFOUND;
+	}
+	memcpy(out, res->ai_addr, res->ai_addrlen);
+	*outlen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int
+net_listen_tcp(const struct conf_endpoint *ep, int backlog)
+{
+	struct addrinfo hints, *res = NULL, *ai;
+	char port[8];
+	int fd = -1, one = 1, r;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	snprintf(port, sizeof(port), "%u", ep->port);
+	if ((r = getaddrinfo(ep->host[0] ? ep->host : NULL, port, &hints,
+	    &res)) != 0)
+		return r == EAI_SYSTEM ? -errno : NP_ENOTFOUND;
+	r = NP_ENOTFOUND;
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			r = -errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+		    listen(fd, backlog) == 0)
+			break;
+		r = -errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd >= 0 ? fd : r;
+}
+
+void
+net_addr_format(const struct sockaddr *sa, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, size, "%s:%u", host, ntohs(in->sin_port));
+		break;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
+		break;
+	}
+	default:
+		snprintf(out, size, "?");
+	}
+}
+
+void
+net_local_addr(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+		snprintf(out, size, "?");
+		return;
+	}
+	net_addr_format((struct sockaddr *)&ss, out, size);
+}
+
+void
+net_tune_tcp(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+struct net_resolve {
+	net_resolve_cb				*cb;
+	void					*arg;
+	struct evdns_getaddrinfo_request	*req;
+	int					 cancelled;
+	int					 done;
+	int					 starting;
+};
+
+static void
+net_resolve_done_cb(int err, struct evutil_addrinfo *res, void *arg)
+{
+	struct net_resolve *r = arg;
+
+	if (!r->cancelled) {
+		if (err == 0 && res != NULL)
+			r->cb(0, res->ai_addr, (socklen_t)res->ai_addrlen,
+			    r->arg);
+		else
+			r->cb(err ? err : EVUTIL_EAI_FAIL, NULL, 0, r->arg);
+	}
+	if (res)
+		evutil_freeaddrinfo(res);
+	r->done = 1;
+	if (!r->starting)
+		free(r);
+}
+
+struct net_resolve *
+net_resolve_start(struct loop *loop, const char *host, uint16_t port,
+    net_resolve_cb *cb, void *arg)
+{
+	struct evutil_addrinfo hints;
+	struct net_resolve *r;
+	struct evdns_base *dns;
+	char portstr[8];
+
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (dns = loop_dns(loop)) == NULL) {
+		free(r);
+		cb(EVUTIL_EAI_MEMORY, NULL, 0, arg);
+		return NULL;
+	}
+	r->cb = cb;
+	r->arg = arg;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = EVUTIL_AI_ADDRCONFIG;
+	snprintf(portstr, sizeof(portstr), "%u", port);
+	r->starting = 1;
+	r->req = evdns_getaddrinfo(dns, host, portstr, &hints,
+	    net_resolve_done_cb, r);
+	r->starting = 0;
+	if (r->done) {
+		free(r);
+		return NULL;
+	}
+	return r;
+}
+
+void
+net_resolve_cancel(struct net_resolve *r)
+{
+	if (r == NULL || r->cancelled)
+		return;
+	r->cancelled = 1;
+	if (r->req)
+		evdns_getaddrinfo_cancel(r->req);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Socket helpers shared by every role: listening sockets from a config
+ * endpoint, address formatting, and the socket options netport always sets.
+ */
+#ifndef NETPORT_CORE_NET_H
+#define NETPORT_CORE_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "core/conf.h"
+
+/* "1.2.3.4:80" or "[::1]:80"; long enough for any sockaddr_in6. */
+#define NET_ADDR_STR_MAX	(INET6_ADDRSTRLEN + 8)
+
+/*
+ * Opens a non-blocking, close-on-exec TCP listener on ep (host may be a
+ * name, resolved with getaddrinfo; the first address that binds wins) with
+ * SO_REUSEADDR.  Returns the fd, or -errno / NP_ENOTFOUND.
+ */
+int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
+	    __attribute__((warn_unused_result));
+
+/* Resolves ep to its first address; 0, NP_ENOTFOUND or -errno. */
+int	net_resolve(const struct conf_endpoint *ep, int socktype,
+	    struct sockaddr_storage *out, socklen_t *outlen)
+	    __attribute__((warn_unused_result));
+
+/* Formats a socket address; never fails (writes "?" on unknown family). */
+void	net_addr_format(const struct sockaddr *sa, char *out, size_t size);
+
+/* The local address of fd, formatted. */
+void	net_local_addr(int fd, char *out, size_t size);
+
+/* TCP_NODELAY and SO_KEEPALIVE; errors are ignored (best effort). */
+void	net_tune_tcp(int fd);
+
+
+/*
+ * Asynchronous name resolution on a loop (evdns).  The callback receives
+ * the first address, or an error (0 / EVUTIL_EAI_* code).  An IP literal
+ * may be answered before net_resolve_start() returns, which then returns
+ * NULL; otherwise the handle can be cancelled, after which the callback is
+ * never called.  Either way the handle frees itself.
+ */
+struct loop;
+struct net_resolve;
+typedef void net_resolve_cb(int err, const struct sockaddr *sa,
+	    socklen_t salen, void *arg);
+
+struct net_resolve *net_resolve_start(struct loop *loop, const char *host,
+	    uint16_t port, net_resolve_cb *cb, void *arg);
+void	net_resolve_cancel(struct net_resolve *r);
+
+#endif

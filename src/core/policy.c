@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/* Access policy parser and queries; see policy.h and docs/POLICY.md. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "core/policy.h"
+#include "core/ytree.h"
+
+/*
+ * Listen bindings (one per client portal of each rule) across the whole
+ * policy; bounds the memory and time of the conflict check.
+ */
+#define POLICY_MAX_BINDINGS	1000000
+
+#define POLICY_NAME_RULES \
+	"1 to 63 characters of a-z 0-9 . _ -, starting and ending with a " \
+	"letter or digit"
+
+struct policy_group {
+	char			 name[NP_NAME_MAX + 1];
+	char			(*members)[NP_NAME_MAX + 1];
+	size_t			 n;
+};
+
+struct policy_load {
+	const char		*file;
+	struct conf_errors	*errs;
+	struct policy_group	*groups;
+	size_t			 ngroups;
+	struct policy		*p;
+	int			 failed;
+	int			 nomem;
+};
+
+static void	policy_fail(struct policy_load *ld, unsigned long line,
+		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+policy_fail(struct policy_load *ld, unsigned long line, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	ld->failed = 1;
+	if (conf_errorf(ld->errs, ld->file, line, "%s", msg) != 0)
+		ld->nomem = 1;
+}
+
+static const char *
+policy_kind(const struct ytree_node *n)
+{
+	switch (n->kind) {
+	case YTREE_SCALAR:
+		return "a scalar";
+	case YTREE_SEQ:
+		return "a list";
+	case YTREE_MAP:
+		return "a mapping";
+	}
+	return "?";
+}
+
+static int
+policy_name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Sorts names and removes duplicates; returns the new count. */
+static size_t
+policy_names_unique(char (*v)[NP_NAME_MAX + 1], size_t n)
+{
+	size_t i, out = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(*v), policy_name_cmp);
+	for (i = 1; i < n; i++)
+		if (strcmp(v[i], v[out]) != 0)
+			memcpy(v[++out], v[i], sizeof(*v));
+	return out + 1;
+}
+
+static const struct policy_group *
+policy_group_find(const struct policy_load *ld, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < ld->ngroups; i++)
+		if (strcmp(ld->groups[i].name, name) == 0)
+			return &ld->groups[i];
+	return NULL;
+}
+
+static void
+policy_parse_groups(struct policy_load *ld, const struct ytree_node *node)
+{
+	const struct ytree_pair *pair;
+	const struct ytree_node *list, *m;
+	struct policy_group *g;
+	size_t i, j;
+
+	if (node->kind != YTREE_MAP) {
+		policy_fail(ld, node->line, "groups: is %s; expected a mapping "
+		    "of group names to lists of portal names", policy_kind(node));
+		return;
+	}
+	if (node->n > POLICY_MAX_GROUPS) {
+		policy_fail(ld, node->line, "groups: %zu groups; expected at "
+		    "most %d", node->n, POLICY_MAX_GROUPS);
+		return;
+	}
+	if ((ld->groups = calloc(node->n ? node->n : 1,
+	    sizeof(*ld->groups))) == NULL) {
+		ld->nomem = 1;
+		return;
+	}
+	for (i = 0; i < node->n; i++) {
+		pair = &node->pairs[i];
+		list = pair->value;
+		if (identity_name_check(pair->key) != 0) {
+			policy_fail(ld, pair->line, "groups.%.64s: invalid group "
+			    "name; expected " POLICY_NAME_RULES, pair->key);
+			continue;
+		}
+		if (list->kind != YTREE_SEQ) {
+			policy_fail(ld, list->line, "groups.%s: is %s; expected "
+			    "a list of portal names", pair->key,
+			    policy_kind(list));
+			continue;
+		}
+		if (list->n > POLICY_MAX_MEMBERS) {
+			policy_fail(ld, list->line, "groups.%s: %zu members; "
+			    "expected at most %d", pair->key, list->n,
+			    POLICY_MAX_MEMBERS);
+			continue;
+		}
+		g = &ld->groups[ld->ngroups];
+		snprintf(g->name, sizeof(g->name), "%s", pair->key);
+		if (list->n && (g->members = calloc(list->n,
+		    sizeof(*g->members))) == NULL) {
+			ld->nomem = 1;
+			return;
+		}
+		for (j = 0; j < list->n; j++) {
+			m = list->items[j];
+			if (m->kind != YTREE_SCALAR ||
+			    identity_name_check(m->scalar) != 0) {
+				policy_fail(ld, m->line, "groups.%s: '%.64s' is "
+				    "not a portal name; expected "
+				    POLICY_NAME_RULES, pair->key,
+				    m->kind == YTREE_SCALAR ? m->scalar :
+				    policy_kind(m));
+				continue;
+			}
+			snprintf(g->members[g->n++], NP_NAME_MAX + 1, "%s",
+			    m->scalar);
+		}
+		g->n = policy_names_unique(g->members, g->n);
+		ld->ngroups++;
+	}
+}
+
+/* Adds one client entry ("portal" or "@group") to the rule. */
+static void
+policy_add_client(struct policy_load *ld, struct policy_rule *r, size_t idx,
+    const struct ytree_node *n, size_t *cap)
+{
+	const struct policy_group *g;
+	const char *s;
+	void *grown;
+	size_t need, k;
+
+	if (n->kind != YTREE_SCALAR) {
+		policy_fail(ld, n->line, "rules[%zu].client: entry is %s; "
+		    "expected a portal name or @group", idx, policy_kind(n));
+		return;
+	}
+	s = n->scalar;
+	if (s[0] == '@') {
+		if ((g = policy_group_find(ld, s + 1)) == NULL) {
+			policy_fail(ld, n->line, "rules[%zu].client: unknown "
+			    "group '%.64s'; expected a group defined under "
+			    "groups", idx, s + 1);
+			return;
+		}
+		need = g->n;
+	} else {
+		if (identity_name_check(s) != 0) {
+			policy_fail(ld, n->line, "rules[%zu].client: '%.64s' is "
+			    "not a portal name; expected " POLICY_NAME_RULES
+			    " or @group", idx, s);
+			return;
+		}
+		g = NULL;
+		need = 1;
+	}
+	if (r->nclients + need > *cap) {
+		*cap = (r->nclients + need) * 2;
+		if ((grown = realloc(r->clients, *cap *
+		    sizeof(*r->clients))) == NULL) {
+			ld->nomem = 1;
+			return;
+		}
+		r->clients = grown;
+	}
+	if (g == NULL) {
+		snprintf(r->clients[r->nclients++], NP_NAME_MAX + 1, "%s", s);
+		return;
+	}
+	for (k = 0; k < g->n; k++)
+		memcpy(r->clients[r->nclients++], g->members[k],
+		    sizeof(*r->clients));
+}
+
+/*
+ * "YYYY-MM-DD" (midnight UTC) or "YYYY-MM-DDTHH:MM:SSZ".  Written by hand
+ * because strptime accepts more than it should (leading spaces, short
+ * fields) and we want one exact format.
+ */
+static int
+policy_parse_time(const char *s, int64_t *out)
+{
+	struct tm tm;
+	int y, mo, d, h = 0, mi = 0, sec = 0, n = 0;
+	size_t len = strlen(s);
+	time_t t;
+
+	if (len == 10) {
+		if (sscanf(s, "%4d-%2d-%2d%n", &y, &mo, &d, &n) != 3 || n != 10)
+			return -1;
+	} else if (len == 20 && s[10] == 'T' && s[19] == 'Z') {
+		if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h,
+		    &mi, &sec, &n) != 6 || n != 20)
+			return -1;
+	} else
+		return -1;
+	if (s[4] != '-' || s[7] != '-' || y < 1970 || y > 9999 || mo < 1 ||
+	    mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60 ||
+	    h < 0 || mi < 0 || sec < 0)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	tm.tm_sec = sec;
+	t = timegm(&tm);
+	/* timegm normalises 31 February into March: refuse such dates. */
+	if (tm.tm_mday != d || tm.tm_mon != mo - 1)
+		return -1;
+	*out = (int64_t)t;
+	return 0;
+}
+
+static const char *const policy_rule_keys =
+    "name, client, listen, protocol, service, target, expires, description";
+
+static void
+policy_parse_rule(struct policy_load *ld, size_t idx,
+    const struct ytree_node *node, struct policy_rule *r)
+{
+	const struct ytree_pair *pair;
+	const struct ytree_node *v;
+	char why[256];
+	size_t i, cap = 0;
+	int have_name = 0, have_client = 0, have_listen = 0;
+	int have_service = 0, have_target = 0;
+
+	r->line = node->line;
+	r->ipproto = 6;
+	if (node->kind != YTREE_MAP) {
+		policy_fail(ld, node->line, "rules[%zu]: is %s; expected a "
+		    "mapping with %s", idx, policy_kind(node),
+		    policy_rule_keys);
+		return;
+	}
+	for (i = 0; i < node->n; i++) {
+		pair = &node->pairs[i];
+		v = pair->value;
+		if (strcmp(pair->key, "client") == 0) {
+			have_client = 1;
+			if (v->kind == YTREE_SEQ) {
+				for (size_t j = 0; j < v->n; j++)
+					policy_add_client(ld, r, idx,
+					    v->items[j], &cap);
+			} else
+				policy_add_client(ld, r, idx, v, &cap);
+			continue;
+		}
+		if (strcmp(pair->key, "name") != 0 &&
+		    strcmp(pair->key, "listen") != 0 &&
+		    strcmp(pair->key, "protocol") != 0 &&
+		    strcmp(pair->key, "service") != 0 &&
+		    strcmp(pair->key, "target") != 0 &&
+		    strcmp(pair->key, "expires") != 0 &&
+		    strcmp(pair->key, "description") != 0) {
+			policy_fail(ld, pair->line, "rules[%zu].%.64s: unknown "
+			    "key; expected one of %s", idx, pair->key,
+			    policy_rule_keys);
+			continue;
+		}
+		/* Present counts as given, valid or not: one message each. */
+		if (strcmp(pair->key, "name") == 0)
+			have_name = 1;
+		else if (strcmp(pair->key, "listen") == 0)
+			have_listen = 1;
+		else if (strcmp(pair->key, "service") == 0)
+			have_service = 1;
+		else if (strcmp(pair->key, "target") == 0)
+			have_target = 1;
+		if (v->kind != YTREE_SCALAR) {
+			policy_fail(ld, v->line, "rules[%zu].%s: is %s; "
+			    "expected a scalar", idx, pair->key,
+			    policy_kind(v));
+			continue;
+		}
+		if (strcmp(pair->key, "name") == 0) {
+			if (identity_name_check(v->scalar) != 0) {
+				policy_fail(ld, v->line, "rules[%zu].name: "
+				    "'%.64s' is not a valid rule name; "
+				    "expected " POLICY_NAME_RULES, idx,
+				    v->scalar);
+				continue;
+			}
+			snprintf(r->name, sizeof(r->name), "%s", v->scalar);
+		} else if (strcmp(pair->key, "service") == 0) {
+			if (identity_name_check(v->scalar) != 0) {
+				policy_fail(ld, v->line, "rules[%zu].service: "
+				    "'%.64s' is not a portal name; expected "
+				    POLICY_NAME_RULES " (one portal, not a "
+				    "group)", idx, v->scalar);
+				continue;
+			}
+			snprintf(r->service, sizeof(r->service), "%s",
+			    v->scalar);
+		} else if (strcmp(pair->key, "listen") == 0) {
+			if (conf_endpoint_parse(v->scalar, 1, 65535, &r->listen,
+			    why, sizeof(why)) != 0) {
+				policy_fail(ld, v->line, "rules[%zu].listen: %s; "
+				    "expected host:port with port 1..65535",
+				    idx, why);
+				continue;
+			}
+		} else if (strcmp(pair->key, "target") == 0) {
+			if (conf_endpoint_parse(v->scalar, 1, 65535, &r->target,
+			    why, sizeof(why)) != 0) {
+				policy_fail(ld, v->line, "rules[%zu].target: %s; "
+				    "expected host:port with port 1..65535",
+				    idx, why);
+				continue;
+			}
+		} else if (strcmp(pair->key, "protocol") == 0) {
+			if (strcmp(v->scalar, "tcp") != 0) {
+				policy_fail(ld, v->line, "rules[%zu].protocol: "
+				    "'%.64s' is not supported; expected tcp",
+				    idx, v->scalar);
+				continue;
+			}
+			r->ipproto = 6;
+		} else if (strcmp(pair->key, "expires") == 0) {
+			if (policy_parse_time(v->scalar, &r->expires) != 0) {
+				policy_fail(ld, v->line, "rules[%zu].expires: "
+				    "'%.64s' is not a date; expected "
+				    "YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)",
+				    idx, v->scalar);
+				continue;
+			}
+		}
+		/* description: free text for people, not used. */
+	}
+	if (!have_name)
+		policy_fail(ld, node->line, "rules[%zu].name: missing; expected "
+		    "a rule name", idx);
+	if (!have_client)
+		policy_fail(ld, node->line, "rules[%zu].client: missing; "
+		    "expected a portal name, @group, or a list of them", idx);
+	if (!have_listen)
+		policy_fail(ld, node->line, "rules[%zu].listen: missing; "
+		    "expected host:port where the client portal listens", idx);
+	if (!have_service)
+		policy_fail(ld, node->line, "rules[%zu].service: missing; "
+		    "expected the name of the portal that reaches the target",
+		    idx);
+	if (!have_target)
+		policy_fail(ld, node->line, "rules[%zu].target: missing; "
+		    "expected host:port the service portal connects to", idx);
+	r->nclients = policy_names_unique(r->clients, r->nclients);
+	if (r->service[0] && r->nclients && bsearch(r->service, r->clients, r->nclients,
+	    sizeof(*r->clients), policy_name_cmp) != NULL)
+		policy_fail(ld, node->line, "rules[%zu].client: portal %s is "
+		    "also the service; expected a rule between two different "
+		    "portals", idx, r->service);
+}
+
+struct policy_binding {
+	const char	*client;
+	const struct policy_rule *rule;
+};
+
+static int
+policy_binding_cmp(const void *a, const void *b)
+{
+	const struct policy_binding *x = a, *y = b;
+	int c;
+
+	if ((c = strcmp(x->client, y->client)) != 0)
+		return c;
+	if ((c = strcmp(x->rule->listen.host, y->rule->listen.host)) != 0)
+		return c;
+	if (x->rule->listen.port != y->rule->listen.port)
+		return x->rule->listen.port < y->rule->listen.port ? -1 : 1;
+	if (x->rule->ipproto != y->rule->ipproto)
+		return x->rule->ipproto < y->rule->ipproto ? -1 : 1;
+	return x->rule->line < y->rule->line ? -1 :
+	    x->rule->line > y->rule->line;
+}
+
+static int
+policy_rule_cmp(const void *a, const void *b)
+{
+	const struct policy_rule *const *x = a, *const *y = b;
+	int c;
+
+	if ((c = strcmp((*x)->name, (*y)->name)) != 0)
+		return c;
+	return (*x)->line < (*y)->line ? -1 : (*x)->line > (*y)->line;
+}
+
+/* Rule names are unique; no client portal listens twice on one port. */
+static void
+policy_check_conflicts(struct policy_load *ld)
+{
+	struct policy *p = ld->p;
+	struct policy_binding *b = NULL;
+	const struct policy_rule **byname = NULL;
+	size_t i, j, n = 0;
+
+	if (p->nrules == 0)
+		return;
+	if ((byname = calloc(p->nrules, sizeof(*byname))) == NULL)
+		goto nomem;
+	for (i = 0; i < p->nrules; i++)
+		byname[i] = &p->rules[i];
+	qsort(byname, p->nrules, sizeof(*byname), policy_rule_cmp);
+	for (i = 1; i < p->nrules; i++)
+		if (byname[i]->name[0] &&
+		    strcmp(byname[i]->name, byname[i - 1]->name) == 0)
+			policy_fail(ld, byname[i]->line, "rules: duplicate rule "
+			    "name '%s' (first at line %lu); expected unique "
+			    "names", byname[i]->name, byname[i - 1]->line);
+
+	for (i = 0; i < p->nrules; i++)
+		n += p->rules[i].nclients;
+	if (n > POLICY_MAX_BINDINGS) {
+		policy_fail(ld, 1, "rules: %zu client bindings; expected at "
+		    "most %d", n, POLICY_MAX_BINDINGS);
+		goto out;
+	}
+	if (n == 0 || (b = calloc(n, sizeof(*b))) == NULL) {
+		if (n)
+			goto nomem;
+		goto out;
+	}
+	n = 0;
+	for (i = 0; i < p->nrules; i++)
+		for (j = 0; j < p->rules[i].nclients; j++) {
+			b[n].client = p->rules[i].clients[j];
+			b[n++].rule = &p->rules[i];
+		}
+	qsort(b, n, sizeof(*b), policy_binding_cmp);
+	for (i = 1; i < n; i++) {
+		if (strcmp(b[i].client, b[i - 1].client) != 0 ||
+		    strcmp(b[i].rule->listen.host,
+		    b[i - 1].rule->listen.host) != 0 ||
+		    b[i].rule->listen.port != b[i - 1].rule->listen.port ||
+		    b[i].rule->ipproto != b[i - 1].rule->ipproto)
+			continue;
+		policy_fail(ld, b[i].rule->line, "rules: portal %s would "
+		    "listen on %s:%u for both rule '%s' (line %lu) and rule "
+		    "'%s'; expected one rule per client portal and listen "
+		    "address", b[i].client, b[i].rule->listen.host,
+		    b[i].rule->listen.port, b[i - 1].rule->name,
+		    b[i - 1].rule->line, b[i].rule->name);
+	}
+	goto out;
+nomem:
+	ld->nomem = 1;
+out:
+	free(b);
+	free(byname);
+}
+
+void
+policy_free(struct policy *p)
+{
+	size_t i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < p->nrules; i++)
+		free(p->rules[i].clients);
+	free(p->rules);
+	free(p);
+}
+
+int
+policy_parse(const char *name, const char *text, size_t len,
+    struct policy **out, struct conf_errors *errs)
+{
+	struct ytree_node *root = NULL;
+	const struct ytree_node *groups, *rules;
+	struct policy_load ld;
+	size_t i;
+	int r;
+
+	*out = NULL;
+	memset(&ld, 0, sizeof(ld));
+	ld.file = name;
+	ld.errs = errs;
+	if ((r = ytree_parse(name, text, len, &root, errs)) != 0)
+		return r;
+	if ((ld.p = calloc(1, sizeof(*ld.p))) == NULL)
+		goto nomem;
+	if (root->kind != YTREE_MAP) {
+		policy_fail(&ld, root->line, "policy: is %s; expected a mapping "
+		    "with groups and rules", policy_kind(root));
+		goto done;
+	}
+	for (i = 0; i < root->n; i++)
+		if (strcmp(root->pairs[i].key, "groups") != 0 &&
+		    strcmp(root->pairs[i].key, "rules") != 0)
+			policy_fail(&ld, root->pairs[i].line, "%.64s: unknown "
+			    "key; expected groups or rules",
+			    root->pairs[i].key);
+	/* Groups first, wherever they are in the file: rules refer to them. */
+	if ((groups = ytree_map_get(root, "groups")) != NULL)
+		policy_parse_groups(&ld, groups);
+	if (ld.nomem)
+		goto nomem;
+	rules = ytree_map_get(root, "rules");
+	if (rules == NULL)
+		goto done;	/* no rules: nothing is allowed */
+	if (rules->kind != YTREE_SEQ) {
+		policy_fail(&ld, rules->line, "rules: is %s; expected a list of "
+		    "rules", policy_kind(rules));
+		goto done;
+	}
+	if (rules->n > POLICY_MAX_RULES) {
+		policy_fail(&ld, rules->line, "rules: %zu rules; expected at "
+		    "most %d", rules->n, POLICY_MAX_RULES);
+		goto done;
+	}
+	if (rules->n && (ld.p->rules = calloc(rules->n,
+	    sizeof(*ld.p->rules))) == NULL)
+		goto nomem;
+	ld.p->nrules = rules->n;
+	for (i = 0; i < rules->n && !ld.nomem; i++)
+		policy_parse_rule(&ld, i, rules->items[i], &ld.p->rules[i]);
+	if (!ld.nomem && !ld.failed)
+		policy_check_conflicts(&ld);
+done:
+	if (ld.nomem)
+		goto nomem;
+	r = ld.failed ? NP_ECONFIG : 0;
+	if (r == 0) {
+		*out = ld.p;
+		ld.p = NULL;
+	}
+	goto out;
+nomem:
+	r = -ENOMEM;
+out:
+	for (i = 0; i < ld.ngroups; i++)
+		free(ld.groups[i].members);
+	free(ld.groups);
+	policy_free(ld.p);
+	ytree_free(root);
+	return r;
+}
+
+int
+policy_load_file(const char *path, struct policy **out,
+    struct conf_errors *errs)
+{
+	struct stat st;
+	FILE *fp;
+	char *text = NULL;
+	size_t n;
+	int r;
+
+	*out = NULL;
+	if ((fp = fopen(path, "r")) == NULL) {
+		r = -errno;
+		(void)conf_errorf(errs, path, 0, "cannot read: %s",
+		    strerror(-r));
+		return r;
+	}
+	if (fstat(fileno(fp), &st) != 0 || st.st_size > POLICY_MAX_FILE) {
+		(void)conf_errorf(errs, path, 0, "larger than %d bytes",
+		    POLICY_MAX_FILE);
+		r = NP_ECONFIG;
+		goto out;
+	}
+	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = -ENOMEM;
+		goto out;
+	}
+	n = fread(text, 1, (size_t)st.st_size, fp);
+	if (ferror(fp)) {
+		r = -EIO;
+		(void)conf_errorf(errs, path, 0, "cannot read: %s",
+		    strerror(EIO));
+		goto out;
+	}
+	r = policy_parse(path, text, n, out, errs);
+out:
+	free(text);
+	fclose(fp);
+	return r;
+}
+
+const struct policy_rule *
+policy_find(const struct policy *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (strcmp(p->rules[i].name, name) == 0)
+			return &p->rules[i];
+	return NULL;
+}
+
+int
+policy_rule_has_client(const struct policy_rule *r, const char *portal)
+{
+	return r->nclients && bsearch(portal, r->clients, r->nclients,
+	    sizeof(*r->clients), policy_name_cmp) != NULL;
+}
+
+int
+policy_rule_involves(const struct policy_rule *r, const char *portal)
+{
+	return strcmp(r->service, portal) == 0 ||
+	    policy_rule_has_client(r, portal);
+}
+
+int
+policy_rule_is_active(const struct policy_rule *r, int64_t now)
+{
+	return r->expires == 0 || now < r->expires;
+}
+
+int64_t
+policy_next_expiry(const struct policy *p, int64_t now)
+{
+	int64_t next = 0;
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].expires > now &&
+		    (next == 0 || p->rules[i].expires < next))
+			next = p->rules[i].expires;
+	return next;
+}

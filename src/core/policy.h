@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The access policy: named rules of port-address tuples
+ *
+ *	(client portals, listen addr:port, protocol) -> (service portal, target addr:port)
+ *
+ * with portal groups and optional expiry, parsed from a YAML file (see
+ * docs/POLICY.md).  Pure code over a ytree: bytes in, struct or every error
+ * out as "FILE:LINE: key: what is wrong; what is expected".  A policy is
+ * immutable once loaded; a reload builds a new one and swaps it in whole.
+ */
+#ifndef NETPORT_CORE_POLICY_H
+#define NETPORT_CORE_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/conf.h"
+#include "core/identity.h"
+
+/* Caps that bound what one policy file can make the server hold. */
+#define POLICY_MAX_RULES	10000
+#define POLICY_MAX_GROUPS	1000
+#define POLICY_MAX_MEMBERS	10000	/* portals in one group */
+#define POLICY_MAX_FILE		(4 * 1024 * 1024)
+
+struct policy_rule {
+	char			 name[NP_NAME_MAX + 1];
+	unsigned long		 line;		/* where the rule starts */
+	char			(*clients)[NP_NAME_MAX + 1]; /* owned, sorted */
+	size_t			 nclients;	/* groups expanded */
+	char			 service[NP_NAME_MAX + 1];
+	uint8_t			 ipproto;	/* 6: TCP */
+	struct conf_endpoint	 listen;
+	struct conf_endpoint	 target;
+	int64_t			 expires;	/* Unix seconds; 0: never */
+};
+
+struct policy {
+	struct policy_rule	*rules;		/* owned, in file order */
+	size_t			 nrules;
+};
+
+/*
+ * Parses a policy document.  Returns 0 and a new policy in *out, or
+ * NP_ECONFIG with every problem in errs (*out NULL), or -ENOMEM.
+ */
+int	policy_parse(const char *name, const char *text, size_t len,
+	    struct policy **out, struct conf_errors *errs)
+	    __attribute__((warn_unused_result));
+
+/* Reads and parses a file; -errno (also in errs) when it cannot be read. */
+int	policy_load_file(const char *path, struct policy **out,
+	    struct conf_errors *errs) __attribute__((warn_unused_result));
+
+void	policy_free(struct policy *p);
+
+const struct policy_rule *policy_find(const struct policy *p,
+	    const char *name);
+
+int	policy_rule_has_client(const struct policy_rule *r, const char *portal);
+/* 1 when the rule has not expired at now (Unix seconds). */
+int	policy_rule_is_active(const struct policy_rule *r, int64_t now);
+/* 1 when portal takes part in the rule, on either side. */
+int	policy_rule_involves(const struct policy_rule *r, const char *portal);
+/* The earliest expiry after now, or 0 when no active rule expires. */
+int64_t	policy_next_expiry(const struct policy *p, int64_t now);
+
+#endif

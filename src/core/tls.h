@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * TLS contexts and peer identities.
+ *
+ * Every netport connection that carries TLS is TLS 1.3 only with mutual
+ * authentication: both ends present a certificate issued by the netport CA,
+ * verified against that CA and, when a CRL is configured, against the CRL.
+ * On top of chain verification, the verify callback checks the leaf's
+ * identity (URI SAN "netport://ROLE/NAME", see identity.h): its role must
+ * be one of the roles the context accepts, and when an exact peer is expected
+ * (the portal-to-portal tunnel, where the server named the peer) its name
+ * must match too.  A mismatch fails the handshake with an alert, so a wrong
+ * peer never gets to send application data.
+ */
+#ifndef NETPORT_CORE_TLS_H
+#define NETPORT_CORE_TLS_H
+
+#include <stddef.h>
+
+#include <openssl/ssl.h>
+
+#include "core/identity.h"
+
+/* The files a role's TLS context is built from (config keys tls.*). */
+struct tls_files {
+	const char	*ca;		/* CA certificate(s), PEM */
+	const char	*cert;		/* own certificate, PEM */
+	const char	*key;		/* own private key, PEM */
+	const char	*crl;		/* CRL, PEM; NULL: no revocation check */
+};
+
+enum tls_side {
+	TLS_SIDE_CLIENT,
+	TLS_SIDE_SERVER,
+};
+
+/*
+ * Builds a context for a process of role `self` that acts as the TLS
+ * `side`, and accepts only peers whose role bit is set in peer_roles
+ * (NP_ROLE_BIT(NP_ROLE_PORTAL) | ...).  Checks that the own certificate
+ * carries role `self` and matches the key.  Returns 0 and the context in
+ * *out, or NP_ETLS / NP_EIDENTITY / NP_EROLE / -errno with a one-line
+ * reason in err (which names the file at fault).
+ */
+int	tls_ctx_new(const struct tls_files *files, enum np_role self,
+	    enum tls_side side, unsigned peer_roles, SSL_CTX **out,
+	    char *err, size_t errsize) __attribute__((warn_unused_result));
+
+/*
+ * Re-reads the CRL into a live context (SIGHUP); new handshakes use it.
+ * Returns 0, or an error with the reason in err; the old CRL stays on error.
+ */
+int	tls_ctx_reload_crl(SSL_CTX *ctx, const char *crl_path, char *err,
+	    size_t errsize) __attribute__((warn_unused_result));
+
+/* Own identity, read from the context's certificate. */
+int	tls_ctx_identity(SSL_CTX *ctx, struct np_identity *out);
+
+/*
+ * Requires that the peer of this connection is exactly `expected`, in
+ * addition to the context's role check.  Call before the handshake.
+ * Returns 0 or -ENOMEM.
+ */
+int	tls_expect_peer(SSL *ssl, const struct np_identity *expected)
+	    __attribute__((warn_unused_result));
+
+/*
+ * After a completed handshake: the verified peer's identity.  Returns 0, or
+ * NP_EIDENTITY when there is no verified peer certificate.
+ */
+int	tls_peer_identity(SSL *ssl, struct np_identity *out);
+
+/*
+ * Why the last handshake on ssl failed, as one line: the verify result
+ * ("certificate revoked", "peer role relay not accepted") or the OpenSSL
+ * error queue, which this drains.  Always NUL-terminates err.
+ */
+void	tls_failure_reason(SSL *ssl, char *err, size_t errsize);
+
+/* Drains the OpenSSL error queue into err as one line. */
+void	tls_drain_errors(char *err, size_t errsize);
+
+/*
+ * Reads the identity of a certificate (the URI SAN).  0 or NP_EIDENTITY.
+ * Exposed for the CA tooling and tests.
+ */
+int	tls_cert_identity(X509 *cert, struct np_identity *out);
+
+#endif

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* The portal's configuration keys; docs/CONFIG.md is generated from them. */
+#ifndef NETPORT_PORTAL_CONF_H
+#define NETPORT_PORTAL_CONF_H
+
+#include "core/conf.h"
+#include "core/conf_common.h"
+
+#define PORTAL_CONF_KEYS(X)						\
+	CONF_COMMON_KEYS(X)						\
+	X(server, ENDPOINT, "server", NULL, 1, 65535, NULL,		\
+	    "address of the netport server's control port") \
+	X(allow, STRLIST, "allow", "", 0, 1000, NULL,			\
+	    "local allow-list of targets this portal may connect to (HOST:PORT, HOST:LOW-HIGH, CIDR:PORT, HOST:*); empty: whatever the server's rules name") \
+	X(tunnel_keepalive, DURATION, "tunnel.keepalive", "10s", 100, 3600000, NULL, \
+	    "interval of keepalive pings inside a tunnel; their round trip is the tunnel's RTT") \
+	X(tunnel_dead_timeout, DURATION, "tunnel.dead_timeout", "30s", 300, 86400000, NULL, \
+	    "a tunnel that receives nothing for this long is closed and its streams reset") \
+	X(tunnel_idle_timeout, DURATION, "tunnel.idle_timeout", "5m", 1000, 604800000, NULL, \
+	    "a tunnel without streams for this long is closed") \
+	X(tunnel_setup_timeout, DURATION, "tunnel.setup_timeout", "15s", 100, 600000, NULL, \
+	    "a tunnel must be up (granted, paired, TLS done) within this") \
+	X(max_waiting, INT, "tunnel.max_waiting", "256", 1, 100000, NULL, \
+	    "most accepted connections waiting for a tunnel to come up, per tunnel") \
+	X(max_streams, INT, "tunnel.max_streams", "10000", 1, 1000000, NULL, \
+	    "most streams in one tunnel; more are reset") \
+	X(connect_timeout, DURATION, "connect_timeout", "10s", 100, 600000, NULL, \
+	    "service side: connecting to a rule's target must succeed within this") \
+	X(drain_timeout, DURATION, "drain_timeout", "5s", 0, 600000, NULL, \
+	    "on SIGTERM/SIGINT, how long live streams may finish before they are reset") \
+	X(reconnect_min, DURATION, "reconnect.min", "1s", 100, 3600000, NULL, \
+	    "first delay before reconnecting to the server") \
+	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
+	    "longest delay between reconnection attempts")
+
+CONF_STRUCT(portal_conf, PORTAL_CONF_KEYS);
+
+extern const struct conf_schema portal_conf_schema;
+
+#endif

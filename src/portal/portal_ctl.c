@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The portal's control session: it receives rule sets (applied whole, when
+ * RULES_END confirms them), asks for tunnels, and receives grants.  While
+ * the server is away the portal keeps its rules, listeners and tunnels.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "portal/portal_impl.h"
+
+/* Rules in one set; a server that announces more is refused. */
+#define PORTAL_MAX_RULES	100000
+
+const struct portal_rule *
+portal_find_service_rule(const struct portal *p, const char *rule,
+    const char *peer)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PROTO_SIDE_SERVICE &&
+		    strcmp(p->rules[i].name, rule) == 0 &&
+		    strcmp(p->rules[i].peer, peer) == 0)
+			return &p->rules[i];
+	return NULL;
+}
+
+static void
+portal_apply_rules(struct portal *p)
+{
+	size_t i, nclient = 0, nservice = 0;
+	const struct portal_rule *r;
+
+	free(p->rules);
+	p->rules = p->incoming;
+	p->nrules = p->nincoming;
+	p->incoming = NULL;
+	p->nincoming = 0;
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (r->side == PROTO_SIDE_CLIENT) {
+			nclient++;
+			continue;
+		}
+		nservice++;
+		if (!allowlist_match_name(&p->allow, r->target.host,
+		    r->target.port) && p->allow.n > 0)
+			log_warn(NULL, "rule %s: target %s:%u is not in the "
+			    "local allow-list by name; streams pass only if it "
+			    "resolves to an allowed address", r->name,
+			    r->target.host, r->target.port);
+	}
+	log_info(NULL, "rule set %llu applied: %zu client-side, %zu "
+	    "service-side", (unsigned long long)p->incoming_gen, nclient,
+	    nservice);
+	portal_listen_apply(p);
+	portal_tunnel_rules_changed(p);
+}
+
+static int
+portal_rule_from_msg(const struct proto_msg *m, struct portal_rule *r,
+    const char **why)
+{
+	char reason[128];
+
+	memset(r, 0, sizeof(*r));
+	if (identity_name_check(m->rule) != 0 ||
+	    identity_name_check(m->peer) != 0) {
+		*why = "invalid rule or peer name";
+		return -1;
+	}
+	snprintf(r->name, sizeof(r->name), "%s", m->rule);
+	snprintf(r->peer, sizeof(r->peer), "%s", m->peer);
+	r->side = m->side;
+	r->ipproto = m->ipproto;
+	r->expires = (int64_t)m->expires;
+	if (m->ipproto != PROTO_TCP) {
+		*why = "unsupported protocol";
+		return -1;
+	}
+	if (m->side == PROTO_SIDE_CLIENT) {
+		if (conf_endpoint_parse(m->listen, 1, 65535, &r->listen, reason,
+		    sizeof(reason)) != 0) {
+			*why = "bad listen address";
+			return -1;
+		}
+	} else if (m->side == PROTO_SIDE_SERVICE) {
+		if (conf_endpoint_parse(m->target, 1, 65535, &r->target, reason,
+		    sizeof(reason)) != 0) {
+			*why = "bad target address";
+			return -1;
+		}
+	} else {
+		*why = "unknown side";
+		return -1;
+	}
+	return 0;
+}
+
+static void
+portal_ctl_rules_msg(struct portal *p, struct ctl_conn *c,
+    const struct proto_msg *m)
+{
+	const char *why = "";
+
+	switch (m->type) {
+	case PROTO_RULES_BEGIN:
+		if (m->count > PORTAL_MAX_RULES) {
+			ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "rule set of %u "
+			    "rules exceeds %d", m->count, PORTAL_MAX_RULES);
+			return;
+		}
+		free(p->incoming);
+		p->incoming = NULL;
+		p->nincoming = 0;
+		if (m->count && (p->incoming = calloc(m->count,
+		    sizeof(*p->incoming))) == NULL) {
+			ctl_conn_close(c, NP_EFAIL, LOGLEVEL_ERROR, "out of "
+			    "memory for a rule set of %u rules", m->count);
+			return;
+		}
+		p->incoming_count = m->count;
+		p->incoming_gen = m->generation;
+		p->receiving = 1;
+		return;
+	case PROTO_RULE:
+		if (!p->receiving || p->nincoming >= p->incoming_count) {
+			ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "RULE outside a "
+			    "rule set, or more than announced");
+			return;
+		}
+		if (portal_rule_from_msg(m, &p->incoming[p->nincoming],
+		    &why) != 0) {
+			ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "rule %s: %s",
+			    m->rule, why);
+			return;
+		}
+		p->nincoming++;
+		return;
+	case PROTO_RULES_END:
+		if (!p->receiving || m->generation != p->incoming_gen ||
+		    p->nincoming != p->incoming_count) {
+			ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "rule set %llu "
+			    "ended with %zu of %zu rules",
+			    (unsigned long long)m->generation, p->nincoming,
+			    p->incoming_count);
+			return;
+		}
+		p->receiving = 0;
+		portal_apply_rules(p);
+		return;
+	default:
+		return;
+	}
+}
+
+static void
+portal_ctl_msg(struct ctl_client *cc, const struct proto_msg *m, void *arg)
+{
+	struct portal *p = arg;
+	struct ctl_conn *c = ctl_client_conn(cc);
+
+	switch (m->type) {
+	case PROTO_RULES_BEGIN:
+	case PROTO_RULE:
+	case PROTO_RULES_END:
+		portal_ctl_rules_msg(p, c, m);
+		return;
+	case PROTO_TUNNEL_GRANT:
+		portal_tunnel_grant(p, m);
+		return;
+	case PROTO_ERROR:
+		if (m->id != 0) {
+			portal_tunnel_refused(p, m);
+			return;
+		}
+		log_warn(ctl_conn_log(c), "server reports error %u (%s): %s",
+		    m->code, proto_error_text(m->code), m->message);
+		return;
+	default:
+		ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "unexpected %s from the "
+		    "server", proto_type_name(m->type));
+	}
+}
+
+static void
+portal_ctl_down(struct ctl_client *cc, void *arg)
+{
+	struct portal *p = arg;
+
+	/* A half-received set is dropped; the server resends it whole. */
+	free(p->incoming);
+	p->incoming = NULL;
+	p->nincoming = 0;
+	p->receiving = 0;
+	portal_tunnel_ctl_down(p);
+}
+
+uint32_t
+portal_ctl_request_tunnel(struct portal *p, const char *rule)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_TUNNEL_REQUEST;
+	if (++p->next_request == 0)
+		p->next_request = 1;
+	m.id = p->next_request;
+	snprintf(m.rule, sizeof(m.rule), "%s", rule);
+	if (ctl_client_send(p->ctl, &m) != 0)
+		return 0;
+	return m.id;
+}
+
+int
+portal_ctl_start(struct portal *p)
+{
+	static const struct ctl_client_cbs cbs_template = {
+		.msg = portal_ctl_msg,
+		.down = portal_ctl_down,
+	};
+	struct ctl_client_cbs cbs = cbs_template;
+	struct ctl_client_opts opts;
+
+	memset(&opts, 0, sizeof(opts));
+	opts.server = p->conf->server;
+	opts.backoff_min_ms = (uint64_t)p->conf->reconnect_min;
+	opts.backoff_max_ms = (uint64_t)p->conf->reconnect_max;
+	cbs.arg = p;
+	if ((p->ctl = ctl_client_new(p->loop, p->tls_ctl, &opts,
+	    &cbs)) == NULL)
+		return -1;
+	ctl_client_start(p->ctl);
+	return 0;
+}
+
+void
+portal_ctl_stop(struct portal *p)
+{
+	ctl_client_free(p->ctl);
+	p->ctl = NULL;
+	free(p->incoming);
+	p->incoming = NULL;
+	p->nincoming = 0;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The portal's state, shared by its files:
+ *	portal_main.c     start-up, signals, graceful shutdown
+ *	portal_ctl.c      the control session: rule sets, tunnel grants
+ *	portal_listen.c   client side: one listener per rule, accepting
+ *	portal_tunnel.c   tunnels: request, relay, TLS, frame I/O, keepalive
+ *	portal_stream.c   streams: application sockets, flow control
+ * Everything runs on the main loop.
+ */
+#ifndef NETPORT_PORTAL_IMPL_H
+#define NETPORT_PORTAL_IMPL_H
+
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+
+#include "core/allowlist.h"
+#include "core/buf.h"
+#include "core/ctl_client.h"
+#include "core/hmap.h"
+#include "core/identity.h"
+#include "core/loop.h"
+#include "core/mux.h"
+#include "core/net.h"
+#include "core/proto.h"
+#include "core/queue.h"
+#include "portal/portal_conf.h"
+
+struct event;
+struct portal;
+struct tunnel;
+struct stream;
+
+/* A rule as the server pushed it, for one side. */
+struct portal_rule {
+	char			name[NP_NAME_MAX + 1];
+	uint8_t			side;		/* PROTO_SIDE_* */
+	uint8_t			ipproto;
+	char			peer[NP_NAME_MAX + 1];
+	struct conf_endpoint	listen;		/* client side */
+	struct conf_endpoint	target;		/* service side */
+	int64_t			expires;
+};
+
+/* A client-side listener for one rule. */
+struct portal_listener {
+	TAILQ_ENTRY(portal_listener) entry;
+	struct portal		*p;		/* borrowed */
+	struct portal_rule	 rule;		/* copy: rules are replaced */
+	int			 fd;
+	struct event		*ev;
+	int			 paused;	/* out of descriptors */
+	struct loop_timer	*resume;
+};
+
+TAILQ_HEAD(portal_listener_list, portal_listener);
+TAILQ_HEAD(tunnel_list, tunnel);
+TAILQ_HEAD(stream_list, stream);
+
+struct portal {
+	struct portal_conf	*conf;		/* borrowed */
+	struct loop		*loop;
+	SSL_CTX			*tls_ctl;	/* to the server */
+	SSL_CTX			*tls_initiator;	/* tunnel, TLS client */
+	SSL_CTX			*tls_acceptor;	/* tunnel, TLS server */
+	struct np_identity	 self;
+	struct ctl_client	*ctl;
+	struct allowlist	 allow;
+
+	/* The rule set in force, and the one being received. */
+	struct portal_rule	*rules;		/* owned */
+	size_t			 nrules;
+	struct portal_rule	*incoming;	/* owned */
+	size_t			 nincoming, incoming_count;
+	uint64_t		 incoming_gen;
+	int			 receiving;
+
+	struct portal_listener_list listeners;
+	struct loop_timer	*listen_retry;	/* binds that failed */
+	struct tunnel_list	 tunnels;
+	uint32_t		 next_request;
+	int			 stopping;
+	struct loop_timer	*drain_timer;
+	uint64_t		 drain_deadline;
+};
+
+/* portal_ctl.c */
+int	portal_ctl_start(struct portal *p);
+void	portal_ctl_stop(struct portal *p);
+/* Sends TUNNEL_REQUEST; returns the request id, or 0 when the session is
+ * down. */
+uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule);
+const struct portal_rule *portal_find_service_rule(const struct portal *p,
+	    const char *rule, const char *peer);
+
+/* portal_listen.c */
+/* Makes the listeners match the client-side rules of the set in force. */
+void	portal_listen_apply(struct portal *p);
+void	portal_listen_close_all(struct portal *p);
+
+/* portal_tunnel.c */
+/* Client side: a connection accepted for rule (consumes fd). */
+void	portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
+	    int fd, const char *remote);
+/* A TUNNEL_GRANT (reply or unsolicited) or an ERROR reply. */
+void	portal_tunnel_grant(struct portal *p, const struct proto_msg *m);
+void	portal_tunnel_refused(struct portal *p, const struct proto_msg *m);
+/* The control session went down: tunnels still requesting fail. */
+void	portal_tunnel_ctl_down(struct portal *p);
+/* Rules changed: reset streams whose rule is gone. */
+void	portal_tunnel_rules_changed(struct portal *p);
+/* Shutdown: refuse new streams; 1 while streams are still live. */
+int	portal_tunnel_drain(struct portal *p);
+void	portal_tunnel_close_all(struct portal *p, const char *why);
+
+#endif

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `netport portal`: start-up, signals and graceful shutdown.
+ *
+ * SIGTERM or SIGINT: stop accepting (listeners closed, new streams from
+ * peers refused), let live streams finish for drain_timeout, then reset
+ * what is left with a reason, and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/tls.h"
+#include "portal/portal.h"
+#include "portal/portal_impl.h"
+
+const struct daemon_spec portal_spec = {
+	.role = "portal",
+	.summary = "netport portal: the agent on an end device: dials out to "
+	    "the server, listens on the ports of its rules and connects to "
+	    "their targets.",
+	.default_config = "/etc/netport/portal.yaml",
+	.schema = &portal_conf_schema,
+};
+
+/* How often the drain checks whether the last stream has gone. */
+#define PORTAL_DRAIN_TICK_MS	100
+
+static int
+portal_check_conf(const char *path, struct portal *p)
+{
+	struct conf_errors errs = { 0, NULL };
+	size_t i;
+	int r;
+
+	r = allowlist_parse(&p->conf->allow, path, &p->allow, &errs);
+	for (i = 0; i < errs.n; i++)
+		fprintf(stderr, "%s\n", errs.msg[i]);
+	conf_errors_free(&errs);
+	if (r != 0)
+		return r;
+	if (p->conf->tunnel_dead_timeout <= p->conf->tunnel_keepalive) {
+		fprintf(stderr, "%s: tunnel.dead_timeout: %lld ms is not longer "
+		    "than tunnel.keepalive (%lld ms); expected at least twice "
+		    "the keepalive\n", path, p->conf->tunnel_dead_timeout,
+		    p->conf->tunnel_keepalive);
+		return NP_ECONFIG;
+	}
+	return 0;
+}
+
+static void
+portal_finish(struct portal *p, const char *why)
+{
+	portal_tunnel_close_all(p, why);
+	loop_stop(p->loop);
+}
+
+static void
+portal_drain_cb(struct loop_timer *t, void *arg)
+{
+	struct portal *p = arg;
+
+	if (!portal_tunnel_drain(p)) {
+		portal_finish(p, "portal shutting down");
+		return;
+	}
+	if (loop_now_ms() >= p->drain_deadline) {
+		log_info(NULL, "drain time (%lld ms) over; resetting the "
+		    "remaining streams", p->conf->drain_timeout);
+		portal_finish(p, "portal shutting down; drain time over");
+		return;
+	}
+	loop_timer_arm(t, PORTAL_DRAIN_TICK_MS);
+}
+
+static void
+portal_stop_cb(int signo, void *arg)
+{
+	struct portal *p = arg;
+
+	if (p->stopping) {
+		log_info(NULL, "%s again: stopping now", strsignal(signo));
+		portal_finish(p, "portal stopped");
+		return;
+	}
+	p->stopping = 1;
+	log_info(NULL, "%s: shutting down; live streams have %lld ms to "
+	    "finish", strsignal(signo), p->conf->drain_timeout);
+	portal_listen_close_all(p);
+	portal_ctl_stop(p);
+	p->drain_deadline = loop_now_ms() + (uint64_t)p->conf->drain_timeout;
+	if ((p->drain_timer = loop_timer_new(p->loop, portal_drain_cb,
+	    p)) == NULL) {
+		portal_finish(p, "portal shutting down");
+		return;
+	}
+	portal_drain_cb(p->drain_timer, p);
+}
+
+static int
+portal_tls(struct portal *p)
+{
+	struct tls_files files = {
+		.ca = p->conf->tls_ca,
+		.cert = p->conf->tls_cert,
+		.key = p->conf->tls_key,
+		.crl = p->conf->tls_crl,
+	};
+	char err[512];
+	int r;
+
+	if ((r = tls_ctx_new(&files, NP_ROLE_PORTAL, TLS_SIDE_CLIENT,
+	    NP_ROLE_BIT(NP_ROLE_SERVER), &p->tls_ctl, err,
+	    sizeof(err))) != 0 ||
+	    (r = tls_ctx_new(&files, NP_ROLE_PORTAL, TLS_SIDE_CLIENT,
+	    NP_ROLE_BIT(NP_ROLE_PORTAL), &p->tls_initiator, err,
+	    sizeof(err))) != 0 ||
+	    (r = tls_ctx_new(&files, NP_ROLE_PORTAL, TLS_SIDE_SERVER,
+	    NP_ROLE_BIT(NP_ROLE_PORTAL), &p->tls_acceptor, err,
+	    sizeof(err))) != 0) {
+		log_error(NULL, "TLS: %s", err);
+		return r;
+	}
+	/*
+	 * Tunnels: read whole socket buffers at once (fewer syscalls per
+	 * record), and let SSL_write take a buffer that grew or moved
+	 * between retries and report partial progress.
+	 */
+	SSL_CTX_set_read_ahead(p->tls_initiator, 1);
+	SSL_CTX_set_read_ahead(p->tls_acceptor, 1);
+	SSL_CTX_set_mode(p->tls_initiator, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(p->tls_acceptor, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return tls_ctx_identity(p->tls_ctl, &p->self);
+}
+
+static int
+portal_setup(struct portal *p)
+{
+	char self[NP_IDENTITY_STR_MAX];
+	int r;
+
+	if ((r = portal_tls(p)) != 0)
+		return r;
+	identity_format(&p->self, self);
+	if ((p->loop = loop_new()) == NULL)
+		return -ENOMEM;
+	if ((r = loop_on_signal(p->loop, SIGTERM, portal_stop_cb, p)) != 0 ||
+	    (r = loop_on_signal(p->loop, SIGINT, portal_stop_cb, p)) != 0)
+		return r;
+	if (portal_ctl_start(p) != 0)
+		return -ENOMEM;
+	log_info(NULL, "portal %s up; server %s:%u", self,
+	    p->conf->server.host, p->conf->server.port);
+	return 0;
+}
+
+int
+portal_main(int argc, char **argv)
+{
+	struct daemon_opts opts;
+	struct portal_conf conf;
+	struct portal p;
+	int status = 1;
+
+	log_set_role("portal");
+	switch (daemon_parse_args(&portal_spec, argc, argv, &opts)) {
+	case DAEMON_EXIT_OK:
+		return 0;
+	case DAEMON_EXIT_USAGE:
+		return 2;
+	case DAEMON_RUN:
+		break;
+	}
+	if (daemon_load_config(&portal_spec, &opts, &conf) != 0)
+		return 1;
+	memset(&p, 0, sizeof(p));
+	p.conf = &conf;
+	TAILQ_INIT(&p.listeners);
+	TAILQ_INIT(&p.tunnels);
+	if (portal_check_conf(opts.config, &p) != 0)
+		goto out;
+	if (opts.check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (portal_setup(&p) != 0)
+		goto out;
+	status = loop_run(p.loop) == 0 ? 0 : 1;
+	log_info(NULL, "stopped");
+out:
+	if (p.loop) {
+		portal_listen_close_all(&p);
+		portal_ctl_stop(&p);
+		portal_tunnel_close_all(&p, "portal stopped");
+	}
+	loop_timer_free(p.drain_timer);
+	loop_free(p.loop);
+	free(p.rules);
+	allowlist_free(&p.allow);
+	SSL_CTX_free(p.tls_ctl);
+	SSL_CTX_free(p.tls_initiator);
+	SSL_CTX_free(p.tls_acceptor);
+	conf_free(&portal_conf_schema, &conf);
+	return status;
+}

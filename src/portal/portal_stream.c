@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Streams: one application connection each, carried inside a tunnel.
+ *
+ * Client side, a stream starts from an accepted connection; service side,
+ * from an OPEN frame, after which the portal checks the rule and its local
+ * allow-list and connects to the target.  DATA the peer sends before the
+ * target is connected waits in the stream's buffer, which the peer's credit
+ * bounds.  Bytes read from the socket go straight into the tunnel's output
+ * buffer as DATA frames (no intermediate copy); bytes from the peer are
+ * written straight from the tunnel's input buffer when the socket takes
+ * them, and only the rest is copied into the stream's buffer.
+ *
+ * Flow control: a stream may send only as many bytes as the peer credited
+ * (MUX_INITIAL_WINDOW, plus WINDOW increments); it credits the peer again
+ * once it has written a quarter window to its socket.  A slow reader
+ * therefore stalls only its own stream.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/util.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "portal/portal_tunnel.h"
+
+/* Read rounds per wake-up; each is up to one 16 KiB frame. */
+#define STREAM_READ_ROUNDS	16
+/* Credit goes back to the peer after this many bytes reach the socket. */
+#define STREAM_WINDOW_STEP	(MUX_INITIAL_WINDOW / 4)
+
+static void	stream_read(struct stream *s);
+static void	stream_write_pending(struct stream *s);
+
+static void
+stream_free(void *arg)
+{
+	struct stream *s = arg;
+
+	if (s->rev)
+		event_free(s->rev);
+	if (s->wev)
+		event_free(s->wev);
+	loop_timer_free(s->timer);
+	buf_release(&s->pending);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s);
+}
+
+/* Detaches the stream from everything and queues the free. */
+static void
+stream_close(struct stream *s, int rst_app)
+{
+	struct linger l = { 1, 0 };
+
+	if (s->state == ST_CLOSED)
+		return;
+	s->state = ST_CLOSED;
+	net_resolve_cancel(s->dns);
+	s->dns = NULL;
+	if (s->rev)
+		event_del(s->rev);
+	if (s->wev)
+		event_del(s->wev);
+	if (s->timer)
+		loop_timer_cancel(s->timer);
+	/* A reset reaches the application as a reset, not as a clean EOF. */
+	if (rst_app && s->fd >= 0)
+		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	tunnel_stream_gone(s->t, s);
+	loop_defer_free(s->t->p->loop, &s->defer, stream_free, s);
+}
+
+void
+stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	if (s->state == ST_CLOSED)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_info(&s->log, "stream %u (rule %s) reset: %s: %s (%llu bytes up, "
+	    "%llu down)", s->id, s->rule, mux_reset_text(code), why,
+	    (unsigned long long)s->bytes_up,
+	    (unsigned long long)s->bytes_down);
+	if (s->id && s->t->state == TUN_OPEN &&
+	    mux_put_reset(&s->t->out, s->id, code, why) != 0)
+		log_warn(&s->t->log, "cannot queue RESET of stream %u", s->id);
+	stream_close(s, 1);
+}
+
+void
+stream_on_reset(struct stream *s, uint16_t code, const char *reason)
+{
+	if (s == NULL || s->state == ST_CLOSED)
+		return;
+	log_info(&s->log, "stream %u (rule %s) reset by the peer: %s%s%s "
+	    "(%llu bytes up, %llu down)", s->id, s->rule,
+	    mux_reset_text(code), reason[0] ? ": " : "", reason,
+	    (unsigned long long)s->bytes_up,
+	    (unsigned long long)s->bytes_down);
+	stream_close(s, 1);
+}
+
+/* Both directions finished cleanly: the stream ends without a reset. */
+static void
+stream_maybe_done(struct stream *s)
+{
+	if (s->state != ST_CLOSED && s->rd_fin && s->wr_shut) {
+		log_debug(&s->log, "stream %u (rule %s) closed: %llu bytes up, "
+		    "%llu down", s->id, s->rule,
+		    (unsigned long long)s->bytes_up,
+		    (unsigned long long)s->bytes_down);
+		stream_close(s, 0);
+	}
+}
+
+static void
+stream_ev_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+	struct tunnel *t = s->t;
+
+	if (what & EV_WRITE)
+		stream_write_pending(s);
+	if ((what & EV_READ) && s->state == ST_OPEN)
+		stream_read(s);
+	tunnel_flush(t);
+}
+
+static struct stream *
+stream_new(struct tunnel *t, const char *rule, int fd)
+{
+	struct stream *s;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->t = t;
+	s->fd = fd;
+	snprintf(s->rule, sizeof(s->rule), "%s", rule);
+	buf_init(&s->pending, MUX_MAX_WINDOW);
+	s->send_credit = MUX_INITIAL_WINDOW;
+	s->recv_window = MUX_INITIAL_WINDOW;
+	s->log.conn_id = loop_next_conn_id();
+	snprintf(s->peer_str, sizeof(s->peer_str), "portal/%s", t->peer);
+	s->log.peer = s->peer_str;
+	return s;
+}
+
+static int
+stream_events(struct stream *s)
+{
+	struct event_base *base = loop_base(s->t->p->loop);
+
+	s->rev = event_new(base, s->fd, EV_READ | EV_PERSIST, stream_ev_cb, s);
+	s->wev = event_new(base, s->fd, EV_WRITE | EV_PERSIST, stream_ev_cb,
+	    s);
+	return s->rev && s->wev ? 0 : -ENOMEM;
+}
+
+struct stream *
+stream_new_client(struct tunnel *t, const char *rule, int fd,
+    const char *remote)
+{
+	struct stream *s;
+
+	if ((s = stream_new(t, rule, fd)) == NULL)
+		return NULL;
+	if (stream_events(s) != 0) {
+		s->fd = -1;	/* the caller still owns fd */
+		stream_free(s);
+		return NULL;
+	}
+	s->state = ST_WAITING;
+	snprintf(s->target, sizeof(s->target), "%s", remote);
+	return s;
+}
+
+static int
+stream_insert(struct tunnel *t, struct stream *s)
+{
+	if (hmap_insert(&t->streams, &s->node,
+	    hmap_hash_bytes(&s->id, sizeof(s->id))) != 0)
+		return -ENOMEM;
+	t->nstreams++;
+	t->idle_since_ms = 0;
+	return 0;
+}
+
+void
+stream_start(struct stream *s)
+{
+	struct tunnel *t = s->t;
+
+	s->id = t->next_stream;
+	t->next_stream += 2;
+	if (stream_insert(t, s) != 0) {
+		s->id = 0;
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
+	if (mux_put_open(&t->out, s->id, s->rule) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "cannot queue OPEN");
+		return;
+	}
+	s->state = ST_OPEN;
+	log_debug(&s->log, "stream %u opened for %s (rule %s)", s->id,
+	    s->target, s->rule);
+	event_add(s->rev, NULL);
+	/* The application's first bytes, if already there, ride with OPEN. */
+	stream_read(s);
+}
+
+/* Sends credit back once enough has reached the socket. */
+static void
+stream_consumed(struct stream *s, size_t n)
+{
+	s->unacked += (uint32_t)n;
+	if (s->unacked < STREAM_WINDOW_STEP)
+		return;
+	if (mux_put_window(&s->t->out, s->id, s->unacked) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "cannot queue WINDOW");
+		return;
+	}
+	s->recv_window += s->unacked;
+	s->unacked = 0;
+}
+
+static void
+stream_shut_if_done_writing(struct stream *s)
+{
+	if (s->peer_fin && !s->wr_shut && buf_len(&s->pending) == 0) {
+		shutdown(s->fd, SHUT_WR);
+		s->wr_shut = 1;
+		stream_maybe_done(s);
+	}
+}
+
+static void
+stream_write_pending(struct stream *s)
+{
+	ssize_t n;
+
+	if (s->state != ST_OPEN)
+		return;
+	while (buf_len(&s->pending) > 0) {
+		n = send(s->fd, buf_data(&s->pending), buf_len(&s->pending),
+		    MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_add(s->wev, NULL);
+				return;
+			}
+			stream_reset(s, MUX_R_PEER_GONE, "writing to the "
+			    "application: %s", strerror(errno));
+			return;
+		}
+		buf_consume(&s->pending, (size_t)n);
+		stream_consumed(s, (size_t)n);
+		if (s->state == ST_CLOSED)
+			return;
+	}
+	event_del(s->wev);
+	buf_release(&s->pending);	/* idle streams hold no buffer */
+	stream_shut_if_done_writing(s);
+}
+
+void
+stream_on_data(struct stream *s, const struct mux_frame *f)
+{
+	size_t len = f->hdr.len, off = 0;
+	ssize_t n;
+
+	if (s == NULL || s->state == ST_CLOSED)
+		return;		/* raced with our reset: drop */
+	if (s->peer_fin) {
+		stream_reset(s, MUX_R_PROTOCOL, "DATA after FIN");
+		return;
+	}
+	if (len > s->recv_window) {
+		stream_reset(s, MUX_R_FLOW_CONTROL, "peer sent %zu bytes with "
+		    "%u of credit left", len, s->recv_window);
+		return;
+	}
+	s->recv_window -= (uint32_t)len;
+	s->bytes_down += len;
+	/* Straight from the tunnel's buffer when the socket takes it. */
+	if (s->state == ST_OPEN && buf_len(&s->pending) == 0) {
+		while (off < len) {
+			n = send(s->fd, f->data + off, len - off, MSG_NOSIGNAL);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && errno == EAGAIN)
+				break;
+			if (n < 0) {
+				stream_reset(s, MUX_R_PEER_GONE, "writing to the "
+				    "application: %s", strerror(errno));
+				return;
+			}
+			off += (size_t)n;
+		}
+		if (off)
+			stream_consumed(s, off);
+		if (s->state == ST_CLOSED)
+			return;
+	}
+	if (off < len) {
+		if (buf_append(&s->pending, f->data + off, len - off) != 0) {
+			stream_reset(s, MUX_R_INTERNAL, "out of memory "
+			    "buffering %zu bytes", len - off);
+			return;
+		}
+		if (s->state == ST_OPEN)
+			event_add(s->wev, NULL);
+	}
+	if (f->hdr.flags & MUX_FLAG_FIN) {
+		s->peer_fin = 1;
+		if (s->state == ST_OPEN)
+			stream_shut_if_done_writing(s);
+	}
+}
+
+void
+stream_on_window(struct stream *s, uint32_t increment)
+{
+	if (s == NULL || s->state == ST_CLOSED)
+		return;
+	if ((uint64_t)s->send_credit + increment > 2ULL * MUX_MAX_WINDOW) {
+		stream_reset(s, MUX_R_FLOW_CONTROL, "credit beyond %d bytes",
+		    2 * MUX_MAX_WINDOW);
+		return;
+	}
+	s->send_credit += increment;
+	if (s->rd_paused && s->state == ST_OPEN && !s->rd_fin) {
+		s->rd_paused = 0;
+		event_add(s->rev, NULL);
+		stream_read(s);
+	}
+}
+
+void
+stream_resume(struct stream *s)
+{
+	if (s->state != ST_OPEN || s->rd_fin)
+		return;
+	event_add(s->rev, NULL);
+	stream_read(s);
+}
+
+static void
+stream_read(struct stream *s)
+{
+	struct tunnel *t = s->t;
+	size_t chunk;
+	uint8_t *p;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < STREAM_READ_ROUNDS; i++) {
+		if (s->state != ST_OPEN || s->rd_fin)
+			return;
+		if (s->send_credit == 0) {
+			s->rd_paused = 1;
+			event_del(s->rev);
+			return;
+		}
+		if (tunnel_out_full(t)) {
+			event_del(s->rev);
+			tunnel_block(t, s);
+			return;
+		}
+		chunk = s->send_credit < MUX_MAX_PAYLOAD ? s->send_credit :
+		    MUX_MAX_PAYLOAD;
+		if (buf_reserve(&t->out, MUX_HDR_LEN + chunk, &p) != 0) {
+			event_del(s->rev);
+			tunnel_block(t, s);
+			return;
+		}
+		n = recv(s->fd, p + MUX_HDR_LEN, chunk, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			stream_reset(s, MUX_R_PEER_GONE, "reading from the "
+			    "application: %s", strerror(errno));
+			return;
+		}
+		if (n == 0) {
+			s->rd_fin = 1;
+			event_del(s->rev);
+			if (mux_put_fin(&t->out, s->id) != 0) {
+				stream_reset(s, MUX_R_INTERNAL, "cannot queue "
+				    "FIN");
+				return;
+			}
+			stream_maybe_done(s);
+			return;
+		}
+		mux_hdr_encode(p, MUX_DATA, 0, (uint16_t)n, s->id);
+		buf_commit(&t->out, MUX_HDR_LEN + (size_t)n);
+		s->send_credit -= (uint32_t)n;
+		s->bytes_up += (uint64_t)n;
+		if ((size_t)n < chunk)
+			return;		/* the socket is drained */
+	}
+}
+
+/* Service side: the target connection finished connecting (or failed). */
+static void
+stream_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+	struct tunnel *t = s->t;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (s->state != ST_CONNECTING)
+		return;
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err) {
+		stream_reset(s, err == ECONNREFUSED ? MUX_R_REFUSED :
+		    MUX_R_UNREACHABLE, "connect to %s: %s", s->target,
+		    strerror(err));
+		tunnel_flush(t);
+		return;
+	}
+	loop_timer_cancel(s->timer);
+	event_free(s->wev);
+	s->wev = NULL;
+	if (stream_events(s) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		tunnel_flush(t);
+		return;
+	}
+	net_tune_tcp(s->fd);
+	s->state = ST_OPEN;
+	log_debug(&s->log, "stream %u connected to %s", s->id, s->target);
+	event_add(s->rev, NULL);
+	stream_write_pending(s);
+	if (s->state == ST_OPEN)
+		stream_read(s);
+	tunnel_flush(t);
+}
+
+static void
+stream_timer_cb(struct loop_timer *timer, void *arg)
+{
+	struct stream *s = arg;
+	struct tunnel *t = s->t;
+
+	if (s->state == ST_CONNECTING) {
+		stream_reset(s, MUX_R_TIMEOUT, "connect to %s took longer than "
+		    "%lld ms", s->target, t->p->conf->connect_timeout);
+		tunnel_flush(t);
+	}
+}
+
+static void
+stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
+    void *arg)
+{
+	struct stream *s = arg;
+	struct tunnel *t = s->t;
+	char addr[NET_ADDR_STR_MAX];
+
+	s->dns = NULL;
+	if (s->state != ST_CONNECTING)
+		return;
+	if (err) {
+		stream_reset(s, MUX_R_UNREACHABLE, "cannot resolve %s: %s",
+		    s->target, evutil_gai_strerror(err));
+		goto out;
+	}
+	net_addr_format(sa, addr, sizeof(addr));
+	if (!s->allowed_by_name && !allowlist_match_addr(&t->p->allow, sa)) {
+		stream_reset(s, MUX_R_NOT_ALLOWED, "target %s (%s) is not in "
+		    "the local allow-list", s->target, addr);
+		goto out;
+	}
+	s->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (s->fd < 0) {
+		stream_reset(s, MUX_R_INTERNAL, "socket: %s", strerror(errno));
+		goto out;
+	}
+	if (connect(s->fd, sa, salen) != 0 && errno != EINPROGRESS) {
+		stream_reset(s, errno == ECONNREFUSED ? MUX_R_REFUSED :
+		    MUX_R_UNREACHABLE, "connect to %s (%s): %s", s->target,
+		    addr, strerror(errno));
+		goto out;
+	}
+	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
+	    stream_connected_cb, s);
+	if (s->wev == NULL || event_add(s->wev, NULL) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		goto out;
+	}
+	return;
+out:
+	tunnel_flush(t);
+}
+
+void
+stream_on_open(struct tunnel *t, const struct mux_frame *f)
+{
+	struct portal *p = t->p;
+	const struct portal_rule *rule;
+	struct stream *s;
+	uint32_t id = f->hdr.stream;
+	int peer_parity = t->initiator ? 0 : 1;
+
+	if ((int)(id & 1) != peer_parity || tunnel_find_stream(t, id)) {
+		tunnel_close(t, MUX_R_PROTOCOL, "peer opened stream %u, which "
+		    "is not a new id of its own", id);
+		return;
+	}
+	if ((s = stream_new(t, f->rule, -1)) == NULL) {
+		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		    "out of memory") != 0)
+			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
+	s->id = id;
+	s->state = ST_CONNECTING;
+	if (stream_insert(t, s) != 0) {
+		s->id = 0;
+		stream_free(s);
+		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		    "out of memory") != 0)
+			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
+	if (t->goaway || p->stopping) {
+		stream_reset(s, MUX_R_SHUTDOWN, "not accepting new streams");
+		return;
+	}
+	if (t->nstreams > (size_t)p->conf->max_streams) {
+		stream_reset(s, MUX_R_INTERNAL, "tunnel has %zu streams "
+		    "(tunnel.max_streams)", t->nstreams - 1);
+		return;
+	}
+	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL) {
+		stream_reset(s, MUX_R_NOT_ALLOWED, "no rule %s lets portal/%s "
+		    "reach this portal", f->rule, t->peer);
+		return;
+	}
+	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));
+	/* Not allowed by name: the resolved address gets another chance. */
+	s->allowed_by_name = allowlist_match_name(&p->allow, rule->target.host,
+	    rule->target.port);
+	if ((s->timer = loop_timer_new(p->loop, stream_timer_cb, s)) == NULL) {
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
+	loop_timer_arm(s->timer, (uint64_t)p->conf->connect_timeout);
+	log_debug(&s->log, "stream %u: connecting to %s for rule %s", id,
+	    s->target, s->rule);
+	s->dns = net_resolve_start(p->loop, rule->target.host,
+	    rule->target.port, stream_resolved_cb, s);
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Tunnels and streams, shared by portal_tunnel.c (the tunnel: setup, TLS,
+ * frame I/O) and portal_stream.c (the streams inside it).
+ *
+ * A tunnel is one TLS 1.3 session with one peer portal; its transport is a
+ * TCP connection (today through a relay).  The tunnel owns its streams; a
+ * stream owns its application socket.  Frames to the peer are appended to
+ * the tunnel's output buffer and written by tunnel_flush(); when that buffer
+ * passes its high watermark, streams stop reading their sockets and wait on
+ * the tunnel's blocked list until it drains below the low watermark.
+ */
+#ifndef NETPORT_PORTAL_TUNNEL_H
+#define NETPORT_PORTAL_TUNNEL_H
+
+#include "portal/portal_impl.h"
+
+/* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
+#define TUNNEL_OUT_HIGH		(1024 * 1024)
+#define TUNNEL_OUT_LOW		(256 * 1024)
+/* Hard cap on the output buffer: HIGH plus what paused streams may add. */
+#define TUNNEL_OUT_MAX		(8 * 1024 * 1024)
+/* Plaintext read buffer: whole records plus a partial frame. */
+#define TUNNEL_IN_MAX		(96 * 1024)
+
+enum tunnel_state {
+	TUN_REQUESTING,		/* client: waiting for the server's grant */
+	TUN_RESOLVING,		/* resolving the relay address */
+	TUN_DIALING,		/* TCP connect to the relay */
+	TUN_RELAY_HS,		/* ticket sent, waiting for "paired" */
+	TUN_TLS,		/* TLS handshake with the peer portal */
+	TUN_OPEN,
+	TUN_CLOSED,
+};
+
+enum stream_state {
+	ST_WAITING,		/* client: accepted, tunnel not open yet */
+	ST_CONNECTING,		/* service: connecting to the target */
+	ST_OPEN,
+	ST_CLOSED,
+};
+
+struct stream {
+	struct hmap_node	 node;		/* in t->streams, once it has an id */
+	TAILQ_ENTRY(stream)	 qentry;	/* t->waiting or t->blocked */
+	int			 queue;		/* which list, 0: none */
+	struct tunnel		*t;		/* borrowed: the owner */
+	uint32_t		 id;		/* 0 until opened */
+	enum stream_state	 state;
+	char			 rule[NP_NAME_MAX + 1];
+	char			 target[PROTO_ADDR_MAX + 1];
+	int			 fd;		/* the application socket */
+	struct event		*rev, *wev;
+	struct loop_timer	*timer;		/* waiting or connect deadline */
+	struct net_resolve	*dns;
+	int			 allowed_by_name; /* local allow-list */
+
+	/* Toward the peer: bytes read from fd and sent as DATA. */
+	uint32_t		 send_credit;
+	int			 rd_fin;	/* EOF read, FIN sent */
+	int			 rd_paused;
+
+	/* From the peer: DATA not yet written to fd. */
+	struct buf		 pending;
+	uint32_t		 recv_window;	/* what the peer may still send */
+	uint32_t		 unacked;	/* written to fd, not yet credited */
+	int			 peer_fin;
+	int			 wr_shut;
+
+	uint64_t		 bytes_up, bytes_down;
+	struct log_ctx		 log;
+	char			 peer_str[NP_IDENTITY_STR_MAX];
+	struct loop_defer	 defer;
+};
+
+struct tunnel {
+	TAILQ_ENTRY(tunnel)	 entry;		/* in p->tunnels */
+	struct portal		*p;		/* borrowed */
+	enum tunnel_state	 state;
+	int			 initiator;	/* TLS client, odd stream ids */
+	char			 peer[NP_NAME_MAX + 1];
+	char			 rule[NP_NAME_MAX + 1];	/* that asked for it */
+	uint32_t		 request_id;
+	char			 tid[2 * PROTO_TUNNEL_ID_LEN + 1];
+	char			 relay[PROTO_ADDR_MAX + 1];
+	uint8_t			 ticket[PROTO_TICKET_MAX];
+	size_t			 ticket_len;
+	struct net_resolve	*dns;
+
+	int			 fd;
+	SSL			*ssl;
+	struct event		*rev, *wev;
+	struct loop_timer	*timer;		/* setup, keepalive, idle */
+	uint8_t			 hs_reply[4];
+	size_t			 hs_got;
+	size_t			 hs_sent;
+	int			 read_wants_write;
+	int			 write_wants_read;
+
+	struct buf		 in;		/* plaintext frames read */
+	struct buf		 out;		/* plaintext frames to write */
+	struct hmap		 streams;	/* by id */
+	size_t			 nstreams;
+	uint32_t		 next_stream;
+	struct stream_list	 waiting;	/* client: before the tunnel opens */
+	size_t			 nwaiting;
+	struct stream_list	 blocked;	/* paused on a full output */
+
+	uint64_t		 created_ms;
+	uint64_t		 last_rx_ms;
+	uint64_t		 idle_since_ms;	/* 0 while it has streams */
+	uint64_t		 ping_value;
+	uint64_t		 ping_sent_ms;
+	uint32_t		 rtt_ms;
+	int			 goaway;	/* no new streams */
+	struct log_ctx		 log;
+	char			 peer_str[NP_IDENTITY_STR_MAX];
+	struct loop_defer	 defer;
+};
+
+#define STREAM_Q_WAITING	1
+#define STREAM_Q_BLOCKED	2
+
+/* portal_tunnel.c, for streams */
+int	tunnel_flush(struct tunnel *t);
+int	tunnel_out_full(const struct tunnel *t);
+void	tunnel_block(struct tunnel *t, struct stream *s);
+void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
+void	tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+
+/* portal_stream.c, for the tunnel */
+struct stream *stream_new_client(struct tunnel *t, const char *rule, int fd,
+	    const char *remote);
+/* The tunnel opened: send OPEN and start moving bytes. */
+void	stream_start(struct stream *s);
+/* Frames for a stream (a NULL stream means an unknown id). */
+void	stream_on_open(struct tunnel *t, const struct mux_frame *f);
+void	stream_on_data(struct stream *s, const struct mux_frame *f);
+void	stream_on_window(struct stream *s, uint32_t increment);
+void	stream_on_reset(struct stream *s, uint16_t code, const char *reason);
+/* Resets the stream both ways with a reason, and frees it. */
+void	stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+/* The tunnel has room again: read from the socket. */
+void	stream_resume(struct stream *s);
+struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/* The relay's configuration keys; docs/CONFIG.md is generated from them. */
+#ifndef NETPORT_RELAY_CONF_H
+#define NETPORT_RELAY_CONF_H
+
+#include "core/conf.h"
+#include "core/conf_common.h"
+
+#define RELAY_CONF_KEYS(X)						\
+	CONF_COMMON_KEYS(X)						\
+	X(server, ENDPOINT, "server", NULL, 1, 65535, NULL,		\
+	    "address of the netport server's control port") \
+	X(listen, ENDPOINT, "listen", "0.0.0.0:8443", 0, 65535, NULL,	\
+	    "address and TCP port where portals connect to be paired; port 0 picks a free port") \
+	X(advertise, STRLIST, "advertise", "", 0, 8, NULL,		\
+	    "host:port addresses portals dial to reach this relay; default: the listen address, which must then not be a wildcard") \
+	X(capacity, INT, "capacity", "1000", 1, 1000000, NULL,		\
+	    "most tunnels this relay carries at once; the server picks the least loaded relay") \
+	X(handshake_timeout, DURATION, "handshake_timeout", "5s", 100, 600000, NULL, \
+	    "a portal must present its ticket within this after connecting") \
+	X(pairing_timeout, DURATION, "pairing_timeout", "15s", 100, 600000, NULL, \
+	    "how long the first half of a tunnel waits for the second") \
+	X(max_pending, INT, "max_pending", "10000", 1, 10000000, NULL,	\
+	    "most connections not yet paired (presenting a ticket or waiting), in total") \
+	X(max_pending_per_source, INT, "max_pending_per_source", "64", 1, 1000000, NULL, \
+	    "most connections not yet paired from one source address") \
+	X(load_interval, DURATION, "load_interval", "5s", 100, 3600000, NULL, \
+	    "how often the relay reports its load to the server") \
+	X(reconnect_min, DURATION, "reconnect.min", "1s", 100, 3600000, NULL, \
+	    "first delay before reconnecting to the server") \
+	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
+	    "longest delay between reconnection attempts")
+
+CONF_STRUCT(relay_conf, RELAY_CONF_KEYS);
+
+extern const struct conf_schema relay_conf_schema;
+
+#endif

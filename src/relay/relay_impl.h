@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The relay's state, shared by its files:
+ *	relay_main.c   start-up, signals, shutdown
+ *	relay_ctl.c    the control session to the server: registration, the
+ *	               ticket key, load reports
+ *	relay_pair.c   portal connections: the relay handshake, ticket checks,
+ *	               pairing the two halves of a tunnel, the caps
+ *	relay_fwd.c    forwarding between the two halves of a paired tunnel
+ */
+#ifndef NETPORT_RELAY_IMPL_H
+#define NETPORT_RELAY_IMPL_H
+
+#include <openssl/ssl.h>
+
+#include "core/ctl_client.h"
+#include "core/hmap.h"
+#include "core/queue.h"
+#include "core/identity.h"
+#include "core/loop.h"
+#include "core/proto.h"
+#include "core/ticket.h"
+#include "relay/relay_conf.h"
+
+struct event;
+struct relay_half;
+struct relay_tunnel;
+
+TAILQ_HEAD(relay_half_list, relay_half);
+TAILQ_HEAD(relay_tunnel_list, relay_tunnel);
+
+struct relay {
+	struct relay_conf	*conf;		/* borrowed */
+	struct loop		*loop;
+	SSL_CTX			*tls;		/* control session (client) */
+	struct np_identity	 self;
+	struct ctl_client	*ctl;
+
+	/* What portals dial; sent in HELLO. */
+	char			 advertise[PROTO_MAX_ADVERTISE]
+				    [PROTO_ADDR_MAX + 1];
+	size_t			 nadvertise;
+
+	/* The server's ticket key, from WELCOME; valid when have_key. */
+	struct ticket_key	 ticket_key;
+	int			 have_key;
+
+	int			 listen_fd;
+	struct event		*listen_ev;
+	struct hmap		 pending;	/* relay_half by tunnel id */
+	struct hmap		 used;		/* relay_used by tunnel id */
+	struct hmap		 sources;	/* relay_source by address */
+	size_t			 npending;	/* halves not yet paired */
+	struct loop_timer	*prune_timer;	/* expires used tickets */
+	struct relay_half_list	 halves;	/* not yet paired */
+	struct relay_tunnel_list tunnel_list;	/* forwarding */
+	struct loop_timer	*load_timer;
+	uint32_t		 tunnels;	/* paired now */
+	uint64_t		 bytes;		/* forwarded since start */
+	int			 stopping;
+};
+
+/* The relay handshake (docs/PROTOCOL.md, "Relay handshake"). */
+#define RELAY_MAGIC		"NPR"
+#define RELAY_VERSION		1
+#define RELAY_HS_MAX		(4 + 1 + 2 + TICKET_MAX_LEN)
+
+enum relay_status {
+	RELAY_OK = 0,
+	RELAY_E_MALFORMED = 1,
+	RELAY_E_SIGNATURE = 2,
+	RELAY_E_EXPIRED = 3,
+	RELAY_E_REPLAY = 4,
+	RELAY_E_WRONG_RELAY = 5,
+	RELAY_E_PAIR_TIMEOUT = 6,
+	RELAY_E_CAPACITY = 7,
+};
+
+/* relay_pair.c */
+int	relay_pair_start(struct relay *r);
+void	relay_pair_stop(struct relay *r);
+
+/* relay_fwd.c */
+/*
+ * Starts forwarding between two paired sockets (consumes both fds, also on
+ * failure).  The tunnel closes itself; returns 0 or -errno.
+ */
+int	relay_fwd_start(struct relay *r, int fd_a, int fd_b,
+	    const uint8_t tunnel_id[TICKET_TUNNEL_ID_LEN], const char *who);
+/* Closes every forwarding tunnel (shutdown). */
+void	relay_fwd_close_all(struct relay *r);
+
+/* relay_ctl.c */
+int	relay_ctl_start(struct relay *r);
+void	relay_ctl_stop(struct relay *r);
+/* Sends RELAY_LOAD now (after a tunnel starts or ends). */
+void	relay_ctl_report_load(struct relay *r);
+
+#endif

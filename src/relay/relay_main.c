@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* `netport relay`: command line, configuration, start-up and shutdown. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "core/tls.h"
+#include "relay/relay.h"
+#include "relay/relay_impl.h"
+
+const struct daemon_spec relay_spec = {
+	.role = "relay",
+	.summary = "netport relay: the public data plane: pairs the two halves "
+	    "of a tunnel by ticket and forwards bytes it cannot read.",
+	.default_config = "/etc/netport/relay.yaml",
+	.schema = &relay_conf_schema,
+};
+
+static int
+relay_is_wildcard(const char *host)
+{
+	return host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
+}
+
+/*
+ * Checks the advertise list; when it is empty the listen address is what
+ * portals dial, which only works when it names one address.
+ */
+static int
+relay_check_conf(const char *path, struct relay *r)
+{
+	const struct conf_strlist *adv = &r->conf->advertise;
+	struct conf_endpoint ep;
+	char why[160];
+	size_t i;
+	int bad = 0;
+
+	for (i = 0; i < adv->n; i++) {
+		if (conf_endpoint_parse(adv->v[i], 1, 65535, &ep, why,
+		    sizeof(why)) != 0) {
+			fprintf(stderr, "%s: advertise[%zu]: %s; expected "
+			    "host:port with port 1..65535\n", path, i, why);
+			bad = 1;
+			continue;
+		}
+		snprintf(r->advertise[r->nadvertise++], PROTO_ADDR_MAX + 1,
+		    "%s", adv->v[i]);
+	}
+	if (adv->n == 0 && relay_is_wildcard(r->conf->listen.host)) {
+		fprintf(stderr, "%s: advertise: missing while listen is the "
+		    "wildcard address %s; expected the public host:port that "
+		    "portals dial\n", path, r->conf->listen.host);
+		bad = 1;
+	}
+	return bad ? NP_ECONFIG : 0;
+}
+
+static void
+relay_stop_cb(int signo, void *arg)
+{
+	struct relay *r = arg;
+
+	if (r->stopping)
+		return;
+	r->stopping = 1;
+	log_info(NULL, "%s: shutting down", strsignal(signo));
+	relay_pair_stop(r);
+	relay_fwd_close_all(r);
+	relay_ctl_stop(r);
+	loop_stop(r->loop);
+}
+
+static int
+relay_setup(struct relay *r)
+{
+	struct tls_files files = {
+		.ca = r->conf->tls_ca,
+		.cert = r->conf->tls_cert,
+		.key = r->conf->tls_key,
+		.crl = r->conf->tls_crl,
+	};
+	char err[512], addr[NET_ADDR_STR_MAX], self[NP_IDENTITY_STR_MAX];
+	int rc;
+
+	if ((rc = tls_ctx_new(&files, NP_ROLE_RELAY, TLS_SIDE_CLIENT,
+	    NP_ROLE_BIT(NP_ROLE_SERVER), &r->tls, err, sizeof(err))) != 0) {
+		log_error(NULL, "TLS: %s", err);
+		return rc;
+	}
+	if ((rc = tls_ctx_identity(r->tls, &r->self)) != 0)
+		return rc;
+	identity_format(&r->self, self);
+	if ((r->loop = loop_new()) == NULL)
+		return -ENOMEM;
+	if ((r->listen_fd = net_listen_tcp(&r->conf->listen, 1024)) < 0) {
+		rc = r->listen_fd;
+		log_error(NULL, "cannot listen on %s:%u: %s",
+		    r->conf->listen.host, r->conf->listen.port,
+		    np_strerror(rc));
+		return rc;
+	}
+	net_local_addr(r->listen_fd, addr, sizeof(addr));
+	if (r->nadvertise == 0)
+		snprintf(r->advertise[r->nadvertise++], PROTO_ADDR_MAX + 1,
+		    "%s", addr);
+	if ((rc = loop_on_signal(r->loop, SIGTERM, relay_stop_cb, r)) != 0 ||
+	    (rc = loop_on_signal(r->loop, SIGINT, relay_stop_cb, r)) != 0)
+		return rc;
+	TAILQ_INIT(&r->tunnel_list);
+	if ((rc = relay_pair_start(r)) != 0 || (rc = relay_ctl_start(r)) != 0)
+		return -ENOMEM;
+	log_info(NULL, "relay %s up: listening on %s, portals dial %s", self,
+	    addr, r->advertise[0]);
+	return 0;
+}
+
+int
+relay_main(int argc, char **argv)
+{
+	struct daemon_opts opts;
+	struct relay_conf conf;
+	struct relay r;
+	int status = 1;
+
+	log_set_role("relay");
+	switch (daemon_parse_args(&relay_spec, argc, argv, &opts)) {
+	case DAEMON_EXIT_OK:
+		return 0;
+	case DAEMON_EXIT_USAGE:
+		return 2;
+	case DAEMON_RUN:
+		break;
+	}
+	if (daemon_load_config(&relay_spec, &opts, &conf) != 0)
+		return 1;
+	memset(&r, 0, sizeof(r));
+	r.conf = &conf;
+	r.listen_fd = -1;
+	if (relay_check_conf(opts.config, &r) != 0)
+		goto out;
+	if (opts.check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (relay_setup(&r) != 0)
+		goto out;
+	status = loop_run(r.loop) == 0 ? 0 : 1;
+	log_info(NULL, "stopped");
+out:
+	relay_pair_stop(&r);
+	if (r.loop)
+		relay_fwd_close_all(&r);
+	relay_ctl_stop(&r);
+	if (r.listen_fd >= 0)
+		close(r.listen_fd);
+	loop_free(r.loop);
+	SSL_CTX_free(r.tls);
+	conf_free(&relay_conf_schema, &conf);
+	return status;
+}

@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Pairing: each portal of a tunnel connects and presents the ticket the
+ * server gave both of them.  The relay checks the ticket (signature by the
+ * server's key, its own name, expiry, one use per side), keeps the first
+ * half waiting until the second arrives, answers both "paired", and hands
+ * the two sockets to the forwarder.
+ *
+ * Everything here faces the internet before any authentication, so every
+ * resource is capped: the bytes of a handshake, its time, the number of
+ * unpaired connections in total and per source address, and how long a
+ * half may wait.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "relay/relay_impl.h"
+
+#define RELAY_ACCEPTS_PER_WAKEUP	64
+/* How often used tickets past their expiry are forgotten. */
+#define RELAY_PRUNE_MS			5000
+
+enum relay_half_state {
+	HALF_HANDSHAKE,		/* reading the ticket */
+	HALF_WAITING,		/* ticket good, waiting for the other half */
+	HALF_DONE,		/* paired or refused; being freed */
+};
+
+struct relay_source {
+	struct hmap_node	 node;
+	char			 addr[INET6_ADDRSTRLEN];
+	size_t			 count;
+};
+
+/* A tunnel id that has been presented, per side, until its ticket expires. */
+struct relay_used {
+	struct hmap_node	 node;
+	uint8_t			 tunnel_id[TICKET_TUNNEL_ID_LEN];
+	uint8_t			 sides;		/* bit 1 << side */
+	uint64_t		 expires;
+};
+
+struct relay_half {
+	struct hmap_node	 node;		/* in r->pending while WAITING */
+	TAILQ_ENTRY(relay_half)	 entry;		/* in r->halves until done */
+	struct relay		*r;		/* borrowed */
+	enum relay_half_state	 state;
+	int			 fd;
+	struct event		*ev;
+	struct loop_timer	*timer;
+	struct relay_source	*source;	/* borrowed; counted in */
+	uint8_t			 hs[RELAY_HS_MAX];
+	size_t			 hslen;
+	uint8_t			 side;
+	struct ticket		 ticket;
+	char			 remote[NET_ADDR_STR_MAX];
+	struct log_ctx		 log;
+	struct loop_defer	 defer;
+};
+
+static int
+relay_used_eq(const struct hmap_node *n, const void *key)
+{
+	const struct relay_used *u = hmap_entry_const(n, struct relay_used,
+	    node);
+
+	return memcmp(u->tunnel_id, key, TICKET_TUNNEL_ID_LEN) == 0;
+}
+
+static int
+relay_half_eq(const struct hmap_node *n, const void *key)
+{
+	const struct relay_half *h = hmap_entry_const(n, struct relay_half,
+	    node);
+
+	return memcmp(h->ticket.tunnel_id, key, TICKET_TUNNEL_ID_LEN) == 0;
+}
+
+static int
+relay_source_eq(const struct hmap_node *n, const void *key)
+{
+	const struct relay_source *s = hmap_entry_const(n,
+	    struct relay_source, node);
+
+	return strcmp(s->addr, key) == 0;
+}
+
+static void
+relay_half_free(void *arg)
+{
+	struct relay_half *h = arg;
+
+	if (h->ev)
+		event_free(h->ev);
+	loop_timer_free(h->timer);
+	if (h->fd >= 0)
+		close(h->fd);
+	free(h);
+}
+
+static void
+relay_source_put(struct relay *r, struct relay_source *s)
+{
+	if (s == NULL)
+		return;
+	if (--s->count == 0) {
+		hmap_remove(&r->sources, &s->node);
+		free(s);
+	}
+}
+
+/* Ends a half that is not going to be forwarded (or was handed over). */
+static void
+relay_half_finish(struct relay_half *h)
+{
+	struct relay *r = h->r;
+
+	if (h->state == HALF_DONE)
+		return;
+	if (h->state == HALF_WAITING)
+		hmap_remove(&r->pending, &h->node);
+	h->state = HALF_DONE;
+	TAILQ_REMOVE(&r->halves, h, entry);
+	r->npending--;
+	relay_source_put(r, h->source);
+	h->source = NULL;
+	if (h->ev)
+		event_del(h->ev);
+	loop_timer_cancel(h->timer);
+	loop_defer_free(r->loop, &h->defer, relay_half_free, h);
+}
+
+static void
+relay_half_refuse(struct relay_half *h, enum relay_status status,
+    const char *why)
+{
+	uint8_t reply[4] = { 'N', 'P', 'R', (uint8_t)status };
+
+	log_info(&h->log, "refused %s: %s", h->remote, why);
+	/* Best effort: the socket is fresh, 4 bytes fit its buffer. */
+	(void)send(h->fd, reply, sizeof(reply), MSG_NOSIGNAL);
+	relay_half_finish(h);
+}
+
+static int
+relay_send_ok(int fd)
+{
+	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_OK };
+
+	return send(fd, reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply) ?
+	    0 : -1;
+}
+
+/* Records a presentation of (tunnel id, side); 0, or -1 for a replay. */
+static int
+relay_mark_used(struct relay *r, const struct ticket *t, uint8_t side)
+{
+	struct relay_used *u;
+	struct hmap_node *n;
+	uint64_t hash = hmap_hash_bytes(t->tunnel_id, TICKET_TUNNEL_ID_LEN);
+
+	if ((n = hmap_find(&r->used, hash, relay_used_eq,
+	    t->tunnel_id)) != NULL) {
+		u = hmap_entry(n, struct relay_used, node);
+		if (u->sides & (1u << side))
+			return -1;
+		u->sides |= (uint8_t)(1u << side);
+		return 0;
+	}
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -ENOMEM;
+	memcpy(u->tunnel_id, t->tunnel_id, sizeof(u->tunnel_id));
+	u->sides = (uint8_t)(1u << side);
+	u->expires = t->expires;
+	if (hmap_insert(&r->used, &u->node, hash) != 0) {
+		free(u);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+relay_pair_timeout_cb(struct loop_timer *t, void *arg)
+{
+	struct relay_half *h = arg;
+
+	if (h->state == HALF_HANDSHAKE)
+		relay_half_refuse(h, RELAY_E_MALFORMED, "no complete handshake "
+		    "within handshake_timeout");
+	else if (h->state == HALF_WAITING)
+		relay_half_refuse(h, RELAY_E_PAIR_TIMEOUT, "the other half of "
+		    "the tunnel did not arrive within pairing_timeout");
+}
+
+static void
+relay_pair_complete(struct relay_half *first, struct relay_half *second)
+{
+	struct relay *r = second->r;
+	char who[2 * NP_NAME_MAX + 8];
+	int fa, fb;
+
+	snprintf(who, sizeof(who), "%s>%s", second->ticket.initiator,
+	    second->ticket.acceptor);
+	if (relay_send_ok(first->fd) != 0 || relay_send_ok(second->fd) != 0) {
+		log_info(&second->log, "pairing tunnel %s failed: a half "
+		    "closed while waiting", who);
+		relay_half_finish(first);
+		relay_half_finish(second);
+		return;
+	}
+	/* The initiator's socket is a, the acceptor's b, whoever came first. */
+	if (second->side == 1) {
+		fa = second->fd;
+		fb = first->fd;
+	} else {
+		fa = first->fd;
+		fb = second->fd;
+	}
+	first->fd = second->fd = -1;
+	relay_half_finish(first);
+	relay_half_finish(second);
+	(void)relay_fwd_start(r, fa, fb, second->ticket.tunnel_id, who);
+}
+
+/* The whole handshake is in h->hs: check it and wait or pair. */
+static void
+relay_half_handshake_done(struct relay_half *h)
+{
+	struct relay *r = h->r;
+	struct relay_half *other;
+	struct hmap_node *n;
+	uint16_t tlen;
+	uint64_t hash;
+	int rc;
+
+	h->side = h->hs[4];
+	tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
+	if (!r->have_key) {
+		relay_half_refuse(h, RELAY_E_SIGNATURE, "no ticket key yet "
+		    "(never registered with the server)");
+		return;
+	}
+	rc = ticket_verify(h->hs + 7, tlen, &r->ticket_key,
+	    (uint64_t)time(NULL), &h->ticket);
+	if (rc == NP_EEXPIRED) {
+		relay_half_refuse(h, RELAY_E_EXPIRED, "ticket expired");
+		return;
+	}
+	if (rc != 0) {
+		relay_half_refuse(h, RELAY_E_SIGNATURE, rc == NP_EPROTO ?
+		    "malformed ticket" : "ticket signature does not verify");
+		return;
+	}
+	if (strcmp(h->ticket.relay, r->self.name) != 0) {
+		relay_half_refuse(h, RELAY_E_WRONG_RELAY, "ticket is for "
+		    "another relay");
+		return;
+	}
+	if ((rc = relay_mark_used(r, &h->ticket, h->side)) != 0) {
+		relay_half_refuse(h, rc == -1 ? RELAY_E_REPLAY :
+		    RELAY_E_CAPACITY, rc == -1 ? "ticket already presented for "
+		    "this side (replay)" : "out of memory");
+		return;
+	}
+	h->log.peer = h->side == 1 ? h->ticket.initiator : h->ticket.acceptor;
+	hash = hmap_hash_bytes(h->ticket.tunnel_id, TICKET_TUNNEL_ID_LEN);
+	n = hmap_find(&r->pending, hash, relay_half_eq, h->ticket.tunnel_id);
+	if (n != NULL) {
+		other = hmap_entry(n, struct relay_half, node);
+		relay_pair_complete(other, h);
+		return;
+	}
+	if (hmap_insert(&r->pending, &h->node, hash) != 0) {
+		relay_half_refuse(h, RELAY_E_CAPACITY, "out of memory");
+		return;
+	}
+	h->state = HALF_WAITING;
+	log_debug(&h->log, "waiting for the other half of tunnel %s>%s",
+	    h->ticket.initiator, h->ticket.acceptor);
+	loop_timer_arm(h->timer, (uint64_t)r->conf->pairing_timeout);
+}
+
+static void
+relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct relay_half *h = arg;
+	uint16_t tlen;
+	size_t want;
+	ssize_t n;
+
+	if (h->state == HALF_WAITING) {
+		/*
+		 * A waiting half must stay silent: data or EOF now means the
+		 * portal gave up (or breaks the protocol).  Peek to tell.
+		 */
+		uint8_t b;
+
+		n = recv(h->fd, &b, 1, MSG_PEEK);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		relay_half_refuse(h, RELAY_E_MALFORMED, n == 0 ?
+		    "closed while waiting for its pair" :
+		    "sent data before being paired");
+		return;
+	}
+	/* Read exactly the handshake, never a byte of what follows it. */
+	want = h->hslen < 7 ? 7 - h->hslen : 0;
+	if (h->hslen >= 7) {
+		tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
+		want = 7 + (size_t)tlen - h->hslen;
+	}
+	n = recv(h->fd, h->hs + h->hslen, want, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, n == 0 ?
+		    "closed during the handshake" : strerror(errno));
+		return;
+	}
+	h->hslen += (size_t)n;
+	if (h->hslen < 7)
+		return;
+	if (memcmp(h->hs, RELAY_MAGIC, 3) != 0 || h->hs[3] != RELAY_VERSION ||
+	    (h->hs[4] != 1 && h->hs[4] != 2)) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, "bad magic, version or "
+		    "side");
+		return;
+	}
+	tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
+	if (tlen == 0 || tlen > TICKET_MAX_LEN) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, "ticket length out of "
+		    "range");
+		return;
+	}
+	if (h->hslen == 7 + (size_t)tlen)
+		relay_half_handshake_done(h);
+}
+
+static struct relay_source *
+relay_source_get(struct relay *r, const struct sockaddr *sa)
+{
+	char addr[INET6_ADDRSTRLEN] = "?";
+	struct relay_source *s;
+	struct hmap_node *n;
+	uint64_t hash;
+
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)
+		    sa)->sin_addr, addr, sizeof(addr));
+	else if (sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)
+		    (const void *)sa)->sin6_addr, addr, sizeof(addr));
+	hash = hmap_hash_bytes(addr, strlen(addr));
+	if ((n = hmap_find(&r->sources, hash, relay_source_eq, addr)) != NULL)
+		return hmap_entry(n, struct relay_source, node);
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	snprintf(s->addr, sizeof(s->addr), "%s", addr);
+	if (hmap_insert(&r->sources, &s->node, hash) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static void
+relay_accept_one(struct relay *r, int fd, const struct sockaddr *sa)
+{
+	char remote[NET_ADDR_STR_MAX];
+	struct relay_source *src;
+	struct relay_half *h;
+
+	net_addr_format(sa, remote, sizeof(remote));
+	if (r->npending >= (size_t)r->conf->max_pending) {
+		log_warn(NULL, "refusing %s: %zu unpaired connections "
+		    "(max_pending)", remote, r->npending);
+		close(fd);
+		return;
+	}
+	if ((src = relay_source_get(r, sa)) == NULL) {
+		log_error(NULL, "refusing %s: out of memory", remote);
+		close(fd);
+		return;
+	}
+	if (src->count >= (size_t)r->conf->max_pending_per_source) {
+		log_warn(NULL, "refusing %s: %zu unpaired connections from this "
+		    "address (max_pending_per_source)", remote, src->count);
+		close(fd);
+		return;
+	}
+	src->count++;
+	if ((h = calloc(1, sizeof(*h))) == NULL)
+		goto fail;
+	h->r = r;
+	h->fd = fd;
+	h->source = src;
+	h->log.conn_id = loop_next_conn_id();
+	snprintf(h->remote, sizeof(h->remote), "%s", remote);
+	h->ev = event_new(loop_base(r->loop), fd, EV_READ | EV_PERSIST,
+	    relay_half_read_cb, h);
+	h->timer = loop_timer_new(r->loop, relay_pair_timeout_cb, h);
+	if (h->ev == NULL || h->timer == NULL || event_add(h->ev, NULL) != 0)
+		goto fail;
+	net_tune_tcp(fd);
+	TAILQ_INSERT_TAIL(&r->halves, h, entry);
+	r->npending++;
+	loop_timer_arm(h->timer, (uint64_t)r->conf->handshake_timeout);
+	return;
+fail:
+	log_error(NULL, "refusing %s: out of memory", remote);
+	if (h) {
+		h->fd = -1;
+		relay_half_free(h);
+	}
+	close(fd);
+	relay_source_put(r, src);
+}
+
+static void
+relay_resume_accept_cb(struct loop_timer *t, void *arg)
+{
+	struct relay *r = arg;
+
+	loop_timer_free(t);
+	if (!r->stopping && r->listen_ev)
+		event_add(r->listen_ev, NULL);
+}
+
+static void
+relay_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct relay *r = arg;
+	struct sockaddr_storage ss;
+	struct loop_timer *t;
+	socklen_t len;
+	int i, fd;
+
+	for (i = 0; i < RELAY_ACCEPTS_PER_WAKEUP; i++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			relay_accept_one(r, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			log_warn(NULL, "accept: %s; pausing the listener for "
+			    "1 s", strerror(errno));
+			event_del(r->listen_ev);
+			if ((t = loop_timer_new(r->loop, relay_resume_accept_cb,
+			    r)) != NULL)
+				loop_timer_arm(t, 1000);
+			else
+				event_add(r->listen_ev, NULL);
+		} else if (errno != EAGAIN)
+			log_warn(NULL, "accept: %s", strerror(errno));
+		return;
+	}
+}
+
+static void
+relay_prune_cb(struct loop_timer *t, void *arg)
+{
+	struct relay *r = arg;
+	struct hmap_node *n, *next;
+	struct relay_used *u;
+	uint64_t now = (uint64_t)time(NULL);
+	size_t iter = 0;
+
+	for (n = hmap_first(&r->used, &iter); n; n = next) {
+		next = hmap_next(&r->used, n, &iter);
+		u = hmap_entry(n, struct relay_used, node);
+		/* Past expiry the ticket fails on its own; forget it. */
+		if (u->expires < now) {
+			hmap_remove(&r->used, n);
+			free(u);
+		}
+	}
+	loop_timer_arm(t, RELAY_PRUNE_MS);
+}
+
+int
+relay_pair_start(struct relay *r)
+{
+	hmap_init(&r->pending);
+	hmap_init(&r->used);
+	hmap_init(&r->sources);
+	TAILQ_INIT(&r->halves);
+	r->listen_ev = event_new(loop_base(r->loop), r->listen_fd,
+	    EV_READ | EV_PERSIST, relay_accept_cb, r);
+	r->prune_timer = loop_timer_new(r->loop, relay_prune_cb, r);
+	if (r->listen_ev == NULL || r->prune_timer == NULL ||
+	    event_add(r->listen_ev, NULL) != 0)
+		return -ENOMEM;
+	loop_timer_arm(r->prune_timer, RELAY_PRUNE_MS);
+	return 0;
+}
+
+void
+relay_pair_stop(struct relay *r)
+{
+	struct relay_half *h, *hnext;
+	struct hmap_node *n, *next;
+	size_t iter = 0;
+
+	if (r->listen_ev) {
+		event_free(r->listen_ev);
+		r->listen_ev = NULL;
+	}
+	if (r->prune_timer == NULL)
+		return;		/* never started */
+	TAILQ_FOREACH_SAFE(h, &r->halves, entry, hnext)
+		relay_half_refuse(h, RELAY_E_PAIR_TIMEOUT, "relay shutting "
+		    "down");
+	for (n = hmap_first(&r->used, &iter); n; n = next) {
+		next = hmap_next(&r->used, n, &iter);
+		hmap_remove(&r->used, n);
+		free(hmap_entry(n, struct relay_used, node));
+	}
+	loop_timer_free(r->prune_timer);
+	r->prune_timer = NULL;
+	hmap_release(&r->pending);
+	hmap_release(&r->used);
+	hmap_release(&r->sources);
+}

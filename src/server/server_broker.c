@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Brokering: a client portal asks for a tunnel under a rule; the server
+ * checks the policy, picks the least loaded relay, mints a signed ticket
+ * and sends the same grant to both portals.  Every decision is one log line
+ * with both identities and the rule.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "server/server_impl.h"
+
+static void
+server_deny(struct server_peer *p, const struct proto_msg *req,
+    enum proto_error code, const char *service, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Answers a request with ERROR and logs the denial. */
+static void
+server_deny(struct server_peer *p, const struct proto_msg *req,
+    enum proto_error code, const char *service, const char *fmt, ...)
+{
+	struct proto_msg m;
+	char why[200];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	log_info(ctl_conn_log(p->conn), "tunnel denied: rule %s, portal/%s "
+	    "-> portal/%s: %s", req->rule, ctl_conn_peer(p->conn)->name,
+	    service ? service : "?", why);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERROR;
+	m.id = req->id;
+	m.code = (uint16_t)code;
+	snprintf(m.message, sizeof(m.message), "%s", why);
+	(void)ctl_conn_send(p->conn, &m);
+}
+
+/*
+ * The relay with the lowest load (tunnels / capacity), or NULL when every
+ * relay is full or none is connected.
+ */
+static struct server_peer *
+server_pick_relay(struct server *srv)
+{
+	struct server_peer *r, *best = NULL;
+
+	TAILQ_FOREACH(r, &srv->relays, entry) {
+		if (r->tunnels >= r->capacity)
+			continue;
+		/* a/b < c/d  <=>  a*d < c*b, without floating point. */
+		if (best == NULL || (uint64_t)r->tunnels * best->capacity <
+		    (uint64_t)best->tunnels * r->capacity)
+			best = r;
+	}
+	return best;
+}
+
+static int
+server_mint_grant(struct server *srv, struct server_peer *relay,
+    const char *initiator, const char *acceptor, struct proto_msg *g)
+{
+	struct ticket t;
+	struct buf b;
+	int r;
+
+	memset(&t, 0, sizeof(t));
+	if (RAND_bytes(t.tunnel_id, sizeof(t.tunnel_id)) != 1)
+		return NP_ECRYPTO;
+	t.issued = (uint64_t)time(NULL);
+	t.expires = t.issued + (uint64_t)(srv->conf->ticket_lifetime / 1000);
+	snprintf(t.relay, sizeof(t.relay), "%s",
+	    ctl_conn_peer(relay->conn)->name);
+	snprintf(t.initiator, sizeof(t.initiator), "%s", initiator);
+	snprintf(t.acceptor, sizeof(t.acceptor), "%s", acceptor);
+	buf_init(&b, TICKET_MAX_LEN);
+	if ((r = ticket_sign(&t, &srv->ticket_key, &b)) != 0)
+		goto out;
+	memset(g, 0, sizeof(*g));
+	g->type = PROTO_TUNNEL_GRANT;
+	memcpy(g->tunnel_id, t.tunnel_id, sizeof(g->tunnel_id));
+	snprintf(g->relay, sizeof(g->relay), "%s", relay->advertise[0]);
+	snprintf(g->relay_name, sizeof(g->relay_name), "%s", t.relay);
+	memcpy(g->ticket, buf_data(&b), buf_len(&b));
+	g->ticket_len = buf_len(&b);
+	g->expires = t.expires;
+out:
+	buf_release(&b);
+	return r;
+}
+
+static void
+server_hex(const uint8_t *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[p[i] >> 4];
+		out[2 * i + 1] = digits[p[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+server_handle_tunnel_request(struct server *srv, struct server_peer *p,
+    const struct proto_msg *req)
+{
+	const char *client = ctl_conn_peer(p->conn)->name;
+	const struct policy_rule *rule;
+	struct server_peer *service, *relay;
+	struct proto_msg g;
+	char tid[2 * PROTO_TUNNEL_ID_LEN + 1];
+	int r;
+
+	if ((rule = policy_find(srv->policy, req->rule)) == NULL) {
+		server_deny(p, req, PROTO_E_UNKNOWN_RULE, NULL, "no such rule");
+		return;
+	}
+	if (!policy_rule_has_client(rule, client)) {
+		server_deny(p, req, PROTO_E_DENIED, rule->service, "portal %s "
+		    "is not a client of this rule", client);
+		return;
+	}
+	if (!policy_rule_is_active(rule, (int64_t)time(NULL))) {
+		server_deny(p, req, PROTO_E_EXPIRED, rule->service, "the rule "
+		    "has expired");
+		return;
+	}
+	if ((service = server_find_portal(srv, rule->service)) == NULL) {
+		server_deny(p, req, PROTO_E_PEER_OFFLINE, rule->service,
+		    "the service portal is not connected");
+		return;
+	}
+	if ((relay = server_pick_relay(srv)) == NULL) {
+		server_deny(p, req, PROTO_E_NO_RELAY, rule->service, "no relay "
+		    "with free capacity is connected");
+		return;
+	}
+	if ((r = server_mint_grant(srv, relay, client, rule->service,
+	    &g)) != 0) {
+		server_deny(p, req, PROTO_E_INTERNAL, rule->service, "cannot "
+		    "mint a ticket: %s", np_strerror(r));
+		return;
+	}
+	snprintf(g.rule, sizeof(g.rule), "%s", rule->name);
+	server_hex(g.tunnel_id, sizeof(g.tunnel_id), tid);
+
+	/* The service side first: it must be dialling when the client is. */
+	g.id = 0;
+	g.side = PROTO_SIDE_SERVICE;
+	snprintf(g.peer, sizeof(g.peer), "%s", client);
+	if (ctl_conn_send(service->conn, &g) != 0) {
+		server_deny(p, req, PROTO_E_PEER_OFFLINE, rule->service,
+		    "the service portal's session failed");
+		return;
+	}
+	g.id = req->id;
+	g.side = PROTO_SIDE_CLIENT;
+	snprintf(g.peer, sizeof(g.peer), "%s", rule->service);
+	if (ctl_conn_send(p->conn, &g) != 0)
+		return;		/* the requester is gone, and logged */
+	relay->tunnels++;	/* until its next RELAY_LOAD says better */
+	log_info(ctl_conn_log(p->conn), "tunnel granted: rule %s, portal/%s "
+	    "-> portal/%s via relay/%s at %s, tunnel %s", rule->name, client,
+	    rule->service, g.relay_name, g.relay, tid);
+}
+
+void
+server_handle_relay_load(struct server *srv, struct server_peer *p,
+    const struct proto_msg *m)
+{
+	p->tunnels = m->tunnels;
+	p->bytes = m->bytes;
+	if (m->capacity)
+		p->capacity = m->capacity;
+	log_debug(ctl_conn_log(p->conn), "load: %u tunnels of %u, %llu bytes",
+	    p->tunnels, p->capacity, (unsigned long long)p->bytes);
+}

@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The server's state, shared by its files:
+ *	server_main.c      start-up, signals, reload, shutdown
+ *	server_session.c   control sessions: accept, HELLO/WELCOME, registry,
+ *	                   revocation
+ *	server_rules.c     rule sets pushed to portals
+ *	server_broker.c    tunnel requests: policy check, relay choice, tickets
+ * Everything runs on the main loop.
+ */
+#ifndef NETPORT_SERVER_IMPL_H
+#define NETPORT_SERVER_IMPL_H
+
+#include "core/queue.h"
+#include <sys/stat.h>
+
+#include <openssl/ssl.h>
+
+#include "core/ctl_conn.h"
+#include "core/identity.h"
+#include "core/loop.h"
+#include "core/policy.h"
+#include "core/proto.h"
+#include "core/ticket.h"
+#include "server/server_conf.h"
+
+/* One control session, from accept to close. */
+struct server_peer {
+	TAILQ_ENTRY(server_peer) entry;
+	struct server		*srv;		/* borrowed */
+	struct ctl_conn		*conn;		/* borrowed; NULL once closed */
+	int			 hello_done;
+
+	/* Portals: the digest of the last rule set sent. */
+	uint8_t			 rules_digest[32];
+	int			 rules_sent;
+
+	/* Relays: what HELLO and RELAY_LOAD said. */
+	char			 advertise[PROTO_MAX_ADVERTISE]
+				    [PROTO_ADDR_MAX + 1];
+	size_t			 nadvertise;
+	uint32_t		 capacity;
+	uint32_t		 tunnels;
+	uint64_t		 bytes;
+};
+
+TAILQ_HEAD(server_peer_list, server_peer);
+
+/* A watched file: reloaded when its size or mtime changes. */
+struct server_watch {
+	const char	*path;		/* borrowed from the config */
+	struct timespec	 mtime;
+	off_t		 size;
+	int		 exists;
+};
+
+struct server {
+	struct server_conf	*conf;		/* borrowed */
+	const char		*conf_path;	/* borrowed */
+	struct loop		*loop;
+	SSL_CTX			*tls;
+	struct np_identity	 self;
+	struct ticket_key	 ticket_key;
+	struct policy		*policy;	/* owned; never NULL once up */
+	uint64_t		 generation;	/* bumps at each policy load */
+
+	int			 listen_fd;
+	struct event		*listen_ev;
+	struct loop_timer	*poll_timer;	/* file watch */
+	struct loop_timer	*expiry_timer;	/* next rule expiry */
+	int64_t			 expiry_checked; /* rules expired up to here
+						  * have been logged */
+	struct loop_timer	*stop_timer;	/* shutdown grace */
+	struct server_watch	 policy_watch;
+	struct server_watch	 crl_watch;
+
+	struct server_peer_list	 handshaking;	/* no HELLO yet */
+	struct server_peer_list	 portals;
+	struct server_peer_list	 relays;
+	size_t			 nsessions;
+	int			 stopping;
+};
+
+/* server_session.c */
+int	server_listen(struct server *srv);
+void	server_close_all(struct server *srv, const char *why);
+struct server_peer *server_find_portal(struct server *srv, const char *name);
+/* Closes the session of every peer whose certificate the CRL revokes. */
+void	server_drop_revoked(struct server *srv, X509_CRL *crl);
+
+/* server_rules.c */
+/* Sends p its rule set if it changed since the last one sent. */
+void	server_push_rules(struct server *srv, struct server_peer *p);
+/* After a policy change or an expiry: every portal, and the expiry timer. */
+void	server_push_all_rules(struct server *srv);
+
+/* server_broker.c */
+void	server_handle_tunnel_request(struct server *srv, struct server_peer *p,
+	    const struct proto_msg *m);
+void	server_handle_relay_load(struct server *srv, struct server_peer *p,
+	    const struct proto_msg *m);
+
+#endif

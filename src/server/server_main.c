@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `netport server`: start-up, signals, reloads and shutdown.
+ *
+ * SIGHUP, or a change of the policy or CRL file seen by the poll timer,
+ * reloads that file: a policy that fails to parse is reported and the old
+ * one stays; a new CRL closes the sessions of revoked certificates at once.
+ * SIGTERM and SIGINT close every session and exit 0.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/tls.h"
+#include "server/server.h"
+#include "server/server_impl.h"
+
+const struct daemon_spec server_spec = {
+	.role = "server",
+	.summary = "netport server: the public control plane: authenticates "
+	    "portals and relays, holds the access policy and brokers tunnels.",
+	.default_config = "/etc/netport/server.yaml",
+	.schema = &server_conf_schema,
+};
+
+/* Checks between keys that the per-key bounds cannot express. */
+static int
+server_check_conf(const char *path, const struct server_conf *conf)
+{
+	if (conf->dead_timeout <= conf->keepalive) {
+		fprintf(stderr, "%s: dead_timeout: %lld ms is not longer than "
+		    "keepalive (%lld ms); expected at least twice keepalive\n",
+		    path, conf->dead_timeout, conf->keepalive);
+		return NP_ECONFIG;
+	}
+	return 0;
+}
+
+/* Loads the policy, printing every error; used at start and by -n. */
+static int
+server_load_policy(const char *path, struct policy **out, int at_start)
+{
+	struct conf_errors errs = { 0, NULL };
+	size_t i;
+	int r;
+
+	r = policy_load_file(path, out, &errs);
+	for (i = 0; i < errs.n; i++) {
+		if (at_start)
+			fprintf(stderr, "%s\n", errs.msg[i]);
+		else
+			log_error(NULL, "%s", errs.msg[i]);
+	}
+	conf_errors_free(&errs);
+	return r;
+}
+
+static void
+server_watch_init(struct server_watch *w, const char *path)
+{
+	struct stat st;
+
+	memset(w, 0, sizeof(*w));
+	w->path = path;
+	if (path && stat(path, &st) == 0) {
+		w->exists = 1;
+		w->mtime = st.st_mtim;
+		w->size = st.st_size;
+	}
+}
+
+/* 1 when the file changed since the last look (and records the new look). */
+static int
+server_watch_changed(struct server_watch *w)
+{
+	struct stat st;
+	int exists, changed;
+
+	if (w->path == NULL)
+		return 0;
+	exists = stat(w->path, &st) == 0;
+	if (!exists)
+		return 0;	/* mid-replace, or removed: keep what we have */
+	changed = !w->exists || st.st_size != w->size ||
+	    st.st_mtim.tv_sec != w->mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != w->mtime.tv_nsec;
+	w->exists = 1;
+	w->mtime = st.st_mtim;
+	w->size = st.st_size;
+	return changed;
+}
+
+static void
+server_reload_policy(struct server *srv)
+{
+	struct policy *p = NULL;
+
+	if (server_load_policy(srv->conf->policy, &p, 0) != 0) {
+		log_error(NULL, "policy %s not reloaded; keeping the previous "
+		    "one (%zu rules)", srv->conf->policy, srv->policy->nrules);
+		return;
+	}
+	policy_free(srv->policy);
+	srv->policy = p;
+	srv->generation++;
+	log_info(NULL, "policy reloaded from %s: %zu rule%s (generation "
+	    "%llu)", srv->conf->policy, p->nrules, p->nrules == 1 ? "" : "s",
+	    (unsigned long long)srv->generation);
+	server_push_all_rules(srv);
+}
+
+static void
+server_reload_crl(struct server *srv)
+{
+	const char *path = srv->conf->tls_crl;
+	char err[256];
+	X509_CRL *crl = NULL;
+	FILE *fp;
+
+	if (path == NULL)
+		return;
+	if (tls_ctx_reload_crl(srv->tls, path, err, sizeof(err)) != 0) {
+		log_error(NULL, "CRL %s not reloaded: %s", path, err);
+		return;
+	}
+	if ((fp = fopen(path, "r")) == NULL ||
+	    (crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL)) == NULL) {
+		log_error(NULL, "CRL %s: cannot read it again to check live "
+		    "sessions", path);
+		if (fp)
+			fclose(fp);
+		return;
+	}
+	fclose(fp);
+	log_info(NULL, "CRL reloaded from %s", path);
+	server_drop_revoked(srv, crl);
+	X509_CRL_free(crl);
+}
+
+static void
+server_sighup_cb(int signo, void *arg)
+{
+	struct server *srv = arg;
+
+	log_info(NULL, "SIGHUP: reloading policy and CRL");
+	server_watch_changed(&srv->policy_watch);
+	server_watch_changed(&srv->crl_watch);
+	server_reload_policy(srv);
+	server_reload_crl(srv);
+}
+
+static void
+server_poll_cb(struct loop_timer *t, void *arg)
+{
+	struct server *srv = arg;
+
+	if (server_watch_changed(&srv->policy_watch)) {
+		log_info(NULL, "policy file %s changed", srv->conf->policy);
+		server_reload_policy(srv);
+	}
+	if (server_watch_changed(&srv->crl_watch)) {
+		log_info(NULL, "CRL file %s changed", srv->conf->tls_crl);
+		server_reload_crl(srv);
+	}
+	loop_timer_arm(t, (uint64_t)srv->conf->policy_poll);
+}
+
+static void
+server_stop_cb(int signo, void *arg)
+{
+	struct server *srv = arg;
+
+	if (srv->stopping)
+		return;
+	srv->stopping = 1;
+	log_info(NULL, "%s: shutting down", strsignal(signo));
+	if (srv->listen_ev)
+		event_del(srv->listen_ev);
+	server_close_all(srv, "server shutting down");
+	loop_stop(srv->loop);
+}
+
+static int
+server_setup(struct server *srv)
+{
+	struct tls_files files = {
+		.ca = srv->conf->tls_ca,
+		.cert = srv->conf->tls_cert,
+		.key = srv->conf->tls_key,
+		.crl = srv->conf->tls_crl,
+	};
+	char err[512], self[NP_IDENTITY_STR_MAX];
+	int r;
+
+	if ((r = tls_ctx_new(&files, NP_ROLE_SERVER, TLS_SIDE_SERVER,
+	    NP_ROLE_BIT(NP_ROLE_PORTAL) | NP_ROLE_BIT(NP_ROLE_RELAY),
+	    &srv->tls, err, sizeof(err))) != 0) {
+		log_error(NULL, "TLS: %s", err);
+		return r;
+	}
+	if ((r = tls_ctx_identity(srv->tls, &srv->self)) != 0)
+		return r;
+	identity_format(&srv->self, self);
+	log_set_role("server");
+	if ((r = ticket_key_generate(&srv->ticket_key)) != 0) {
+		log_error(NULL, "cannot generate the ticket key: %s",
+		    np_strerror(r));
+		return r;
+	}
+	if ((srv->loop = loop_new()) == NULL)
+		return -ENOMEM;
+	if ((r = server_listen(srv)) != 0) {
+		log_error(NULL, "cannot listen on %s:%u: %s",
+		    srv->conf->listen.host, srv->conf->listen.port,
+		    np_strerror(r));
+		return r;
+	}
+	if ((r = loop_on_signal(srv->loop, SIGHUP, server_sighup_cb,
+	    srv)) != 0 ||
+	    (r = loop_on_signal(srv->loop, SIGTERM, server_stop_cb, srv)) != 0 ||
+	    (r = loop_on_signal(srv->loop, SIGINT, server_stop_cb, srv)) != 0)
+		return r;
+	server_watch_init(&srv->policy_watch, srv->conf->policy);
+	server_watch_init(&srv->crl_watch, srv->conf->tls_crl);
+	if (srv->conf->policy_poll > 0) {
+		if ((srv->poll_timer = loop_timer_new(srv->loop, server_poll_cb,
+		    srv)) == NULL)
+			return -ENOMEM;
+		loop_timer_arm(srv->poll_timer,
+		    (uint64_t)srv->conf->policy_poll);
+	}
+	srv->expiry_checked = (int64_t)time(NULL);
+	server_push_all_rules(srv);	/* arms the expiry timer */
+	log_info(NULL, "server %s up: %zu rule%s, policy %s", self,
+	    srv->policy->nrules, srv->policy->nrules == 1 ? "" : "s",
+	    srv->conf->policy);
+	return 0;
+}
+
+static void
+server_teardown(struct server *srv)
+{
+	if (srv->loop)
+		server_close_all(srv, "server shutting down");
+	if (srv->listen_ev)
+		event_free(srv->listen_ev);
+	if (srv->listen_fd >= 0)
+		close(srv->listen_fd);
+	loop_timer_free(srv->poll_timer);
+	loop_timer_free(srv->expiry_timer);
+	loop_free(srv->loop);	/* runs the queued frees first */
+	policy_free(srv->policy);
+	if (srv->ticket_key.pkey)
+		ticket_key_free(&srv->ticket_key);
+	SSL_CTX_free(srv->tls);
+}
+
+int
+server_main(int argc, char **argv)
+{
+	struct daemon_opts opts;
+	struct server_conf conf;
+	struct server srv;
+	int status = 1;
+
+	log_set_role("server");
+	switch (daemon_parse_args(&server_spec, argc, argv, &opts)) {
+	case DAEMON_EXIT_OK:
+		return 0;
+	case DAEMON_EXIT_USAGE:
+		return 2;
+	case DAEMON_RUN:
+		break;
+	}
+	if (daemon_load_config(&server_spec, &opts, &conf) != 0)
+		return 1;
+	memset(&srv, 0, sizeof(srv));
+	srv.conf = &conf;
+	srv.conf_path = opts.config;
+	srv.listen_fd = -1;
+	TAILQ_INIT(&srv.handshaking);
+	TAILQ_INIT(&srv.portals);
+	TAILQ_INIT(&srv.relays);
+	if (server_check_conf(opts.config, &conf) != 0 ||
+	    server_load_policy(conf.policy, &srv.policy, 1) != 0)
+		goto out;
+	if (opts.check_only) {
+		printf("configuration OK\n");
+		status = 0;
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	if (server_setup(&srv) != 0)
+		goto out;
+	status = loop_run(srv.loop) == 0 ? 0 : 1;
+	log_info(NULL, "stopped");
+out:
+	server_teardown(&srv);
+	conf_free(&server_conf_schema, &conf);
+	return status;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Rule sets: what the server tells each portal about the rules it takes
+ * part in.  A client-side portal learns where to listen; a service-side
+ * portal learns, per client portal, which target a rule lets it reach.  A
+ * set is sent whole (RULES_BEGIN, RULE..., RULES_END) whenever it differs
+ * from the last one sent to that portal, which a digest of the encoded
+ * rules tells without keeping the old set.
+ */
+#include <string.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "server/server_impl.h"
+
+typedef int server_rule_fn(const struct proto_msg *m, void *arg);
+
+/* Calls fn for every RULE message of portal, in policy order. */
+static int
+server_rules_each(const struct policy *pol, const char *portal, int64_t now,
+    server_rule_fn *fn, void *arg)
+{
+	const struct policy_rule *r;
+	struct proto_msg m;
+	size_t i, j;
+	int rc;
+
+	for (i = 0; i < pol->nrules; i++) {
+		r = &pol->rules[i];
+		if (!policy_rule_is_active(r, now))
+			continue;
+		memset(&m, 0, sizeof(m));
+		m.type = PROTO_RULE;
+		snprintf(m.rule, sizeof(m.rule), "%s", r->name);
+		m.ipproto = r->ipproto;
+		m.expires = (uint64_t)r->expires;
+		if (policy_rule_has_client(r, portal)) {
+			m.side = PROTO_SIDE_CLIENT;
+			conf_endpoint_format(&r->listen, m.listen,
+			    sizeof(m.listen));
+			snprintf(m.peer, sizeof(m.peer), "%s", r->service);
+			if ((rc = fn(&m, arg)) != 0)
+				return rc;
+			m.listen[0] = '\0';
+		}
+		if (strcmp(r->service, portal) != 0)
+			continue;
+		m.side = PROTO_SIDE_SERVICE;
+		conf_endpoint_format(&r->target, m.target, sizeof(m.target));
+		for (j = 0; j < r->nclients; j++) {
+			snprintf(m.peer, sizeof(m.peer), "%s", r->clients[j]);
+			if ((rc = fn(&m, arg)) != 0)
+				return rc;
+		}
+	}
+	return 0;
+}
+
+struct server_digest {
+	EVP_MD_CTX	*md;
+	uint32_t	 count;
+};
+
+static int
+server_digest_rule(const struct proto_msg *m, void *arg)
+{
+	struct server_digest *d = arg;
+	struct buf b;
+	int r;
+
+	buf_init(&b, PROTO_HDR_LEN + PROTO_MAX_PAYLOAD);
+	if ((r = proto_encode(m, &b)) == 0 &&
+	    !EVP_DigestUpdate(d->md, buf_data(&b), buf_len(&b)))
+		r = NP_ECRYPTO;
+	buf_release(&b);
+	d->count++;
+	return r;
+}
+
+static int
+server_send_rule(const struct proto_msg *m, void *arg)
+{
+	return ctl_conn_send(arg, m);
+}
+
+void
+server_push_rules(struct server *srv, struct server_peer *p)
+{
+	const char *name = ctl_conn_peer(p->conn)->name;
+	struct server_digest d = { NULL, 0 };
+	uint8_t digest[32];
+	unsigned int dlen = 0;
+	struct proto_msg m;
+	int64_t now = (int64_t)time(NULL);
+	int r;
+
+	if ((d.md = EVP_MD_CTX_new()) == NULL ||
+	    !EVP_DigestInit_ex(d.md, EVP_sha256(), NULL)) {
+		r = NP_ECRYPTO;
+		goto fail;
+	}
+	if ((r = server_rules_each(srv->policy, name, now, server_digest_rule,
+	    &d)) != 0)
+		goto fail;
+	if (!EVP_DigestFinal_ex(d.md, digest, &dlen)) {
+		r = NP_ECRYPTO;
+		goto fail;
+	}
+	EVP_MD_CTX_free(d.md);
+	if (p->rules_sent && memcmp(digest, p->rules_digest,
+	    sizeof(digest)) == 0)
+		return;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_RULES_BEGIN;
+	m.generation = srv->generation;
+	m.count = d.count;
+	if (ctl_conn_send(p->conn, &m) != 0 ||
+	    server_rules_each(srv->policy, name, now, server_send_rule,
+	    p->conn) != 0)
+		return;		/* the connection is closed, and logged */
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_RULES_END;
+	m.generation = srv->generation;
+	if (ctl_conn_send(p->conn, &m) != 0)
+		return;
+	memcpy(p->rules_digest, digest, sizeof(digest));
+	p->rules_sent = 1;
+	log_info(ctl_conn_log(p->conn), "sent %u rule%s (policy generation "
+	    "%llu)", d.count, d.count == 1 ? "" : "s",
+	    (unsigned long long)srv->generation);
+	return;
+fail:
+	EVP_MD_CTX_free(d.md);
+	ctl_conn_close(p->conn, r, LOGLEVEL_ERROR, "cannot build the rule "
+	    "set: %s", np_strerror(r));
+}
+
+static void
+server_expiry_cb(struct loop_timer *t, void *arg)
+{
+	struct server *srv = arg;
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+
+	for (i = 0; i < srv->policy->nrules; i++) {
+		const struct policy_rule *r = &srv->policy->rules[i];
+
+		/* Expired since the last check: say so once. */
+		if (r->expires > srv->expiry_checked && r->expires <= now)
+			log_info(NULL, "rule %s expired", r->name);
+	}
+	srv->expiry_checked = now;
+	server_push_all_rules(srv);
+}
+
+void
+server_push_all_rules(struct server *srv)
+{
+	struct server_peer *p, *next;
+	int64_t now = (int64_t)time(NULL), next_expiry;
+
+	TAILQ_FOREACH_SAFE(p, &srv->portals, entry, next)
+		server_push_rules(srv, p);
+
+	if (srv->expiry_timer == NULL &&
+	    (srv->expiry_timer = loop_timer_new(srv->loop, server_expiry_cb,
+	    srv)) == NULL) {
+		log_error(NULL, "out of memory arming the rule expiry timer");
+		return;
+	}
+	loop_timer_cancel(srv->expiry_timer);
+	if ((next_expiry = policy_next_expiry(srv->policy, now)) != 0)
+		loop_timer_arm(srv->expiry_timer,
+		    (uint64_t)(next_expiry - now) * 1000 + 50);
+}

@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The server's control sessions: the listener, HELLO and WELCOME, the
+ * registry of online portals and relays, and closing the sessions of
+ * revoked certificates.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/x509.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/net.h"
+#include "server/server_impl.h"
+
+/* Connections accepted per wake-up, so one flood cannot starve the loop. */
+#define SERVER_ACCEPTS_PER_WAKEUP	64
+/* A relay that states no capacity is taken to carry this many tunnels. */
+#define SERVER_DEFAULT_CAPACITY		1000
+
+static void
+server_peer_list_remove(struct server *srv, struct server_peer *p)
+{
+	if (!p->hello_done)
+		TAILQ_REMOVE(&srv->handshaking, p, entry);
+	else if (ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL)
+		TAILQ_REMOVE(&srv->portals, p, entry);
+	else
+		TAILQ_REMOVE(&srv->relays, p, entry);
+}
+
+static void
+server_peer_closed(struct ctl_conn *c, int err, void *arg)
+{
+	struct server_peer *p = arg;
+	struct server *srv = p->srv;
+
+	server_peer_list_remove(srv, p);
+	srv->nsessions--;
+	free(p);
+}
+
+struct server_peer *
+server_find_portal(struct server *srv, const char *name)
+{
+	struct server_peer *p;
+
+	TAILQ_FOREACH(p, &srv->portals, entry)
+		if (strcmp(ctl_conn_peer(p->conn)->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static struct server_peer *
+server_find_relay(struct server *srv, const char *name)
+{
+	struct server_peer *p;
+
+	TAILQ_FOREACH(p, &srv->relays, entry)
+		if (strcmp(ctl_conn_peer(p->conn)->name, name) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+server_send_welcome(struct server *srv, struct server_peer *p, int relay)
+{
+	struct proto_msg m;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_WELCOME;
+	m.keepalive_ms = (uint32_t)srv->conf->keepalive;
+	m.dead_ms = (uint32_t)srv->conf->dead_timeout;
+	m.time_ms = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (relay)
+		memcpy(m.ticket_key, srv->ticket_key.pub,
+		    sizeof(m.ticket_key));
+	(void)ctl_conn_send(p->conn, &m);
+}
+
+static void
+server_hello_portal(struct server *srv, struct server_peer *p)
+{
+	const struct np_identity *id = ctl_conn_peer(p->conn);
+	struct server_peer *old;
+
+	/* A reconnecting portal may beat the dead-peer timeout of its old
+	 * session; the newest session is the real one. */
+	if ((old = server_find_portal(srv, id->name)) != NULL)
+		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
+		    "new session from %s", ctl_conn_remote(p->conn));
+	TAILQ_REMOVE(&srv->handshaking, p, entry);
+	p->hello_done = 1;
+	TAILQ_INSERT_TAIL(&srv->portals, p, entry);
+	log_info(ctl_conn_log(p->conn), "portal registered from %s",
+	    ctl_conn_remote(p->conn));
+	server_send_welcome(srv, p, 0);
+	server_push_rules(srv, p);
+}
+
+static void
+server_hello_relay(struct server *srv, struct server_peer *p,
+    const struct proto_msg *m)
+{
+	const struct np_identity *id = ctl_conn_peer(p->conn);
+	struct server_peer *old;
+	struct conf_endpoint ep;
+	char why[128];
+	size_t i;
+
+	if (m->advertise_n == 0) {
+		ctl_conn_fail(p->conn, PROTO_E_BAD_REQUEST, "relay advertised "
+		    "no address for portals to dial");
+		return;
+	}
+	for (i = 0; i < m->advertise_n; i++) {
+		if (conf_endpoint_parse(m->advertise[i], 1, 65535, &ep, why,
+		    sizeof(why)) != 0) {
+			ctl_conn_fail(p->conn, PROTO_E_BAD_REQUEST, "relay "
+			    "advertised a bad address: %s", why);
+			return;
+		}
+		memcpy(p->advertise[i], m->advertise[i],
+		    sizeof(p->advertise[i]));
+	}
+	p->nadvertise = m->advertise_n;
+	p->capacity = m->capacity ? m->capacity : SERVER_DEFAULT_CAPACITY;
+	if ((old = server_find_relay(srv, id->name)) != NULL)
+		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
+		    "new session from %s", ctl_conn_remote(p->conn));
+	TAILQ_REMOVE(&srv->handshaking, p, entry);
+	p->hello_done = 1;
+	TAILQ_INSERT_TAIL(&srv->relays, p, entry);
+	log_info(ctl_conn_log(p->conn), "relay registered from %s: dial %s, "
+	    "capacity %u", ctl_conn_remote(p->conn), p->advertise[0],
+	    p->capacity);
+	server_send_welcome(srv, p, 1);
+}
+
+static void
+server_peer_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
+{
+	struct server_peer *p = arg;
+	struct server *srv = p->srv;
+	enum np_role role = ctl_conn_peer(c)->role;
+
+	if (!p->hello_done) {
+		if (m->type != PROTO_HELLO) {
+			ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "expected HELLO, "
+			    "got %s", proto_type_name(m->type));
+			return;
+		}
+		if (role == NP_ROLE_PORTAL)
+			server_hello_portal(srv, p);
+		else
+			server_hello_relay(srv, p, m);
+		return;
+	}
+	switch (m->type) {
+	case PROTO_TUNNEL_REQUEST:
+		if (role == NP_ROLE_PORTAL) {
+			server_handle_tunnel_request(srv, p, m);
+			return;
+		}
+		break;
+	case PROTO_RELAY_LOAD:
+		if (role == NP_ROLE_RELAY) {
+			server_handle_relay_load(srv, p, m);
+			return;
+		}
+		break;
+	case PROTO_ERROR:
+		log_warn(ctl_conn_log(c), "peer reports error %u (%s): %s",
+		    m->code, proto_error_text(m->code), m->message);
+		return;
+	default:
+		break;
+	}
+	ctl_conn_fail(c, PROTO_E_BAD_REQUEST, "unexpected %s from a %s",
+	    proto_type_name(m->type), identity_role_name(role));
+}
+
+static void
+server_accept_cb(evutil_socket_t fd, short what, void *arg);
+
+static void
+server_resume_accept_cb(struct loop_timer *t, void *arg)
+{
+	struct server *srv = arg;
+
+	loop_timer_free(t);
+	if (!srv->stopping)
+		event_add(srv->listen_ev, NULL);
+}
+
+static void
+server_accept_one(struct server *srv, int fd, const struct sockaddr *sa)
+{
+	static const struct ctl_conn_cbs cbs_template = {
+		.msg = server_peer_msg,
+		.closed = server_peer_closed,
+	};
+	struct ctl_conn_cbs cbs = cbs_template;
+	struct ctl_conn_opts opts = {
+		.handshake_ms = (uint32_t)srv->conf->handshake_timeout,
+		.keepalive_ms = (uint32_t)srv->conf->keepalive,
+		.dead_ms = (uint32_t)srv->conf->dead_timeout,
+	};
+	char remote[NET_ADDR_STR_MAX];
+	struct server_peer *p;
+
+	net_addr_format(sa, remote, sizeof(remote));
+	if (srv->nsessions >= (size_t)srv->conf->max_sessions) {
+		log_warn(NULL, "refusing connection from %s: %zu sessions "
+		    "(max_sessions)", remote, srv->nsessions);
+		close(fd);
+		return;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		log_error(NULL, "refusing connection from %s: out of memory",
+		    remote);
+		close(fd);
+		return;
+	}
+	p->srv = srv;
+	cbs.arg = p;
+	if ((p->conn = ctl_conn_accept(srv->loop, srv->tls, fd, remote, &opts,
+	    &cbs)) == NULL) {
+		free(p);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&srv->handshaking, p, entry);
+	srv->nsessions++;
+}
+
+static void
+server_accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct server *srv = arg;
+	struct sockaddr_storage ss;
+	struct loop_timer *t;
+	socklen_t len;
+	int i, fd;
+
+	for (i = 0; i < SERVER_ACCEPTS_PER_WAKEUP; i++) {
+		len = sizeof(ss);
+		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+		    SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd >= 0) {
+			server_accept_one(srv, fd, (struct sockaddr *)&ss);
+			continue;
+		}
+		if (errno == EINTR || errno == ECONNABORTED)
+			continue;
+		if (errno == EMFILE || errno == ENFILE) {
+			/* Out of descriptors: retrying at once would spin. */
+			log_warn(NULL, "accept: %s; pausing the listener for "
+			    "1 s", strerror(errno));
+			event_del(srv->listen_ev);
+			if ((t = loop_timer_new(srv->loop,
+			    server_resume_accept_cb, srv)) != NULL)
+				loop_timer_arm(t, 1000);
+			else
+				event_add(srv->listen_ev, NULL);
+		} else if (errno != EAGAIN)
+			log_warn(NULL, "accept: %s", strerror(errno));
+		return;
+	}
+}
+
+int
+server_listen(struct server *srv)
+{
+	char addr[NET_ADDR_STR_MAX];
+	int fd;
+
+	if ((fd = net_listen_tcp(&srv->conf->listen, 1024)) < 0)
+		return fd;
+	srv->listen_fd = fd;
+	srv->listen_ev = event_new(loop_base(srv->loop), fd,
+	    EV_READ | EV_PERSIST, server_accept_cb, srv);
+	if (srv->listen_ev == NULL || event_add(srv->listen_ev, NULL) != 0)
+		return -ENOMEM;
+	net_local_addr(fd, addr, sizeof(addr));
+	log_info(NULL, "listening on %s", addr);
+	return 0;
+}
+
+static void
+server_close_list(struct server_peer_list *list, const char *why)
+{
+	struct server_peer *p, *next;
+
+	TAILQ_FOREACH_SAFE(p, list, entry, next)
+		ctl_conn_close(p->conn, 0, LOGLEVEL_INFO, "%s", why);
+}
+
+void
+server_close_all(struct server *srv, const char *why)
+{
+	server_close_list(&srv->handshaking, why);
+	server_close_list(&srv->portals, why);
+	server_close_list(&srv->relays, why);
+}
+
+static void
+server_drop_revoked_list(struct server_peer_list *list, X509_CRL *crl)
+{
+	struct server_peer *p, *next;
+	X509_REVOKED *rev;
+	X509 *cert;
+
+	TAILQ_FOREACH_SAFE(p, list, entry, next) {
+		if ((cert = ctl_conn_peer_cert(p->conn)) == NULL)
+			continue;
+		if (X509_CRL_get0_by_cert(crl, &rev, cert) == 1)
+			ctl_conn_close(p->conn, NP_EREVOKED, LOGLEVEL_WARN,
+			    "certificate revoked");
+	}
+}
+
+void
+server_drop_revoked(struct server *srv, X509_CRL *crl)
+{
+	server_drop_revoked_list(&srv->handshaking, crl);
+	server_drop_revoked_list(&srv->portals, crl);
+	server_drop_revoked_list(&srv->relays, crl);
+}

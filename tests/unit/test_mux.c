@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/* Tunnel framing: every frame type round trips; bad frames are refused. */
+#include "core/err.h"
+#include "core/mux.h"
+#include "t.h"
+
+static void
+t_decode_ok(struct buf *b, struct mux_frame *f)
+{
+	const char *why;
+	int r;
+
+	r = mux_decode(buf_data(b), buf_len(b), f, &why);
+	if (r != 0)
+		T_FAIL("decode: %s", why);
+}
+
+T_CASE(control_frames_roundtrip)
+{
+	struct mux_frame f;
+	struct buf b;
+
+	buf_init(&b, 1 << 20);
+	T_EQ_INT(mux_put_open(&b, 7, "cam-ssh"), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.type, MUX_OPEN);
+	T_EQ_INT(f.hdr.stream, 7);
+	T_EQ_STR(f.rule, "cam-ssh");
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_window(&b, 9, 65536), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.increment, 65536);
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_reset(&b, 3, MUX_R_REFUSED, "connect 127.0.0.1:22: "
+	    "Connection refused"), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.code, MUX_R_REFUSED);
+	T_EQ_STR(f.reason, "connect 127.0.0.1:22: Connection refused");
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_ping(&b, MUX_FLAG_ACK, 0x0102030405060708ULL), 0);
+	t_decode_ok(&b, &f);
+	T_ASSERT(f.ping == 0x0102030405060708ULL);
+	T_EQ_INT(f.hdr.flags, MUX_FLAG_ACK);
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_goaway(&b, MUX_R_SHUTDOWN, NULL), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.code, MUX_R_SHUTDOWN);
+	T_EQ_STR(f.reason, "");
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_fin(&b, 5), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.type, MUX_DATA);
+	T_EQ_INT(f.hdr.flags, MUX_FLAG_FIN);
+	T_EQ_INT(f.hdr.len, 0);
+	buf_release(&b);
+	T_EQ_STR(mux_reset_text(MUX_R_FLOW_CONTROL), "flow control violated");
+}
+
+T_CASE(bad_frames)
+{
+	uint8_t f[MUX_HDR_LEN + 16];
+	struct mux_frame d;
+	struct mux_hdr h;
+	const char *why;
+
+	mux_hdr_encode(f, MUX_DATA, 0, 0, 0);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "data on stream 0");
+	mux_hdr_encode(f, 9, 0, 0, 1);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "unknown frame type");
+	mux_hdr_encode(f, MUX_DATA, 0, MUX_MAX_PAYLOAD + 1, 1);
+	T_EQ_INT(mux_hdr_decode(f, MUX_HDR_LEN, &h), NP_ETOOBIG);
+	mux_hdr_encode(f, MUX_DATA, 0x80, 0, 1);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "unknown flags");
+	mux_hdr_encode(f, MUX_WINDOW, 0, 4, 1);
+	memset(f + MUX_HDR_LEN, 0, 4);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 4, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "bad window update");
+	mux_hdr_encode(f, MUX_OPEN, 0, 3, 1);
+	memcpy(f + MUX_HDR_LEN, "\x02" "A!", 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "open with an invalid rule name");
+	mux_hdr_encode(f, MUX_OPEN, 0, 3, 1);
+	memcpy(f + MUX_HDR_LEN, "\x05" "ab", 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
+	mux_hdr_encode(f, MUX_RESET, 0, 3, 1);
+	memcpy(f + MUX_HDR_LEN, "\x00\x01\n", 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "reason is too long or not printable");
+	mux_hdr_encode(f, MUX_PING, 0, 8, 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 8, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "bad ping");
+	mux_hdr_encode(f, MUX_DATA, 0, 4, 1);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 2, &d, &why), NP_ESHORT);
+	T_EQ_INT(mux_decode(f, 3, &d, &why), NP_ESHORT);
+}
+
+T_CASE(encoders_refuse_bad_input)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	T_EQ_INT(mux_put_open(&b, 1, "Bad Rule"), NP_ENAME);
+	/* A reason with a control character is sent without its text. */
+	T_EQ_INT(mux_put_reset(&b, 1, MUX_R_PROTOCOL, "a\nb"), 0);
+	T_EQ_INT(buf_len(&b), MUX_HDR_LEN + 2);
+	buf_release(&b);
+}
+
+int
+main(void)
+{
+	T_RUN(control_frames_roundtrip);
+	T_RUN(bad_frames);
+	T_RUN(encoders_refuse_bad_input);
+	return t_done();
+}

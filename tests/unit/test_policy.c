@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* Policy parser: rules, groups, expiry, and each bad input's message. */
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/policy.h"
+#include "t.h"
+
+static struct policy *
+t_parse_ok(const char *text)
+{
+	struct conf_errors errs = { 0, NULL };
+	struct policy *p = NULL;
+	int r;
+
+	r = policy_parse("p.yaml", text, strlen(text), &p, &errs);
+	if (r != 0) {
+		for (size_t i = 0; i < errs.n; i++)
+			fprintf(stderr, "  %s\n", errs.msg[i]);
+		conf_errors_free(&errs);
+		T_FAIL("parse failed: %s", np_strerror(r));
+	}
+	conf_errors_free(&errs);
+	return p;
+}
+
+/* Parses text expecting failure; returns the messages joined by '|'. */
+static char t_msgs[4096];
+
+static const char *
+t_parse_bad(const char *text)
+{
+	struct conf_errors errs = { 0, NULL };
+	struct policy *p = NULL;
+	size_t i, off = 0;
+	int r;
+
+	r = policy_parse("p.yaml", text, strlen(text), &p, &errs);
+	t_msgs[0] = '\0';
+	for (i = 0; i < errs.n; i++)
+		off += (size_t)snprintf(t_msgs + off, sizeof(t_msgs) - off,
+		    "%s%s", i ? "|" : "", errs.msg[i]);
+	conf_errors_free(&errs);
+	policy_free(p);
+	if (r != NP_ECONFIG)
+		T_FAIL("expected NP_ECONFIG, got %d", r);
+	return t_msgs;
+}
+
+T_CASE(rules_and_groups)
+{
+	struct policy *p = t_parse_ok(
+	    "rules:\n"
+	    "  - name: cam-ssh\n"
+	    "    client: [\"@ops\", laptop-x, anna]\n"
+	    "    listen: 127.0.0.1:2222\n"
+	    "    service: cam-17\n"
+	    "    target: 127.0.0.1:22\n"
+	    "    description: SSH on the camera\n"
+	    "  - name: web\n"
+	    "    client: anna\n"
+	    "    listen: \"[::1]:8080\"\n"
+	    "    protocol: tcp\n"
+	    "    service: web-1\n"
+	    "    target: localhost:80\n"
+	    "    expires: 2030-01-02T03:04:05Z\n"
+	    "groups:\n"
+	    "  ops: [anna, bob]\n");
+	const struct policy_rule *r;
+
+	T_EQ_INT(p->nrules, 2);
+	r = policy_find(p, "cam-ssh");
+	T_ASSERT(r);
+	T_EQ_INT(r->nclients, 3);		/* anna once, sorted */
+	T_EQ_STR(r->clients[0], "anna");
+	T_EQ_STR(r->clients[1], "bob");
+	T_EQ_STR(r->clients[2], "laptop-x");
+	T_ASSERT(policy_rule_has_client(r, "bob"));
+	T_ASSERT(!policy_rule_has_client(r, "cam-17"));
+	T_ASSERT(policy_rule_involves(r, "cam-17"));
+	T_EQ_STR(r->listen.host, "127.0.0.1");
+	T_EQ_INT(r->listen.port, 2222);
+	T_EQ_INT(r->ipproto, 6);
+	T_EQ_INT(r->expires, 0);
+	T_ASSERT(policy_rule_is_active(r, 4000000000LL));
+	r = policy_find(p, "web");
+	T_ASSERT(r);
+	T_EQ_STR(r->listen.host, "::1");
+	T_EQ_INT(r->expires, 1893553445);
+	T_ASSERT(policy_rule_is_active(r, 1893553444));
+	T_ASSERT(!policy_rule_is_active(r, 1893553445));
+	T_EQ_INT(policy_next_expiry(p, 0), 1893553445);
+	T_EQ_INT(policy_next_expiry(p, 1893553445), 0);
+	T_ASSERT(policy_find(p, "nope") == NULL);
+	policy_free(p);
+}
+
+T_CASE(empty_policy_allows_nothing)
+{
+	struct policy *p = t_parse_ok("# nothing yet\n");
+
+	T_EQ_INT(p->nrules, 0);
+	policy_free(p);
+}
+
+T_CASE(date_only_expiry)
+{
+	struct policy *p = t_parse_ok(
+	    "rules:\n"
+	    "  - {name: a, client: x, listen: \"127.0.0.1:1\", service: y, "
+	    "target: \"127.0.0.1:2\", expires: 2026-12-31}\n");
+
+	T_EQ_INT(p->rules[0].expires, 1798675200);
+	policy_free(p);
+}
+
+T_CASE(missing_and_unknown_keys)
+{
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - name: a\n"
+	    "    clinet: x\n"),
+	    "p.yaml:3: rules[0].clinet: unknown key; expected one of name, "
+	    "client, listen, protocol, service, target, expires, description|"
+	    "p.yaml:2: rules[0].client: missing; expected a portal name, "
+	    "@group, or a list of them|"
+	    "p.yaml:2: rules[0].listen: missing; expected host:port where "
+	    "the client portal listens|"
+	    "p.yaml:2: rules[0].service: missing; expected the name of the "
+	    "portal that reaches the target|"
+	    "p.yaml:2: rules[0].target: missing; expected host:port the "
+	    "service portal connects to");
+	T_EQ_STR(t_parse_bad("rulez: []\n"),
+	    "p.yaml:1: rulez: unknown key; expected groups or rules");
+}
+
+T_CASE(bad_values)
+{
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - name: Bad Name\n"
+	    "    client: \"@nogroup\"\n"
+	    "    listen: 127.0.0.1:70000\n"
+	    "    protocol: sctp\n"
+	    "    service: \"@ops\"\n"
+	    "    target: nohost\n"
+	    "    expires: 2026-02-30\n"),
+	    "p.yaml:2: rules[0].name: 'Bad Name' is not a valid rule name; "
+	    "expected 1 to 63 characters of a-z 0-9 . _ -, starting and "
+	    "ending with a letter or digit|"
+	    "p.yaml:3: rules[0].client: unknown group 'nogroup'; expected a "
+	    "group defined under groups|"
+	    "p.yaml:4: rules[0].listen: port 70000 out of range; expected "
+	    "host:port with port 1..65535|"
+	    "p.yaml:5: rules[0].protocol: 'sctp' is not supported; expected "
+	    "tcp|"
+	    "p.yaml:6: rules[0].service: '@ops' is not a portal name; "
+	    "expected 1 to 63 characters of a-z 0-9 . _ -, starting and "
+	    "ending with a letter or digit (one portal, not a group)|"
+	    "p.yaml:7: rules[0].target: 'nohost' has no port; expected "
+	    "host:port with port 1..65535|"
+	    "p.yaml:8: rules[0].expires: '2026-02-30' is not a date; "
+	    "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
+}
+
+T_CASE(conflicts)
+{
+	T_EQ_STR(t_parse_bad(
+	    "groups: {g: [a, b]}\n"
+	    "rules:\n"
+	    "  - {name: r1, client: a, listen: \"127.0.0.1:80\", service: s, "
+	    "target: \"127.0.0.1:80\"}\n"
+	    "  - {name: r1, client: \"@g\", listen: \"127.0.0.1:80\", "
+	    "service: t, target: \"127.0.0.1:80\"}\n"),
+	    "p.yaml:4: rules: duplicate rule name 'r1' (first at line 3); "
+	    "expected unique names|"
+	    "p.yaml:4: rules: portal a would listen on 127.0.0.1:80 for both "
+	    "rule 'r1' (line 3) and rule 'r1'; expected one rule per client "
+	    "portal and listen address");
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: self, client: a, listen: \"127.0.0.1:80\", service: a, "
+	    "target: \"127.0.0.1:80\"}\n"),
+	    "p.yaml:2: rules[0].client: portal a is also the service; "
+	    "expected a rule between two different portals");
+}
+
+T_CASE(wrong_shapes)
+{
+	T_EQ_STR(t_parse_bad("- a\n- b\n"),
+	    "p.yaml:1: policy: is a list; expected a mapping with groups and "
+	    "rules");
+	T_EQ_STR(t_parse_bad("rules: {a: 1}\n"),
+	    "p.yaml:1: rules: is a mapping; expected a list of rules");
+	T_EQ_STR(t_parse_bad("groups: [a]\n"),
+	    "p.yaml:1: groups: is a list; expected a mapping of group names "
+	    "to lists of portal names");
+	T_EQ_STR(t_parse_bad("groups: {ops: anna}\n"),
+	    "p.yaml:1: groups.ops: is a scalar; expected a list of portal "
+	    "names");
+	T_EQ_STR(t_parse_bad("rules: [x]\n"),
+	    "p.yaml:1: rules[0]: is a scalar; expected a mapping with name, "
+	    "client, listen, protocol, service, target, expires, "
+	    "description");
+}
+
+int
+main(void)
+{
+	T_RUN(rules_and_groups);
+	T_RUN(empty_policy_allows_nothing);
+	T_RUN(date_only_expiry);
+	T_RUN(missing_and_unknown_keys);
+	T_RUN(bad_values);
+	T_RUN(conflicts);
+	T_RUN(wrong_shapes);
+	return t_done();
+}
