@@ -88,12 +88,12 @@ np__wait_exit() {
 	done
 }
 
-# Reaps NAME (which has exited) and prints its exit status.
+# Reaps NAME (which has exited); its exit status goes to NP_STATUS.
 np__reap() {
-	local pid=${NP_PID[$1]} st=0
-	wait "$pid" 2>/dev/null || st=$?
+	local pid=${NP_PID[$1]}
+	NP_STATUS=0
+	wait "$pid" 2>/dev/null || NP_STATUS=$?
 	unset "NP_PID[$1]"
-	echo "$st"
 }
 
 # Fails when the log of NAME holds a sanitizer report.
@@ -114,10 +114,11 @@ np_stop() {
 	kill -TERM "${NP_PID[$name]}" 2>/dev/null || true
 	if ! np__wait_exit "$name" $((NP_STOP_TIMEOUT * 1000)); then
 		kill -KILL "${NP_PID[$name]}" 2>/dev/null || true
-		np__reap "$name" >/dev/null
+		np__reap "$name"
 		np_fail "$name did not stop within ${NP_STOP_TIMEOUT} s of SIGTERM"
 	fi
-	st=$(np__reap "$name")
+	np__reap "$name"
+	st=$NP_STATUS
 	[ "$st" -eq "$want" ] || np_fail "$name exited with status $st, expected $want"
 	np__check_sanitizer "$name" || exit 1
 }
@@ -128,7 +129,7 @@ np_kill9() {
 	np_is_running "$name" || np_fail "np_kill9: $name is not running"
 	kill -KILL "${NP_PID[$name]}"
 	np__wait_exit "$name" 5000 || np_fail "$name survived SIGKILL"
-	np__reap "$name" >/dev/null
+	np__reap "$name"
 }
 
 # np_signal NAME SIG: sends a signal (e.g. HUP) to a running process.
@@ -143,7 +144,8 @@ np_wait_exit() {
 	local name=$1 want=$2 secs=${3:-10} st
 	np__wait_exit "$name" $((secs * 1000)) ||
 	    np_fail "$name still running after $secs s"
-	st=$(np__reap "$name")
+	np__reap "$name"
+	st=$NP_STATUS
 	[ "$st" -eq "$want" ] || np_fail "$name exited with status $st, expected $want"
 }
 
@@ -241,7 +243,7 @@ except OSError:
 EOF
 }
 
-# np_wait_port NAME-OR-- PORT open|closed [SECONDS]: waits until the port
+# np_wait_port PORT open|closed [SECONDS]: waits until the port
 # accepts connections (open) or refuses them (closed).
 np_wait_port() {
 	local port=$1 want=$2 secs=${3:-10} deadline
@@ -407,7 +409,8 @@ np__on_exit() {
 			    "$NP_STOP_TIMEOUT s of SIGTERM" >&2
 			[ "$rc" -ne 0 ] || rc=1
 		fi
-		st=$(np__reap "$name")
+		np__reap "$name"
+		st=$NP_STATUS
 		if [ "$st" -ne 0 ] && [ "$rc" -eq 0 ]; then
 			echo "FAIL: $NP_SCRIPT: $name exited with status $st" \
 			    "on SIGTERM" >&2

@@ -234,8 +234,15 @@ class Conn:
         self.send_raw(encode(mtype, mid, **attrs))
 
     def close(self):
-        if not self.closed:
-            self._close("closed by the test")
+        """Closes cleanly: TLS close_notify, then the socket."""
+        if self.closed:
+            return
+        try:
+            self.sock.settimeout(1.0)
+            self.sock.unwrap()
+        except (OSError, ssl.SSLError, ValueError):
+            pass
+        self._close("closed by the test")
 
     def _close(self, why):
         self.closed = why

@@ -505,6 +505,12 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+		/* A peer that exits closes TCP without a TLS close_notify. */
+		if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ctl_conn_close(c, NP_ECLOSED, LOGLEVEL_INFO, "peer "
+			    "closed the connection");
+			return;
+		}
 		ERR_error_string_n(e, reason, sizeof(reason));
 		ctl_conn_close(c, NP_ETLS, LOGLEVEL_WARN, "TLS error: %s",
 		    reason);

@@ -52,6 +52,7 @@ static const char *const relay_status_text[] = {
 };
 
 static void	tunnel_ev_cb(evutil_socket_t fd, short what, void *arg);
+static void	tunnel_read(struct tunnel *t);
 
 static int
 tunnel_stream_eq(const struct hmap_node *n, const void *key)
@@ -254,6 +255,16 @@ tunnel_opened(struct tunnel *t)
 	    (unsigned long long)(loop_now_ms() - t->created_ms));
 	loop_timer_cancel(t->timer);
 	loop_timer_arm(t->timer, (uint64_t)t->p->conf->tunnel_keepalive);
+	/*
+	 * With read-ahead, the record that finished the handshake may have
+	 * arrived together with the peer's first frames: they sit in
+	 * OpenSSL's buffer and no socket event will announce them.
+	 */
+	if (SSL_has_pending(t->ssl)) {
+		tunnel_read(t);
+		if (t->state != TUN_OPEN)
+			return;
+	}
 	while ((s = TAILQ_FIRST(&t->waiting)) != NULL) {
 		TAILQ_REMOVE(&t->waiting, s, qentry);
 		t->nwaiting--;

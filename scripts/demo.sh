@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# netport's main job, end to end on loopback: sets up the packages, builds
+# netport, creates a CA and certificates in a scratch directory, starts a
+# server, a relay and two portals, puts a small HTTP service behind portal
+# "bob", fetches it through portal "alice" with curl, prints what happened
+# and how to do the same by hand, and stops everything cleanly.
+#
+#   bash scripts/demo.sh            (keeps nothing; KEEP=1 keeps the dir)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "setting up packages and building (release)"
+bash scripts/setup.sh
+cmake --preset release >/dev/null
+cmake --build --preset release >/dev/null
+np=$top/build/release/netport
+
+work=$(mktemp -d /tmp/netport-demo.XXXXXX)
+pids=()
+cleanup() {
+	local status=$?
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	if [ "$status" -ne 0 ]; then
+		for f in "$work"/*.log; do
+			[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
+		done
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		echo "kept $work"
+	else
+		rm -rf "$work"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+cd "$work"
+
+# Free loopback ports for the server, the relay, the rule and the service.
+read -r p_server p_relay p_rule p_web < <(python3 -c '
+import socket
+socks = [socket.socket() for _ in range(4)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+')
+
+say "creating a CA and certificates in $work/ca"
+export NETPORT_CA_DIR=$work/ca
+"$np" ca init --name "demo CA" >/dev/null
+"$np" ca issue --role server --name srv >/dev/null
+"$np" ca issue --role relay --name relay-1 >/dev/null
+"$np" ca issue --role portal --name alice >/dev/null
+"$np" ca issue --role portal --name bob >/dev/null
+"$np" ca list
+
+tls() {
+	printf 'tls:\n  ca: %s/ca/ca.crt\n  cert: %s/ca/certs/%s.crt\n' \
+	    "$work" "$work" "$1"
+	printf '  key: %s/ca/certs/%s.key\n  crl: %s/ca/crl.pem\n' \
+	    "$work" "$1" "$work"
+}
+cat >policy.yaml <<POLICY
+# alice may reach bob's web service on alice's 127.0.0.1:$p_rule
+rules:
+  - name: web
+    client: alice
+    listen: 127.0.0.1:$p_rule
+    service: bob
+    target: 127.0.0.1:$p_web
+POLICY
+{ tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
+    "$p_server" "$work"; } >server.yaml
+{ tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
+    "$p_server" "$p_relay"; } >relay.yaml
+{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
+{ tls portal-bob; printf 'server: 127.0.0.1:%s\nallow: ["127.0.0.1:%s"]\n' \
+    "$p_server" "$p_web"; } >bob.yaml
+for role in server relay; do
+	printf '%-7s ' "$role:"; "$np" "$role" -c "$role.yaml" -n
+done
+for who in alice bob; do
+	printf '%-7s ' "$who:"; "$np" portal -c "$who.yaml" -n
+done
+
+# Waits until a log file has a line matching a pattern (10 s at most).
+wait_log() {
+	for _ in $(seq 100); do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting for '$2' in $1" >&2
+	return 1
+}
+start() {
+	local name=$1
+	shift
+	"$@" >"$name.log" 2>&1 &
+	pids+=($!)
+}
+
+say "starting server, relay, portals and a web service behind bob"
+mkdir www
+echo "hello from bob's web service, through netport" >www/index.html
+start web python3 -m http.server "$p_web" --bind 127.0.0.1 --directory www
+start server "$np" server -c server.yaml
+wait_log server.log "listening on"
+start relay "$np" relay -c relay.yaml
+start alice "$np" portal -c alice.yaml
+start bob "$np" portal -c bob.yaml
+wait_log relay.log "registered"
+wait_log alice.log "listening on 127.0.0.1:$p_rule"
+wait_log bob.log "rule set .* applied"
+
+say "curl http://127.0.0.1:$p_rule/ (alice's side of rule 'web')"
+curl -sS --max-time 10 "http://127.0.0.1:$p_rule/"
+wait_log alice.log "tunnel .* up via relay"
+
+say "what happened"
+grep -h "tunnel granted" server.log
+grep -h "paired" relay.log
+grep -h "up via relay" alice.log bob.log
+echo
+echo "The relay forwarded only ciphertext: TLS 1.3 ran between alice and bob."
+
+say "stopping everything"
+for pid in "${pids[@]}"; do kill -TERM "$pid"; done
+for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+pids=()
+grep -h "stopped" server.log relay.log alice.log bob.log
+
+cat <<HOWTO
+
+To do the same by hand (see docs/QUICKSTART.md for a real deployment):
+  netport ca init; netport ca issue --role server --name srv   # and relay, portals
+  netport server -c server.yaml     # policy.yaml names the rules
+  netport relay -c relay.yaml
+  netport portal -c bob.yaml        # the service side
+  netport portal -c alice.yaml      # the client side: connect to its rule port
+The configurations used here were:
+HOWTO
+for f in policy.yaml server.yaml relay.yaml alice.yaml bob.yaml; do
+	echo "--- $f"; cat "$f"
+done
