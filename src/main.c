@@ -9,6 +9,7 @@
 #include "ca/ca.h"
 #include "core/conf.h"
 #include "portal/portal.h"
+#include "public.h"
 #include "relay/relay.h"
 #include "server/server.h"
 
@@ -29,6 +30,8 @@ static const struct command commands[] = {
 	    "control plane: authentication, policy, tunnel brokering" },
 	{ "relay", relay_main,
 	    "data plane: pairs tunnel halves and forwards ciphertext" },
+	{ "public", public_main,
+	    "server and relay together, for a small deployment's public host" },
 	{ "ca", ca_main,
 	    "certificate authority: init, issue, revoke, crl, list" },
 	{ "version", main_version, "print the version" },

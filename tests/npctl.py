@@ -212,6 +212,7 @@ class Conn:
         self.rules = None	# (generation, [RULE...]) last set received
         self.rule_sets = 0
         self._incoming = None
+        self.mute = False	# True: do not answer PINGs (play dead)
         _open.append(self)
 
     def __repr__(self):
@@ -282,6 +283,8 @@ class Conn:
 
     def _dispatch(self, m):
         if m.type == "PING":
+            if self.mute:
+                return
             try:
                 self.send("PONG", 0, nonce=m.nonce)
             except Closed:
@@ -422,8 +425,8 @@ def cert(role, name):
 def portal(name, addr=None, **kw):
     """A connection with the certificate of portal NAME."""
     crt, key = cert("portal", name)
-    return Conn(addr or env("NP_SERVER_ADDR"), crt, key,
-                label="portal/" + name, **kw)
+    kw.setdefault("label", "portal/" + name)
+    return Conn(addr or env("NP_SERVER_ADDR"), crt, key, **kw)
 
 
 def run(main):

@@ -78,6 +78,7 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	    A(side) | A(expires) },
 	[PROTO_RELAY_LOAD] = { "RELAY_LOAD",
 	    A(tunnels) | A(bytes) | A(capacity), A(tunnels) },
+	[PROTO_PEER_REVOKED] = { "PEER_REVOKED", A(peer), A(peer) },
 };
 
 static const struct proto_type_spec *

@@ -172,6 +172,9 @@ portal_ctl_msg(struct ctl_client *cc, const struct proto_msg *m, void *arg)
 	case PROTO_TUNNEL_GRANT:
 		portal_tunnel_grant(p, m);
 		return;
+	case PROTO_PEER_REVOKED:
+		portal_tunnel_peer_revoked(p, m->peer);
+		return;
 	case PROTO_ERROR:
 		if (m->id != 0) {
 			portal_tunnel_refused(p, m);

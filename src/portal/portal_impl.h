@@ -108,6 +108,8 @@ void	portal_tunnel_grant(struct portal *p, const struct proto_msg *m);
 void	portal_tunnel_refused(struct portal *p, const struct proto_msg *m);
 /* The control session went down: tunnels still requesting fail. */
 void	portal_tunnel_ctl_down(struct portal *p);
+/* The server revoked a peer's certificate: close tunnels with it. */
+void	portal_tunnel_peer_revoked(struct portal *p, const char *peer);
 /* Rules changed: reset streams whose rule is gone. */
 void	portal_tunnel_rules_changed(struct portal *p);
 /* Shutdown: refuse new streams; 1 while streams are still live. */

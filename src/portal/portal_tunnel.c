@@ -828,6 +828,19 @@ portal_tunnel_ctl_down(struct portal *p)
 			    "with the server before the grant");
 }
 
+void
+portal_tunnel_peer_revoked(struct portal *p, const char *peer)
+{
+	struct tunnel *t, *next;
+
+	log_info(NULL, "the server revoked the certificate of portal/%s",
+	    peer);
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
+		if (strcmp(t->peer, peer) == 0)
+			tunnel_close(t, MUX_R_RULE_REVOKED, "certificate of "
+			    "portal/%s revoked", peer);
+}
+
 /* 1 when the stream's rule still allows it on this tunnel. */
 static int
 tunnel_stream_allowed(struct portal *p, struct tunnel *t,

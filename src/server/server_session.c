@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -311,6 +312,34 @@ server_close_all(struct server *srv, const char *why)
 	server_close_list(&srv->relays, why);
 }
 
+/* Tells every portal that shares a rule with a revoked one to drop it. */
+static void
+server_announce_revoked(struct server *srv, const char *name)
+{
+	struct server_peer *p, *next;
+	struct proto_msg m;
+	const char *other;
+	size_t i;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_PEER_REVOKED;
+	snprintf(m.peer, sizeof(m.peer), "%s", name);
+	TAILQ_FOREACH_SAFE(p, &srv->portals, entry, next) {
+		other = ctl_conn_peer(p->conn)->name;
+		if (strcmp(other, name) == 0)
+			continue;
+		for (i = 0; i < srv->policy->nrules; i++) {
+			const struct policy_rule *r = &srv->policy->rules[i];
+
+			if (policy_rule_involves(r, name) &&
+			    policy_rule_involves(r, other)) {
+				(void)ctl_conn_send(p->conn, &m);
+				break;
+			}
+		}
+	}
+}
+
 static void
 server_drop_revoked_list(struct server_peer_list *list, X509_CRL *crl)
 {
@@ -321,9 +350,14 @@ server_drop_revoked_list(struct server_peer_list *list, X509_CRL *crl)
 	TAILQ_FOREACH_SAFE(p, list, entry, next) {
 		if ((cert = ctl_conn_peer_cert(p->conn)) == NULL)
 			continue;
-		if (X509_CRL_get0_by_cert(crl, &rev, cert) == 1)
-			ctl_conn_close(p->conn, NP_EREVOKED, LOGLEVEL_WARN,
-			    "certificate revoked");
+		if (X509_CRL_get0_by_cert(crl, &rev, cert) != 1)
+			continue;
+		if (p->hello_done &&
+		    ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL)
+			server_announce_revoked(p->srv,
+			    ctl_conn_peer(p->conn)->name);
+		ctl_conn_close(p->conn, NP_EREVOKED, LOGLEVEL_WARN,
+		    "certificate revoked");
 	}
 }
 

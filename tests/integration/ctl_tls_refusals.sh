@@ -25,6 +25,7 @@ np_cert portal b
 np_cert portal gone
 np_cert relay r1
 np_cert relay rgone
+np_cert relay rfake
 np_revoke gone
 np_revoke rgone
 
@@ -203,7 +204,7 @@ import socket, ssl, sys
 port, ca = int(sys.argv[1]), sys.argv[2]
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx.load_cert_chain(ca + "/certs/relay-rgone.crt", ca + "/certs/relay-rgone.key")
+ctx.load_cert_chain(ca + "/certs/relay-rfake.crt", ca + "/certs/relay-rfake.key")
 ctx.load_verify_locations(ca + "/ca.crt")
 ctx.verify_mode = ssl.CERT_OPTIONAL
 ls = socket.socket()
@@ -227,7 +228,7 @@ np_wait_log fake 'fake server listening'
 np_relay_conf r2 server="127.0.0.1:$fake_port"
 np_cert relay r2
 np_start_relay r2
-np_wait_log r2 "closed: TLS handshake with 127\.0\.0\.1:$fake_port failed: peer relay/rgone has role relay; this connection accepts server" 5
+np_wait_log r2 "closed: TLS handshake with 127\.0\.0\.1:$fake_port failed: peer relay/rfake has role relay; this connection accepts server" 5
 np_wait_log r2 'reconnecting to server'
 np_no_log r2 'session with server .* is up'
 np_stop r2
