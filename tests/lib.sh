@@ -15,7 +15,8 @@
 # for a log line, a socket or a process, and every wait has a deadline.
 #
 # $NETPORT is the binary (ctest sets it); by default build/debug/netport of
-# this tree, so that a script can be run by hand.
+# this tree, so that a script can be run by hand.  NP_KEEP=1 keeps the
+# scratch directory, logs included, for a look after the run.
 
 set -euo pipefail
 
@@ -243,21 +244,53 @@ except OSError:
 EOF
 }
 
-# np_wait_port PORT open|closed [SECONDS]: waits until the port
-# accepts connections (open) or refuses them (closed).
+# np_port_listening PORT: true when a socket listens on 127.0.0.1:PORT,
+# seen with ss(8), without connecting (a connection to a portal's listener
+# would ask for a tunnel).
+np_port_listening() {
+	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null | awk '$4 == "127.0.0.1:'"$1"'"')" ]
+}
+
+# np_wait_port PORT open|closed [SECONDS]: waits until something listens
+# on 127.0.0.1:PORT (open), or until nothing does and a connection is
+# refused (closed).
 np_wait_port() {
 	local port=$1 want=$2 secs=${3:-10} deadline
 	deadline=$(($(np__now_ms) + secs * 1000))
 	while :; do
-		if np_port_open "$port"; then
-			[ "$want" = open ] && return 0
-		else
-			[ "$want" = closed ] && return 0
+		if [ "$want" = open ]; then
+			np_port_listening "$port" && return 0
+		elif ! np_port_listening "$port" && ! np_port_open "$port"; then
+			return 0
 		fi
 		[ "$(np__now_ms)" -lt "$deadline" ] ||
 		    np_fail "127.0.0.1:$port is not $want after $secs s"
 		sleep 0.05
 	done
+}
+
+# np_echo_server NAME PORT: starts a TCP echo server on 127.0.0.1:PORT
+# (one thread per connection) and waits until it listens.
+np_echo_server() {
+	np_start "$1" python3 -c '
+import socket, sys, threading
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", int(sys.argv[1])))
+ls.listen(64)
+print("echo server listening", flush=True)
+def echo(c):
+    with c:
+        while True:
+            data = c.recv(65536)
+            if not data:
+                return
+            c.sendall(data)
+while True:
+    c, _ = ls.accept()
+    threading.Thread(target=echo, args=(c,), daemon=True).start()
+' "$2"
+	np_wait_log "$1" 'echo server listening'
 }
 
 # np_ca: creates the test CA in $NP_CA.
@@ -349,9 +382,9 @@ np_portal_conf() {
 np_start_server() {
 	local name=$1 n line
 	shift
-	n=$(np_log_count "$name" 'server_setup: server .* up')
+	n=$(np_log_count "$name" 'server_setup.*server server/[^ ]+ up')
 	np_start "$name" "$NETPORT" server -c "$NP_TMP/$name.yaml" "$@"
-	np_wait_log_more "$name" 'server_setup: server .* up' "$n"
+	np_wait_log_more "$name" 'server_setup.*server server/[^ ]+ up' "$n"
 	line=$(np_log_line "$name" 'listening on ')
 	NP_ADDR[$name]=${line##* }
 	NP_ADDR[$name]=${NP_ADDR[$name]%\"\}}
@@ -364,9 +397,9 @@ np_start_server() {
 np_start_relay() {
 	local name=$1 n
 	shift
-	n=$(np_log_count "$name" 'relay_setup: relay .* up')
+	n=$(np_log_count "$name" 'relay_setup.*relay relay/[^ ]+ up')
 	np_start "$name" "$NETPORT" relay -c "$NP_TMP/$name.yaml" "$@"
-	np_wait_log_more "$name" 'relay_setup: relay .* up' "$n"
+	np_wait_log_more "$name" 'relay_setup.*relay relay/[^ ]+ up' "$n"
 }
 
 # np_start_portal NAME [ARGS...]: starts the portal with NAME.yaml.
@@ -374,6 +407,15 @@ np_start_portal() {
 	local name=$1
 	shift
 	np_start "$name" "$NETPORT" portal -c "$NP_TMP/$name.yaml" "$@"
+}
+
+# np_policy [FILE] < YAML: writes the policy (default $NP_TMP/policy.yaml)
+# atomically, by rename, so that a server polling it never reads half a
+# file.
+np_policy() {
+	local file=${1:-$NP_TMP/policy.yaml}
+	cat >"$file.tmp"
+	mv -f "$file.tmp" "$file"
 }
 
 # np_py [ARGS...] <<'EOF' ... EOF: runs a Python test body with npctl
@@ -427,7 +469,11 @@ np__on_exit() {
 			tail -n 40 "$NP_TMP/$name.log" >&2
 		done
 	fi
-	rm -rf "$NP_TMP"
+	if [ -n "${NP_KEEP:-}" ]; then
+		echo "kept $NP_TMP" >&2
+	else
+		rm -rf "$NP_TMP"
+	fi
 	exit "$rc"
 }
 trap np__on_exit EXIT

@@ -19,6 +19,7 @@
 
 #include <openssl/ssl.h>
 
+#include "core/buf.h"
 #include "core/identity.h"
 
 /* The files a role's TLS context is built from (config keys tls.*). */
@@ -85,5 +86,14 @@ void	tls_drain_errors(char *err, size_t errsize);
  * Exposed for the CA tooling and tests.
  */
 int	tls_cert_identity(X509 *cert, struct np_identity *out);
+
+/*
+ * A write BIO that appends every TLS record to out (borrowed; it must
+ * outlive the BIO), so that the owner can send many records with one
+ * syscall.  A write that would pass out's cap fails, which fails the TLS
+ * session: keep SSL_write() calls within the room left.  NULL when out of
+ * memory.
+ */
+BIO	*tls_bio_to_buf(struct buf *out);
 
 #endif

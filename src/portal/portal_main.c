@@ -27,6 +27,12 @@ const struct daemon_spec portal_spec = {
 	.schema = &portal_conf_schema,
 };
 
+/*
+ * With read-ahead, OpenSSL reads the socket in chunks of this size: many
+ * records per recv(2) under load instead of one.
+ */
+#define PORTAL_TLS_READ_BUFFER	(256 * 1024)
+
 /* How often the drain checks whether the last stream has gone. */
 #define PORTAL_DRAIN_TICK_MS	100
 
@@ -133,6 +139,10 @@ portal_tls(struct portal *p)
 	 */
 	SSL_CTX_set_read_ahead(p->tls_initiator, 1);
 	SSL_CTX_set_read_ahead(p->tls_acceptor, 1);
+	SSL_CTX_set_default_read_buffer_len(p->tls_initiator,
+	    PORTAL_TLS_READ_BUFFER);
+	SSL_CTX_set_default_read_buffer_len(p->tls_acceptor,
+	    PORTAL_TLS_READ_BUFFER);
 	SSL_CTX_set_mode(p->tls_initiator, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_mode(p->tls_acceptor, SSL_MODE_ENABLE_PARTIAL_WRITE |

@@ -87,6 +87,7 @@ tunnel_free(void *arg)
 		close(t->fd);
 	buf_release(&t->in);
 	buf_release(&t->out);
+	buf_release(&t->cipher);
 	hmap_release(&t->streams);
 	free(t);
 }
@@ -158,11 +159,14 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	if (t->state == TUN_OPEN) {
 		/* Tell the peer why, if the path still takes it. */
 		buf_reset(&t->out);
-		if (mux_put_goaway(&t->out, code, why) == 0) {
+		if (mux_put_goaway(&t->out, code, why) == 0 &&
+		    buf_len(&t->cipher) < TUNNEL_CIPHER_HIGH) {
 			ERR_clear_error();
 			(void)SSL_write(t->ssl, buf_data(&t->out),
 			    (int)buf_len(&t->out));
 			(void)SSL_shutdown(t->ssl);
+			(void)send(t->fd, buf_data(&t->cipher),
+			    buf_len(&t->cipher), MSG_NOSIGNAL | MSG_DONTWAIT);
 		}
 		buf_reset(&t->out);
 	}
@@ -197,6 +201,7 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	t->log.peer = t->peer_str;
 	buf_init(&t->in, TUNNEL_IN_MAX);
 	buf_init(&t->out, TUNNEL_OUT_MAX);
+	buf_init(&t->cipher, TUNNEL_CIPHER_MAX);
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
@@ -276,26 +281,53 @@ tunnel_opened(struct tunnel *t)
 	tunnel_flush(t);
 }
 
+/*
+ * Sends the queued TLS records.  Returns 0 (all sent, or the rest waits for
+ * the socket to take it: the write event is armed), or -errno.
+ */
+static int
+tunnel_push(struct tunnel *t)
+{
+	ssize_t n;
+
+	while (buf_len(&t->cipher) > 0) {
+		n = send(t->fd, buf_data(&t->cipher), buf_len(&t->cipher),
+		    MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				event_add(t->wev, NULL);
+				return 0;
+			}
+			return -errno;
+		}
+		buf_consume(&t->cipher, (size_t)n);
+	}
+	event_del(t->wev);
+	return 0;
+}
+
 static void
 tunnel_tls_step(struct tunnel *t)
 {
 	char why[300];
-	int r;
+	int r, err;
 
 	ERR_clear_error();
 	r = SSL_do_handshake(t->ssl);
-	if (r == 1) {
-		event_del(t->wev);
-		tunnel_opened(t);
+	err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
+	if (err == SSL_ERROR_NONE || err == SSL_ERROR_WANT_READ) {
+		if ((r = tunnel_push(t)) != 0) {
+			tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS handshake: "
+			    "sending to relay %s: %s", t->relay, strerror(-r));
+			return;
+		}
+		if (err == SSL_ERROR_NONE)
+			tunnel_opened(t);
 		return;
 	}
-	switch (SSL_get_error(t->ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		event_del(t->wev);
-		return;
-	case SSL_ERROR_WANT_WRITE:
-		event_add(t->wev, NULL);
-		return;
+	switch (err) {
 	default:
 		tls_failure_reason(t->ssl, why, sizeof(why));
 		tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS handshake with the "
@@ -307,16 +339,24 @@ static void
 tunnel_start_tls(struct tunnel *t)
 {
 	struct np_identity peer;
+	BIO *rbio, *wbio;
 
 	t->state = TUN_TLS;
 	t->ssl = SSL_new(t->initiator ? t->p->tls_initiator :
 	    t->p->tls_acceptor);
 	if (t->ssl == NULL || identity_set(&peer, NP_ROLE_PORTAL,
 	    t->peer) != 0 || tls_expect_peer(t->ssl, &peer) != 0 ||
-	    SSL_set_fd(t->ssl, t->fd) != 1) {
+	    (rbio = BIO_new_socket(t->fd, BIO_NOCLOSE)) == NULL) {
 		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
 		return;
 	}
+	if ((wbio = tls_bio_to_buf(&t->cipher)) == NULL) {
+		BIO_free(rbio);
+		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
+		return;
+	}
+	/* Reads straight from the socket; writes gather in t->cipher. */
+	SSL_set_bio(t->ssl, rbio, wbio);
 	if (t->initiator)
 		SSL_set_connect_state(t->ssl);
 	else
@@ -570,10 +610,6 @@ tunnel_read(struct tunnel *t)
 		switch (SSL_get_error(t->ssl, n)) {
 		case SSL_ERROR_WANT_READ:
 			return;
-		case SSL_ERROR_WANT_WRITE:
-			t->read_wants_write = 1;
-			event_add(t->wev, NULL);
-			return;
 		case SSL_ERROR_ZERO_RETURN:
 			tunnel_close(t, MUX_R_PEER_GONE, "the peer closed the "
 			    "tunnel");
@@ -599,39 +635,40 @@ tunnel_flush(struct tunnel *t)
 {
 	char why[300];
 	struct stream *s;
-	int n, rounds;
+	size_t chunk;
+	int n, r, rounds;
 
-	if (t->state != TUN_OPEN || t->write_wants_read)
+	if (t->state != TUN_OPEN)
 		return t->state == TUN_CLOSED ? -1 : 0;
 	for (rounds = 0; rounds < 2; rounds++) {
-		while (buf_len(&t->out) > 0) {
+		/* Encrypt while the socket keeps up; then send in one go. */
+		while (buf_len(&t->out) > 0 && !t->write_wants_read &&
+		    buf_len(&t->cipher) < TUNNEL_CIPHER_HIGH) {
+			chunk = buf_len(&t->out) < TUNNEL_WRITE_CHUNK ?
+			    buf_len(&t->out) : TUNNEL_WRITE_CHUNK;
 			ERR_clear_error();
-			n = SSL_write(t->ssl, buf_data(&t->out),
-			    buf_len(&t->out) > INT_MAX ? INT_MAX :
-			    (int)buf_len(&t->out));
+			n = SSL_write(t->ssl, buf_data(&t->out), (int)chunk);
 			if (n > 0) {
 				buf_consume(&t->out, (size_t)n);
 				continue;
 			}
-			switch (SSL_get_error(t->ssl, n)) {
-			case SSL_ERROR_WANT_WRITE:
-				event_add(t->wev, NULL);
-				return 0;
-			case SSL_ERROR_WANT_READ:
+			if (SSL_get_error(t->ssl, n) == SSL_ERROR_WANT_READ) {
 				t->write_wants_read = 1;
-				return 0;
-			default:
-				tls_drain_errors(why, sizeof(why));
-				tunnel_close(t, MUX_R_PEER_GONE, "writing to "
-				    "the tunnel: %s", why[0] ? why :
-				    strerror(errno));
-				return -1;
+				break;
 			}
+			tls_drain_errors(why, sizeof(why));
+			tunnel_close(t, MUX_R_INTERNAL, "TLS write failed: %s",
+			    why);
+			return -1;
 		}
-		if (!t->read_wants_write)
-			event_del(t->wev);
+		if ((r = tunnel_push(t)) != 0) {
+			tunnel_close(t, MUX_R_PEER_GONE, "sending to relay %s: %s",
+			    t->relay, strerror(-r));
+			return -1;
+		}
 		/* Room again: let paused streams read, then write that. */
-		if (TAILQ_EMPTY(&t->blocked))
+		if (TAILQ_EMPTY(&t->blocked) ||
+		    buf_len(&t->out) >= TUNNEL_OUT_LOW)
 			break;
 		while ((s = TAILQ_FIRST(&t->blocked)) != NULL &&
 		    buf_len(&t->out) < TUNNEL_OUT_LOW) {
@@ -660,12 +697,21 @@ tunnel_ev_cb(evutil_socket_t fd, short what, void *arg)
 			tunnel_relay_reply(t);
 		return;
 	case TUN_TLS:
-		tunnel_tls_step(t);
+		if (what & EV_WRITE) {
+			int r = tunnel_push(t);
+
+			if (r != 0) {
+				tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS "
+				    "handshake: sending to relay %s: %s",
+				    t->relay, strerror(-r));
+				return;
+			}
+		}
+		if (what & EV_READ)
+			tunnel_tls_step(t);
 		return;
 	case TUN_OPEN:
-		if ((what & EV_READ) || (t->read_wants_write &&
-		    (what & EV_WRITE))) {
-			t->read_wants_write = 0;
+		if (what & EV_READ) {
 			t->write_wants_read = 0;
 			tunnel_read(t);
 		}

@@ -22,6 +22,13 @@
 #define TUNNEL_OUT_MAX		(8 * 1024 * 1024)
 /* Plaintext read buffer: whole records plus a partial frame. */
 #define TUNNEL_IN_MAX		(96 * 1024)
+/*
+ * Ciphertext waiting for the socket: SSL_write() is only called while less
+ * than HIGH is queued, with at most CHUNK plaintext, so MAX is never hit.
+ */
+#define TUNNEL_CIPHER_HIGH	(512 * 1024)
+#define TUNNEL_WRITE_CHUNK	(256 * 1024)
+#define TUNNEL_CIPHER_MAX	(2 * 1024 * 1024)
 
 enum tunnel_state {
 	TUN_REQUESTING,		/* client: waiting for the server's grant */
@@ -94,11 +101,11 @@ struct tunnel {
 	uint8_t			 hs_reply[4];
 	size_t			 hs_got;
 	size_t			 hs_sent;
-	int			 read_wants_write;
 	int			 write_wants_read;
 
 	struct buf		 in;		/* plaintext frames read */
 	struct buf		 out;		/* plaintext frames to write */
+	struct buf		 cipher;	/* TLS records to send */
 	struct hmap		 streams;	/* by id */
 	size_t			 nstreams;
 	uint32_t		 next_stream;
