@@ -22,8 +22,6 @@ np_cert relay r1
 for p in pa pb pc pd; do np_cert portal "$p"; done
 P1=$(np_port); P2=$(np_port); P3=$(np_port); P4=$(np_port)
 P5=$(np_port); P6=$(np_port); P7=$(np_port); TARGET=$(np_port)
-# A rule that expires a few seconds from now.
-BRIEF=$(date -u -d "@$(($(date +%s) + 4))" +%Y-%m-%dT%H:%M:%SZ)
 
 # rule NAME CLIENT PORT [EXPIRES]: one rule of the policy, service pb.
 rule() {
@@ -43,7 +41,6 @@ EOF
 	rule two pa "$P2"
 	rule cee pc "$P5"
 	rule dee pd "$P7"
-	rule brief pa "$P6" "$BRIEF"
 } | np_policy
 
 np_echo_server target "$TARGET"
@@ -57,13 +54,14 @@ for p in pa pb pc pd; do
 done
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P1 for rule one"
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P2 for rule two"
-np_wait_log pa "listening on 127\\.0\\.0\\.1:$P6 for rule brief"
 np_wait_log pc "listening on 127\\.0\\.0\\.1:$P5 for rule cee"
 np_wait_log pd "listening on 127\\.0\\.0\\.1:$P7 for rule dee"
 np_wait_log pb 'rule set 0 applied: 0 client-side, 4 service-side'
-for port in "$P1" "$P2" "$P5" "$P6" "$P7"; do np_wait_port "$port" open; done
+for port in "$P1" "$P2" "$P5" "$P7"; do np_wait_port "$port" open; done
 
-np_step "file change: rule two removed, rule three added"
+np_step "file change: rule two removed, rule three added, one that expires"
+# Rule brief expires three seconds from now.
+BRIEF=$(date -u -d "@$(($(date +%s) + 3))" +%Y-%m-%dT%H:%M:%SZ)
 {
 	echo "rules:"
 	rule one pa "$P1"
@@ -76,8 +74,9 @@ np_wait_log hub 'policy file .*/policy\.yaml changed'
 np_wait_log hub 'policy reloaded from .*/policy\.yaml: 5 rules \(generation 1\)'
 np_wait_log pa "closed listener 127\\.0\\.0\\.1:$P2 of rule two: rule removed"
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P3 for rule three \\(to portal/pb\\)"
+np_wait_log pa "listening on 127\\.0\\.0\\.1:$P6 for rule brief"
 np_wait_log pa 'rule set 1 applied: 3 client-side, 0 service-side'
-np_wait_log pb 'rule set 1 applied: 0 client-side, 4 service-side'
+np_wait_log pb 'rule set 1 applied: 0 client-side, 5 service-side'
 np_wait_port "$P2" closed
 np_wait_port "$P3" open
 np_port_listening "$P1" || np_fail "rule one's listener closed by an unrelated change"
@@ -131,6 +130,12 @@ np_no_log hub 'peer=portal/p[abd] .*closed'
 
 np_step "watch off: the server restarts with policy_poll 0s"
 np_stop hub
+{
+	echo "rules:"
+	rule one pa "$P1"
+	rule three pa "$P3"
+	rule dee pd "$P7"
+} | np_policy
 np_server_conf hub policy_poll=0s "listen=${NP_ADDR[hub]}"
 n_pa=$(np_log_count pa 'rule set [0-9]+ applied')
 np_start_server hub
