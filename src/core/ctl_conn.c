@@ -70,6 +70,9 @@ static void	ctl_conn_write_cb(struct bufferevent *bev, void *arg);
 static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 		    void *arg);
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
+static void	ctl_conn_vclose(struct ctl_conn *c, int err,
+		    enum log_level level, const char *fmt, va_list ap)
+		    __attribute__((format(printf, 4, 0)));
 
 static void
 ctl_conn_free(void *arg)

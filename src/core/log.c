@@ -173,6 +173,10 @@ log_timestamp(char *out, size_t size)
 	snprintf(out + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
+static void	log_vemit(enum log_level level, const struct log_ctx *ctx,
+		    const char *func, const char *fmt, va_list ap)
+		    __attribute__((format(printf, 4, 0)));
+
 static void
 log_vemit(enum log_level level, const struct log_ctx *ctx, const char *func,
     const char *fmt, va_list ap)

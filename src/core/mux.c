@@ -112,7 +112,9 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 			return NP_EPROTO;
 		}
 		f->rule[nlen] = '\0';
-		if (identity_name_check(f->rule) != 0) {
+		/* A NUL inside would make the name shorter than it was sent. */
+		if (strlen(f->rule) != nlen ||
+		    identity_name_check(f->rule) != 0) {
 			*why = "open with an invalid rule name";
 			return NP_EPROTO;
 		}

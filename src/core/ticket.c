@@ -92,7 +92,7 @@ ticket_get_name(struct buf_reader *r, char out[NP_NAME_MAX + 1])
 	    buf_get_bytes(r, out, len) != 0)
 		return NP_EPROTO;
 	out[len] = '\0';
-	if (identity_name_check(out) != 0)
+	if (strlen(out) != len || identity_name_check(out) != 0)
 		return NP_EPROTO;
 	return 0;
 }

@@ -90,6 +90,10 @@ T_CASE(bad_frames)
 	mux_hdr_encode(f, MUX_OPEN, 0, 3, 1);
 	memcpy(f + MUX_HDR_LEN, "\x05" "ab", 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
+	/* Regression (fuzzing): a NUL inside the name must not shorten it. */
+	mux_hdr_encode(f, MUX_OPEN, 0, 4, 1);
+	memcpy(f + MUX_HDR_LEN, "\x03" "ab\0", 4);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 4, &d, &why), NP_EPROTO);
 	mux_hdr_encode(f, MUX_RESET, 0, 3, 1);
 	memcpy(f + MUX_HDR_LEN, "\x00\x01\n", 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
