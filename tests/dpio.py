@@ -219,7 +219,6 @@ def get(port, timeout):
     h = hashlib.sha256()
     t0 = time.monotonic()
     with connect(port, timeout) as c:
-        c.sendall(b"")
         got = read_to_eof(c, h)
     result("get: received", got, h.hexdigest(), time.monotonic() - t0)
 

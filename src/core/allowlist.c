@@ -156,7 +156,8 @@ allowlist_parse(const struct conf_strlist *in, const char *file,
 			continue;
 		}
 		bad = 1;
-		if (conf_errorf(errs, file, 0, "allow[%zu]: '%.64s' is not a "
+		if (conf_errorf(errs, file, in->lines ? in->lines[i] : 0,
+		    "allow[%zu]: '%.64s' is not a "
 		    "target pattern; " ALLOW_EXPECTED, i, in->v[i]) != 0) {
 			allowlist_free(out);
 			return -ENOMEM;

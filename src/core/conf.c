@@ -764,7 +764,9 @@ conf_strlist_free(struct conf_strlist *l)
 	for (i = 0; i < l->n; i++)
 		free(l->v[i]);
 	free(l->v);
+	free(l->lines);
 	l->v = NULL;
+	l->lines = NULL;
 	l->n = 0;
 }
 
@@ -773,7 +775,7 @@ static void
 conf_set_strlist(struct conf_load *ld, const struct conf_key *k,
     const struct ytree_node *seq, unsigned long line, const char *expected)
 {
-	struct conf_strlist list = { 0, NULL }, *field;
+	struct conf_strlist list = { 0, NULL, NULL }, *field;
 	const struct ytree_node *item;
 	size_t i;
 	int bad = 0;
@@ -795,11 +797,13 @@ conf_set_strlist(struct conf_load *ld, const struct conf_key *k,
 		goto out;
 	/* An empty sequence is an empty list, replacing any default. */
 	if (seq->n > 0 &&
-	    (list.v = calloc(seq->n, sizeof(*list.v))) == NULL) {
+	    ((list.v = calloc(seq->n, sizeof(*list.v))) == NULL ||
+	    (list.lines = calloc(seq->n, sizeof(*list.lines))) == NULL)) {
 		ld->oom = 1;
 		goto out;
 	}
 	for (list.n = 0; list.n < seq->n; list.n++) {
+		list.lines[list.n] = seq->items[list.n]->line;
 		if ((list.v[list.n] = strdup(seq->items[list.n]->scalar)) ==
 		    NULL) {
 			ld->oom = 1;
@@ -810,6 +814,7 @@ conf_set_strlist(struct conf_load *ld, const struct conf_key *k,
 	conf_strlist_free(field);
 	*field = list;
 	list.v = NULL;
+	list.lines = NULL;
 	list.n = 0;
 out:
 	conf_strlist_free(&list);
@@ -1119,6 +1124,9 @@ conf_load_string(const struct conf_schema *schema, const char *name,
 		r = -ENOMEM;
 	else if (ld.failed)
 		r = NP_ECONFIG;
+	else if (schema->lines_offset)
+		memcpy((char *)out + schema->lines_offset, ld.seen,
+		    schema->nkeys * sizeof(*ld.seen));
 out:
 	if (r != 0)
 		conf_free(schema, out);
@@ -1294,4 +1302,21 @@ conf_endpoint_parse(const char *s, long long minport, long long maxport,
 	k.min = minport;
 	k.max = maxport;
 	return conf_parse_endpoint(&k, s, ep, why, size) == 0 ? 0 : -1;
+}
+
+unsigned long
+conf_key_line(const struct conf_schema *schema, const void *conf,
+    const char *name)
+{
+	const unsigned long *lines;
+	size_t i;
+
+	if (schema->lines_offset == 0)
+		return 0;
+	lines = (const unsigned long *)(const void *)
+	    ((const char *)conf + schema->lines_offset);
+	for (i = 0; i < schema->nkeys; i++)
+		if (strcmp(schema->keys[i].name, name) == 0)
+			return lines[i];
+	return 0;
 }

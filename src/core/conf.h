@@ -60,8 +60,10 @@ struct conf_endpoint {
 };
 
 struct conf_strlist {
-	size_t	  n;
-	char	**v;		/* owned, each entry owned */
+	size_t		  n;
+	char		**v;		/* owned, each entry owned */
+	unsigned long	 *lines;	/* owned: line of each entry, 0 for
+					 * a default */
 };
 
 /* The C type of each conf type, used by CONF_STRUCT(). */
@@ -91,11 +93,21 @@ struct conf_schema {
 	const struct conf_key	*keys;
 	size_t			 nkeys;
 	size_t			 size;		/* sizeof the role's struct */
+	size_t			 lines_offset;	/* of conf_lines; 0: none */
 };
 
 #define CONF_FIELD_(field, type, name, def, min, max, choices, help)	\
 	CONF_CTYPE_##type field;
-#define CONF_STRUCT(tag, LIST)	struct tag { LIST(CONF_FIELD_) }
+#define CONF_COUNT_(field, type, name, def, min, max, choices, help) + 1
+/*
+ * The struct of a role: one field per key, and conf_lines, the line each
+ * key was set on (0: its default), for checks that span several keys.
+ */
+#define CONF_STRUCT(tag, LIST)						\
+	struct tag {							\
+		LIST(CONF_FIELD_)					\
+		unsigned long conf_lines[0 LIST(CONF_COUNT_)];		\
+	}
 
 #define CONF_ROW_(S, field, type, name, def, min, max, choices, help)	\
 	{ (name), CONF_##type, offsetof(S, field), (def), (min), (max),	\
@@ -140,6 +152,10 @@ int	conf_load_string(const struct conf_schema *schema, const char *name,
 
 /* Frees what a load allocated inside out and zeroes it; NULL-safe. */
 void	conf_free(const struct conf_schema *schema, void *out);
+
+/* The line a loaded config set key `name` on; 0 for a default. */
+unsigned long conf_key_line(const struct conf_schema *schema,
+	    const void *conf, const char *name);
 
 /* Writes the markdown table of a schema's keys (docs/CONFIG.md). */
 void	conf_write_markdown(const struct conf_schema *schema, FILE *fp);

@@ -50,9 +50,11 @@ portal_check_conf(const char *path, struct portal *p)
 	if (r != 0)
 		return r;
 	if (p->conf->tunnel_dead_timeout <= p->conf->tunnel_keepalive) {
-		fprintf(stderr, "%s: tunnel.dead_timeout: %lld ms is not longer "
-		    "than tunnel.keepalive (%lld ms); expected at least twice "
-		    "the keepalive\n", path, p->conf->tunnel_dead_timeout,
+		fprintf(stderr, "%s:%lu: tunnel.dead_timeout: %lld ms is not "
+		    "longer than tunnel.keepalive (%lld ms); expected at least "
+		    "twice the keepalive\n", path,
+		    conf_key_line(&portal_conf_schema, p->conf,
+		    "tunnel.dead_timeout"), p->conf->tunnel_dead_timeout,
 		    p->conf->tunnel_keepalive);
 		return NP_ECONFIG;
 	}

@@ -44,8 +44,9 @@ relay_check_conf(const char *path, struct relay *r)
 	for (i = 0; i < adv->n; i++) {
 		if (conf_endpoint_parse(adv->v[i], 1, 65535, &ep, why,
 		    sizeof(why)) != 0) {
-			fprintf(stderr, "%s: advertise[%zu]: %s; expected "
-			    "host:port with port 1..65535\n", path, i, why);
+			fprintf(stderr, "%s:%lu: advertise[%zu]: %s; expected "
+			    "host:port with port 1..65535\n", path,
+			    adv->lines ? adv->lines[i] : 0, i, why);
 			bad = 1;
 			continue;
 		}
@@ -53,9 +54,11 @@ relay_check_conf(const char *path, struct relay *r)
 		    "%s", adv->v[i]);
 	}
 	if (adv->n == 0 && relay_is_wildcard(r->conf->listen.host)) {
-		fprintf(stderr, "%s: advertise: missing while listen is the "
-		    "wildcard address %s; expected the public host:port that "
-		    "portals dial\n", path, r->conf->listen.host);
+		fprintf(stderr, "%s:%lu: advertise: missing while listen is "
+		    "the wildcard address %s; expected the public host:port "
+		    "that portals dial\n", path,
+		    conf_key_line(&relay_conf_schema, r->conf, "listen"),
+		    r->conf->listen.host);
 		bad = 1;
 	}
 	return bad ? NP_ECONFIG : 0;

@@ -39,9 +39,10 @@ static int
 server_check_conf(const char *path, const struct server_conf *conf)
 {
 	if (conf->dead_timeout <= conf->keepalive) {
-		fprintf(stderr, "%s: dead_timeout: %lld ms is not longer than "
-		    "keepalive (%lld ms); expected at least twice keepalive\n",
-		    path, conf->dead_timeout, conf->keepalive);
+		fprintf(stderr, "%s:%lu: dead_timeout: %lld ms is not longer "
+		    "than keepalive (%lld ms); expected at least twice "
+		    "keepalive\n", path, conf_key_line(&server_conf_schema,
+		    conf, "dead_timeout"), conf->dead_timeout, conf->keepalive);
 		return NP_ECONFIG;
 	}
 	return 0;

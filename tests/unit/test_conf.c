@@ -932,7 +932,7 @@ T_CASE(broken_default_is_fatal)
 		{ "port", CONF_INT, 0, "70000", 0, 65535, NULL, "a port" },
 	};
 	static const struct conf_schema schema = {
-		"broken", keys, 1, sizeof(long long),
+		"broken", keys, 1, sizeof(long long), 0,
 	};
 	long long v;
 	pid_t pid;
@@ -966,7 +966,7 @@ T_CASE(write_markdown)
 		{ "l", CONF_STRLIST, 0, "", 0, 4, NULL, "list" },
 	};
 	static const struct conf_schema schema = {
-		"md", keys, sizeof(keys) / sizeof(keys[0]), 0,
+		"md", keys, sizeof(keys) / sizeof(keys[0]), 0, 0,
 	};
 	char *text = NULL;
 	size_t size = 0;

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# An OpenSSH session through a tunnel.  A real sshd (own configuration,
+# host key and authorized key, all in the scratch directory) listens on a
+# high loopback port behind the service portal pb; rule ssh makes the client
+# portal pa listen on another port.  The real ssh client logs in through
+# pa -> relay -> pb with public-key authentication and runs
+# `echo ok; uname -s`; a second session pipes 2 MiB through `sha256sum` on
+# the far side, so that bytes flow both ways in volume.  sshd logs the
+# accepted key, the two sessions share one tunnel, and sshd is stopped by
+# its PID.
+. "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/../lib_data.sh"
+
+for prog in /usr/sbin/sshd ssh ssh-keygen; do
+	command -v "$prog" >/dev/null || np_fail "$prog is not installed (scripts/setup.sh)"
+done
+user=$(id -un)
+np_dp_pki
+ssh_port=$(np_port)
+sshd_port=$(np_port)
+{
+	echo "rules:"
+	np_dp_rule ssh pa "$ssh_port" pb "$sshd_port"
+} | np_policy
+
+np_step "sshd with its own configuration and keys"
+sd=$NP_TMP/ssh
+mkdir -m 700 "$sd"
+ssh-keygen -q -t ed25519 -N '' -f "$sd/host_key" -C dp-host
+ssh-keygen -q -t ed25519 -N '' -f "$sd/user_key" -C dp-user
+cp "$sd/user_key.pub" "$sd/authorized_keys"
+cat >"$sd/sshd_config" <<EOF
+ListenAddress 127.0.0.1:$sshd_port
+HostKey $sd/host_key
+PidFile none
+AuthorizedKeysFile $sd/authorized_keys
+AuthenticationMethods publickey
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+LogLevel VERBOSE
+EOF
+# sshd running as root needs its privilege separation directory.
+if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ]; then
+	mkdir -p -m 0755 /run/sshd
+fi
+/usr/sbin/sshd -t -f "$sd/sshd_config" 2>"$NP_TMP/sshd-t.out" ||
+    np_fail "sshd -t: $(cat "$NP_TMP/sshd-t.out")"
+np_start sshd /usr/sbin/sshd -D -e -f "$sd/sshd_config"
+np_wait_log sshd "Server listening on 127\\.0\\.0\\.1 port $sshd_port"
+
+np_step "server, relay and portals"
+np_dp_server
+np_dp_relay
+np_dp_portal pa 1 0
+np_dp_portal pb 0 1
+np_wait_port "$ssh_port" open
+
+ssh_opts=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
+	-o BatchMode=yes -o ConnectTimeout=15 -o ServerAliveInterval=5
+	-o ServerAliveCountMax=3 -o LogLevel=ERROR -i "$sd/user_key"
+	-p "$ssh_port")
+
+np_step "ssh through the tunnel runs a command"
+out=$(timeout 30 ssh "${ssh_opts[@]}" "$user@127.0.0.1" 'echo ok; uname -s' \
+    </dev/null 2>"$NP_TMP/ssh1.err") || np_fail "ssh failed: $(cat "$NP_TMP/ssh1.err")"
+[ "$out" = "ok
+$(uname -s)" ] || np_fail "ssh printed: $out"
+np_wait_log sshd "Accepted publickey for $user from 127\\.0\\.0\\.1 port [0-9]+ ssh2: ED25519"
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb up via relay '
+
+np_step "a second session moves 2 MiB up and gets its digest back"
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$NP_TMP/up.bin"
+want=$(sha256sum <"$NP_TMP/up.bin" | cut -d' ' -f1)
+out=$(timeout 30 ssh "${ssh_opts[@]}" "$user@127.0.0.1" 'sha256sum' \
+    <"$NP_TMP/up.bin" 2>"$NP_TMP/ssh2.err") || np_fail "ssh failed: $(cat "$NP_TMP/ssh2.err")"
+[ "${out%% *}" = "$want" ] || np_fail "remote sha256sum printed '$out', expected $want"
+np_wait_log_count sshd "Accepted publickey for $user" 2
+[ "$(np_dp_granted)" -eq 1 ] || np_fail "$(np_dp_granted) tunnels granted for two sessions, expected 1"
+for d in hub r1 pa pb; do
+	np_no_log "$d" ' (warn|error) '
+done
+
+np_step "everyone stops; sshd by its PID"
+np_stop pa
+np_stop pb
+np_stop r1
+np_stop hub
+np_stop sshd
+np_wait_log sshd 'Received signal 15; terminating' 
+
+np_pass "ssh sessions through the tunnel"
