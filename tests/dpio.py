@@ -11,6 +11,8 @@ so that the two ends of a transfer can be compared.
                                             EOF, then send it all back)
     python3 dpio.py source PORT BYTES       sends BYTES to each connection
     python3 dpio.py sink PORT               reads each connection to EOF
+    python3 dpio.py talk PORT BYTES         sends BYTES, shuts down its
+                                            sending side, reads to EOF
     python3 dpio.py http PORT DIR           HTTP file server
     python3 dpio.py put PORT BYTES          client: sends BYTES, then EOF
     python3 dpio.py get PORT                client: reads to EOF
@@ -37,10 +39,15 @@ import threading
 import time
 
 MIB = 1024 * 1024
+_say_lock = threading.Lock()
 
 
 def say(*args):
-    print(*args, flush=True)
+    """Prints one whole line (threads never interleave their lines)."""
+    line = " ".join(str(a) for a in args) + "\n"
+    with _say_lock:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 class Pattern:
@@ -179,6 +186,31 @@ def sink(c, n):
         say("sink %d: %s after %d bytes" % (n, e, got))
 
 
+def talk(size):
+    """Speaks first: BYTES, then EOF; then listens to the end."""
+    def handler(c, n):
+        h = hashlib.sha256()
+        sent = 0
+        t0 = time.monotonic()
+        try:
+            with c:
+                for chunk in Pattern(n).chunks(size):
+                    c.sendall(chunk)
+                    h.update(chunk)
+                    sent += len(chunk)
+                c.shutdown(socket.SHUT_WR)
+                result("talk %d: sent" % n, sent, h.hexdigest(),
+                       time.monotonic() - t0, ", then EOF")
+                h = hashlib.sha256()
+                t0 = time.monotonic()
+                got = read_to_eof(c, h)
+                result("talk %d: received" % n, got, h.hexdigest(),
+                       time.monotonic() - t0)
+        except OSError as e:
+            say("talk %d: %s" % (n, e))
+    return handler
+
+
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, fmt, *args):
         say("http: " + fmt % args)
@@ -314,6 +346,9 @@ def main():
     p.add_argument("size", type=int)
     p = sub.add_parser("sink")
     p.add_argument("port", type=int)
+    p = sub.add_parser("talk")
+    p.add_argument("port", type=int)
+    p.add_argument("size", type=int)
     p = sub.add_parser("http")
     p.add_argument("port", type=int)
     p.add_argument("dir")
@@ -335,6 +370,8 @@ def main():
         serve(a.port, "source", source(a.size))
     elif a.cmd == "sink":
         serve(a.port, "sink", sink)
+    elif a.cmd == "talk":
+        serve(a.port, "talk", talk(a.size))
     elif a.cmd == "http":
         http_serve(a.port, a.dir)
     else:

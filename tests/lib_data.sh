@@ -93,9 +93,11 @@ np_dp_client() {
 	np_start "$name" python3 "$NP_DPIO" --timeout "$secs" "$@"
 }
 
-# np_dp_done NAME SECONDS: waits for client NAME to finish successfully.
+# np_dp_done NAME SECONDS: waits for client NAME, started with a deadline
+# of SECONDS, to finish successfully (a few seconds of grace, so that a
+# client past its deadline reports it itself).
 np_dp_done() {
-	np_wait_exit "$1" 0 "$2"
+	np_wait_exit "$1" 0 $(($2 + 5))
 }
 
 # np_dp_field LINE FIELD: "bytes" or "sha256" or "rate" of a result line.
@@ -130,10 +132,4 @@ np_dp_same_data() {
 # np_dp_granted: how many tunnels the server has granted so far.
 np_dp_granted() {
 	np_log_count hub 'tunnel granted: '
-}
-
-# np_dp_py [ARGS...] <<'EOF': like np_py, with dpio importable too (it is
-# in the same directory as npctl).
-np_dp_py() {
-	np_py "$@"
 }

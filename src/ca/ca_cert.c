@@ -23,29 +23,6 @@
 /* Redraws of a colliding serial before giving up (one is already absurd). */
 #define CA_CERT_SERIAL_TRIES	8
 
-static void	ca_cert_errf(char *err, size_t errsize, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-ca_cert_errf(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-	size_t len;
-
-	if (errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-	/* The library's reason, if it gave one, ends the line. */
-	len = strlen(err);
-	if (ERR_peek_error() != 0 && len + 3 < errsize)
-		snprintf(err + len, errsize - len, ": %s",
-		    ERR_reason_error_string(ERR_peek_error()) ?
-		    ERR_reason_error_string(ERR_peek_error()) : "?");
-	ERR_clear_error();
-}
-
 int
 ca_cert_keygen(EVP_PKEY **out)
 {
@@ -222,7 +199,7 @@ ca_cert_make_ca(EVP_PKEY *key, const char *cn, int64_t not_before,
 	ERR_clear_error();
 	if ((cert = X509_new()) == NULL) {
 		rc = -ENOMEM;
-		ca_cert_errf(err, errsize, "%s", strerror(ENOMEM));
+		np_errf(err, errsize, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	name = X509_get_subject_name(cert);
@@ -233,7 +210,7 @@ ca_cert_make_ca(EVP_PKEY *key, const char *cn, int64_t not_before,
 	    !X509_set_issuer_name(cert, name) ||
 	    ca_cert_set_validity(cert, not_before, not_after) != 0 ||
 	    !X509_set_pubkey(cert, key)) {
-		ca_cert_errf(err, errsize, "cannot build the CA certificate");
+		np_errf(err, errsize, "cannot build the CA certificate");
 		goto out;
 	}
 	/*
@@ -248,11 +225,11 @@ ca_cert_make_ca(EVP_PKEY *key, const char *cn, int64_t not_before,
 	    "hash") != 0 ||
 	    ca_cert_ext_add(cert, cert, NID_authority_key_identifier,
 	    "keyid:always") != 0) {
-		ca_cert_errf(err, errsize, "cannot add the CA extensions");
+		np_errf(err, errsize, "cannot add the CA extensions");
 		goto out;
 	}
 	if (X509_sign(cert, key, EVP_sha256()) <= 0) {
-		ca_cert_errf(err, errsize, "cannot sign the CA certificate");
+		np_errf(err, errsize, "cannot sign the CA certificate");
 		goto out;
 	}
 	*out = cert;
@@ -364,12 +341,12 @@ ca_cert_issue(X509 *ca, EVP_PKEY *ca_key, const struct ca_cert_req *req,
 	    req->ndns > CA_CERT_SAN_MAX || req->nip > CA_CERT_SAN_MAX ||
 	    req->not_after <= req->not_before) {
 		rc = NP_ENAME;
-		ca_cert_errf(err, errsize, "invalid certificate request");
+		np_errf(err, errsize, "invalid certificate request");
 		goto out;
 	}
 	if ((cert = X509_new()) == NULL) {
 		rc = -ENOMEM;
-		ca_cert_errf(err, errsize, "%s", strerror(ENOMEM));
+		np_errf(err, errsize, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	name = X509_get_subject_name(cert);
@@ -382,11 +359,11 @@ ca_cert_issue(X509 *ca, EVP_PKEY *ca_key, const struct ca_cert_req *req,
 	    !X509_set_issuer_name(cert, X509_get_subject_name(ca)) ||
 	    ca_cert_set_validity(cert, req->not_before, req->not_after) != 0 ||
 	    !X509_set_pubkey(cert, key)) {
-		ca_cert_errf(err, errsize, "cannot build the certificate");
+		np_errf(err, errsize, "cannot build the certificate");
 		goto out;
 	}
 	if ((rc = ca_cert_add_san(cert, req)) != 0) {
-		ca_cert_errf(err, errsize, "cannot add the subject "
+		np_errf(err, errsize, "cannot add the subject "
 		    "alternative names");
 		goto out;
 	}
@@ -405,12 +382,12 @@ ca_cert_issue(X509 *ca, EVP_PKEY *ca_key, const struct ca_cert_req *req,
 	    ca_cert_ext_add(cert, ca, NID_authority_key_identifier,
 	    "keyid:always") != 0) {
 		rc = NP_ECRYPTO;
-		ca_cert_errf(err, errsize, "cannot add the extensions");
+		np_errf(err, errsize, "cannot add the extensions");
 		goto out;
 	}
 	if (X509_sign(cert, ca_key, EVP_sha256()) <= 0) {
 		rc = NP_ECRYPTO;
-		ca_cert_errf(err, errsize, "cannot sign the certificate");
+		np_errf(err, errsize, "cannot sign the certificate");
 		goto out;
 	}
 	*out = cert;

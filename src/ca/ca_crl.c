@@ -20,22 +20,6 @@
 #include "ca/ca_store.h"
 #include "core/err.h"
 
-static void	ca_crl_errf(char *err, size_t errsize, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-ca_crl_errf(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-	ERR_clear_error();
-}
-
 /* Adds one revoked entry. */
 static int
 ca_crl_add_revoked(X509_CRL *crl, const struct ca_entry *e)
@@ -103,7 +87,7 @@ ca_crl_make(X509 *ca, EVP_PKEY *key, const struct ca_index *idx,
 	ERR_clear_error();
 	if ((crl = X509_CRL_new()) == NULL) {
 		rc = -ENOMEM;
-		ca_crl_errf(err, errsize, "%s", strerror(ENOMEM));
+		np_errf(err, errsize, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	if (!X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
@@ -112,7 +96,7 @@ ca_crl_make(X509 *ca, EVP_PKEY *key, const struct ca_index *idx,
 	    (next = ASN1_TIME_set(NULL, (time_t)next_update)) == NULL ||
 	    !X509_CRL_set1_lastUpdate(crl, last) ||
 	    !X509_CRL_set1_nextUpdate(crl, next)) {
-		ca_crl_errf(err, errsize, "cannot build the CRL");
+		np_errf(err, errsize, "cannot build the CRL");
 		goto out;
 	}
 	/* Expired certificates stay listed: harmless, and simpler to audit. */
@@ -120,17 +104,17 @@ ca_crl_make(X509 *ca, EVP_PKEY *key, const struct ca_index *idx,
 		if (idx->v[i].status != CA_STATUS_REVOKED)
 			continue;
 		if (ca_crl_add_revoked(crl, &idx->v[i]) != 0) {
-			ca_crl_errf(err, errsize, "cannot add serial %s to the "
+			np_errf(err, errsize, "cannot add serial %s to the "
 			    "CRL", idx->v[i].serial);
 			goto out;
 		}
 	}
 	if (ca_crl_add_extensions(crl, ca, number) != 0) {
-		ca_crl_errf(err, errsize, "cannot add the CRL extensions");
+		np_errf(err, errsize, "cannot add the CRL extensions");
 		goto out;
 	}
 	if (!X509_CRL_sort(crl) || X509_CRL_sign(crl, key, EVP_sha256()) <= 0) {
-		ca_crl_errf(err, errsize, "cannot sign the CRL");
+		np_errf(err, errsize, "cannot sign the CRL");
 		goto out;
 	}
 	*out = crl;
@@ -161,12 +145,12 @@ ca_crl_update(const struct ca_store *st, int days, char *path,
 	if (days < 1 || days > CA_CRL_DAYS_MAX || st->key == NULL ||
 	    st->cert == NULL) {
 		rc = -EINVAL;
-		ca_crl_errf(err, errsize, "invalid CRL request");
+		np_errf(err, errsize, "invalid CRL request");
 		goto out;
 	}
 	if ((rc = ca_store_path(st, CA_STORE_CRL, crlpath,
 	    sizeof(crlpath))) != 0) {
-		ca_crl_errf(err, errsize, "%s: path too long", st->dir);
+		np_errf(err, errsize, "%s: path too long", st->dir);
 		goto out;
 	}
 	if ((rc = ca_store_next_crl_number(st, &number, err, errsize)) != 0)
@@ -180,11 +164,11 @@ ca_crl_update(const struct ca_store *st, int days, char *path,
 	    !PEM_write_bio_X509_CRL(bio, crl) ||
 	    (len = BIO_get_mem_data(bio, &pem)) <= 0) {
 		rc = NP_ECRYPTO;
-		ca_crl_errf(err, errsize, "cannot encode the CRL");
+		np_errf(err, errsize, "cannot encode the CRL");
 		goto out;
 	}
 	if ((rc = ca_file_write(crlpath, pem, (size_t)len, 0644, 1)) != 0) {
-		ca_crl_errf(err, errsize, "%s: %s", crlpath, strerror(-rc));
+		np_errf(err, errsize, "%s: %s", crlpath, strerror(-rc));
 		goto out;
 	}
 	if (path != NULL)

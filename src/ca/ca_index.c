@@ -29,21 +29,6 @@ static const char *const ca_index_field_names[CA_INDEX_FIELDS] = {
 	"revocation time",
 };
 
-static void	ca_index_errf(char *err, size_t errsize, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-ca_index_errf(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
-
 void
 ca_index_init(struct ca_index *idx)
 {
@@ -141,7 +126,7 @@ ca_index_entry_check(const struct ca_entry *e, char *err, size_t errsize)
 		why = "status: V with revocation time '-', or R with a "
 		    "revocation time";
 	if (why != NULL)
-		ca_index_errf(err, errsize, "%s", why);
+		np_errf(err, errsize, "%s", why);
 	return why ? NP_ECONFIG : 0;
 }
 
@@ -193,7 +178,7 @@ ca_index_line_parse(const char *line, size_t len, struct ca_entry *e,
 		goto out;
 	}
 	if (nfields != CA_INDEX_FIELDS) {
-		ca_index_errf(err, errsize, "%s %zu fields; expected %d "
+		np_errf(err, errsize, "%s %zu fields; expected %d "
 		    "separated by tabs", nfields > CA_INDEX_FIELDS ?
 		    "more than" : "only", nfields > CA_INDEX_FIELDS ?
 		    (size_t)CA_INDEX_FIELDS : nfields, CA_INDEX_FIELDS);
@@ -201,7 +186,7 @@ ca_index_line_parse(const char *line, size_t len, struct ca_entry *e,
 	}
 	for (i = 0; i < CA_INDEX_FIELDS; i++) {
 		if (flen[i] == 0) {
-			ca_index_errf(err, errsize, "%s: empty field",
+			np_errf(err, errsize, "%s: empty field",
 			    ca_index_field_names[i]);
 			goto out;
 		}
@@ -238,7 +223,7 @@ ca_index_line_parse(const char *line, size_t len, struct ca_entry *e,
 		rc = 0;
 out:
 	if (why != NULL)
-		ca_index_errf(err, errsize, "%s", why);
+		np_errf(err, errsize, "%s", why);
 	return rc;
 }
 
@@ -259,20 +244,20 @@ ca_index_parse(struct ca_index *idx, const char *text, size_t len,
 		llen = nl ? (size_t)(nl - p) : (size_t)(end - p);
 		if (llen > CA_INDEX_LINE_MAX) {
 			rc = NP_ECONFIG;
-			ca_index_errf(err, errsize, "%s:%zu: line longer than "
+			np_errf(err, errsize, "%s:%zu: line longer than "
 			    "%d bytes", path, lineno, CA_INDEX_LINE_MAX);
 			goto out;
 		}
 		/* Every write ends lines; a missing newline is a cut file. */
 		if (nl == NULL) {
 			rc = NP_ECONFIG;
-			ca_index_errf(err, errsize, "%s:%zu: last line has no "
+			np_errf(err, errsize, "%s:%zu: last line has no "
 			    "newline (truncated file?)", path, lineno);
 			goto out;
 		}
 		if (ca_index_line_parse(p, llen, &e, why, sizeof(why)) != 0) {
 			rc = NP_ECONFIG;
-			ca_index_errf(err, errsize, "%s:%zu: %s", path, lineno,
+			np_errf(err, errsize, "%s:%zu: %s", path, lineno,
 			    why);
 			goto out;
 		}
@@ -282,18 +267,18 @@ ca_index_parse(struct ca_index *idx, const char *text, size_t len,
 		 */
 		if ((dup = ca_index_find_serial(idx, e.serial)) >= 0) {
 			rc = NP_ECONFIG;
-			ca_index_errf(err, errsize, "%s:%zu: serial %s already "
+			np_errf(err, errsize, "%s:%zu: serial %s already "
 			    "appears on line %ld", path, lineno, e.serial,
 			    dup + 1);
 			goto out;
 		}
 		if ((rc = ca_index_add(idx, &e)) != 0) {
 			if (rc == NP_ETOOBIG)
-				ca_index_errf(err, errsize, "%s:%zu: more than "
+				np_errf(err, errsize, "%s:%zu: more than "
 				    "%d certificates", path, lineno,
 				    CA_INDEX_MAX_ENTRIES);
 			else
-				ca_index_errf(err, errsize, "%s: %s", path,
+				np_errf(err, errsize, "%s: %s", path,
 				    strerror(ENOMEM));
 			if (rc == NP_ETOOBIG)
 				rc = NP_ECONFIG;

@@ -28,21 +28,6 @@
 /* "18446744073709551615\n" */
 #define CA_STORE_CRLNUMBER_MAX	32
 
-static void	ca_store_errf(char *err, size_t errsize, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-ca_store_errf(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
-
 int
 ca_store_path(const struct ca_store *st, const char *file, char *out,
     size_t size)
@@ -91,11 +76,11 @@ ca_store_lock(const char *dir, int exclusive, struct ca_store **out,
 		rc = -errno;
 		if (rc == -ENOENT) {
 			rc = NP_ENOTFOUND;
-			ca_store_errf(err, errsize, "%s: no such directory; "
+			np_errf(err, errsize, "%s: no such directory; "
 			    "create a CA with 'netport ca init --dir %s'",
 			    dir, dir);
 		} else
-			ca_store_errf(err, errsize, "%s: %s", dir,
+			np_errf(err, errsize, "%s: %s", dir,
 			    strerror(-rc));
 		goto out;
 	}
@@ -103,7 +88,7 @@ ca_store_lock(const char *dir, int exclusive, struct ca_store **out,
 	while (flock(st->dirfd, exclusive ? LOCK_EX : LOCK_SH) == -1) {
 		if (errno != EINTR) {
 			rc = -errno;
-			ca_store_errf(err, errsize, "%s: cannot lock: %s", dir,
+			np_errf(err, errsize, "%s: cannot lock: %s", dir,
 			    strerror(-rc));
 			goto out;
 		}
@@ -134,24 +119,24 @@ ca_store_load_signer(struct ca_store *st, char *err, size_t errsize)
 
 	if ((rc = ca_store_path(st, CA_STORE_KEY, kpath, sizeof(kpath))) ||
 	    (rc = ca_store_path(st, CA_STORE_CERT, cpath, sizeof(cpath)))) {
-		ca_store_errf(err, errsize, "%s: path too long", st->dir);
+		np_errf(err, errsize, "%s: path too long", st->dir);
 		goto out;
 	}
 	if ((rc = ca_file_read(kpath, CA_STORE_PEM_MAX, &pem, &len)) != 0) {
-		ca_store_errf(err, errsize, "%s: %s", kpath, np_strerror(rc));
+		np_errf(err, errsize, "%s: %s", kpath, np_strerror(rc));
 		goto out;
 	}
 	ERR_clear_error();
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
 		rc = -ENOMEM;
-		ca_store_errf(err, errsize, "%s", strerror(ENOMEM));
+		np_errf(err, errsize, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	st->key = PEM_read_bio_PrivateKey(bio, NULL, ca_store_no_passphrase_cb,
 	    NULL);
 	if (st->key == NULL) {
 		rc = NP_ECRYPTO;
-		ca_store_errf(err, errsize, "%s: not an unencrypted PEM "
+		np_errf(err, errsize, "%s: not an unencrypted PEM "
 		    "private key", kpath);
 		goto out;
 	}
@@ -160,22 +145,22 @@ ca_store_load_signer(struct ca_store *st, char *err, size_t errsize)
 	ca_file_free_secret(pem, len);
 	pem = NULL;
 	if ((rc = ca_file_read(cpath, CA_STORE_PEM_MAX, &pem, &len)) != 0) {
-		ca_store_errf(err, errsize, "%s: %s", cpath, np_strerror(rc));
+		np_errf(err, errsize, "%s: %s", cpath, np_strerror(rc));
 		goto out;
 	}
 	if ((bio = BIO_new_mem_buf(pem, (int)len)) == NULL) {
 		rc = -ENOMEM;
-		ca_store_errf(err, errsize, "%s", strerror(ENOMEM));
+		np_errf(err, errsize, "%s", strerror(ENOMEM));
 		goto out;
 	}
 	if ((st->cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) == NULL) {
 		rc = NP_ECRYPTO;
-		ca_store_errf(err, errsize, "%s: not a PEM certificate", cpath);
+		np_errf(err, errsize, "%s: not a PEM certificate", cpath);
 		goto out;
 	}
 	if (X509_check_private_key(st->cert, st->key) != 1) {
 		rc = NP_ECRYPTO;
-		ca_store_errf(err, errsize, "%s does not match %s", kpath,
+		np_errf(err, errsize, "%s does not match %s", kpath,
 		    cpath);
 		goto out;
 	}
@@ -202,18 +187,18 @@ ca_store_open(const char *dir, unsigned flags, struct ca_store **out,
 	    errsize)) != 0)
 		goto out;
 	if ((rc = ca_store_path(st, CA_STORE_INDEX, path, sizeof(path)))) {
-		ca_store_errf(err, errsize, "%s: path too long", dir);
+		np_errf(err, errsize, "%s: path too long", dir);
 		goto out;
 	}
 	rc = ca_file_read(path, CA_STORE_INDEX_MAX, &text, &len);
 	if (rc == -ENOENT) {
 		rc = NP_ENOTFOUND;
-		ca_store_errf(err, errsize, "%s: not a CA directory (no %s); "
+		np_errf(err, errsize, "%s: not a CA directory (no %s); "
 		    "create a CA with 'netport ca init --dir %s'", dir,
 		    CA_STORE_INDEX, dir);
 		goto out;
 	} else if (rc != 0) {
-		ca_store_errf(err, errsize, "%s: %s", path, np_strerror(rc));
+		np_errf(err, errsize, "%s: %s", path, np_strerror(rc));
 		goto out;
 	}
 	if ((rc = ca_index_parse(&st->index, text, len, path, err,
@@ -257,26 +242,26 @@ ca_store_create(const char *dir, int force, struct ca_store **out,
 	*out = NULL;
 	/* The directory holds the CA key: nobody else needs to look in. */
 	if ((rc = ca_store_mkdir(dir, 0700)) != 0) {
-		ca_store_errf(err, errsize, "%s: cannot create: %s", dir,
+		np_errf(err, errsize, "%s: cannot create: %s", dir,
 		    strerror(-rc));
 		goto out;
 	}
 	if ((rc = ca_store_lock(dir, 1, &st, err, errsize)) != 0)
 		goto out;
 	if ((rc = ca_store_path(st, CA_STORE_KEY, path, sizeof(path)))) {
-		ca_store_errf(err, errsize, "%s: path too long", dir);
+		np_errf(err, errsize, "%s: path too long", dir);
 		goto out;
 	}
 	if (!force && ca_file_exists(path)) {
 		rc = NP_EEXIST;
-		ca_store_errf(err, errsize, "%s exists: %s already holds a CA; "
+		np_errf(err, errsize, "%s exists: %s already holds a CA; "
 		    "use --force to replace it (certificates it issued then "
 		    "stop verifying)", path, dir);
 		goto out;
 	}
 	if ((rc = ca_store_path(st, CA_STORE_CERTS, path, sizeof(path))) ||
 	    (rc = ca_store_mkdir(path, 0700))) {
-		ca_store_errf(err, errsize, "%s: cannot create: %s", path,
+		np_errf(err, errsize, "%s: cannot create: %s", path,
 		    strerror(-rc));
 		goto out;
 	}
@@ -297,15 +282,15 @@ ca_store_save_index(const struct ca_store *st, char *err, size_t errsize)
 	int rc;
 
 	if ((rc = ca_store_path(st, CA_STORE_INDEX, path, sizeof(path)))) {
-		ca_store_errf(err, errsize, "%s: path too long", st->dir);
+		np_errf(err, errsize, "%s: path too long", st->dir);
 		goto out;
 	}
 	if ((rc = ca_index_format(&st->index, &text, &len)) != 0) {
-		ca_store_errf(err, errsize, "%s", strerror(-rc));
+		np_errf(err, errsize, "%s", strerror(-rc));
 		goto out;
 	}
 	if ((rc = ca_file_write(path, text, len, 0644, 1)) != 0) {
-		ca_store_errf(err, errsize, "%s: %s", path, strerror(-rc));
+		np_errf(err, errsize, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
 	rc = 0;
@@ -327,7 +312,7 @@ ca_store_next_crl_number(const struct ca_store *st, uint64_t *out,
 	*out = 0;
 	if ((rc = ca_store_path(st, CA_STORE_CRLNUMBER, path,
 	    sizeof(path)))) {
-		ca_store_errf(err, errsize, "%s: path too long", st->dir);
+		np_errf(err, errsize, "%s: path too long", st->dir);
 		goto out;
 	}
 	rc = ca_file_read(path, CA_STORE_CRLNUMBER_MAX, &text, &len);
@@ -338,24 +323,24 @@ ca_store_next_crl_number(const struct ca_store *st, uint64_t *out,
 		    errno != 0) || end != text + len - 1 ||
 		    n == UINT64_MAX) {
 			rc = NP_ECONFIG;
-			ca_store_errf(err, errsize, "%s:1: expected the "
+			np_errf(err, errsize, "%s:1: expected the "
 			    "decimal number of the last CRL and a newline",
 			    path);
 			goto out;
 		}
 	} else if (rc == NP_ETOOBIG) {
 		rc = NP_ECONFIG;
-		ca_store_errf(err, errsize, "%s:1: expected the decimal "
+		np_errf(err, errsize, "%s:1: expected the decimal "
 		    "number of the last CRL and a newline", path);
 		goto out;
 	} else if (rc != -ENOENT) {
-		ca_store_errf(err, errsize, "%s: %s", path, np_strerror(rc));
+		np_errf(err, errsize, "%s: %s", path, np_strerror(rc));
 		goto out;
 	}
 	n++;
 	snprintf(line, sizeof(line), "%llu\n", n);
 	if ((rc = ca_file_write(path, line, strlen(line), 0644, 1)) != 0) {
-		ca_store_errf(err, errsize, "%s: %s", path, strerror(-rc));
+		np_errf(err, errsize, "%s: %s", path, strerror(-rc));
 		goto out;
 	}
 	*out = (uint64_t)n;

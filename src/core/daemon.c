@@ -145,3 +145,21 @@ daemon_load_config(const struct daemon_spec *spec,
 		log_set_format((enum log_format)format);
 	return 0;
 }
+
+int
+daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
+    struct daemon_opts *opts, void *conf)
+{
+	log_set_role(spec->role);
+	switch (daemon_parse_args(spec, argc, argv, opts)) {
+	case DAEMON_EXIT_OK:
+		return 0;
+	case DAEMON_EXIT_USAGE:
+		return 2;
+	case DAEMON_RUN:
+		break;
+	}
+	if (daemon_load_config(spec, opts, conf) != 0)
+		return 1;
+	return -1;
+}

@@ -45,6 +45,15 @@ int	daemon_load_config(const struct daemon_spec *spec,
 	    const struct daemon_opts *opts, void *conf)
 	    __attribute__((warn_unused_result));
 
+/*
+ * The common start of every daemon's main: sets the log role, parses the
+ * command line and loads the configuration.  Returns -1 when the daemon
+ * should go on, or the exit status to return now (0 after --help, 2 for a
+ * usage error, 1 for a configuration error, already reported).
+ */
+int	daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
+	    struct daemon_opts *opts, void *conf);
+
 /* Prints the --help text of a daemon, with its config keys. */
 void	daemon_usage(const struct daemon_spec *spec, FILE *fp);
 

@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Text for the error codes declared in err.h. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -53,4 +55,16 @@ np_errname(int code)
 		    "E?";
 	e = err_lookup(code);
 	return e ? e->name : "NP_E?";
+}
+
+void
+np_errf(char *err, size_t errsize, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errsize == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errsize, fmt, ap);
+	va_end(ap);
 }

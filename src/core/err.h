@@ -8,6 +8,8 @@
 #ifndef NETPORT_CORE_ERR_H
 #define NETPORT_CORE_ERR_H
 
+#include <stddef.h>
+
 #define NP_ERRORS(X)							\
 	X(NP_EFAIL,	-1000, "unspecified failure")			\
 	X(NP_ESHORT,	-1001, "need more data")			\
@@ -41,6 +43,13 @@ enum np_err {
  * Never returns NULL.  Thread-safe.
  */
 const char *np_strerror(int code);
+
+/*
+ * Formats a one-line reason into a caller's buffer (err may be NULL when
+ * errsize is 0): the "out-parameter" half of returning an error code.
+ */
+void	np_errf(char *err, size_t errsize, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
 
 /* Returns the symbolic name ("NP_ESHORT", "ECONNRESET") of a code. */
 const char *np_errname(int code);

@@ -97,21 +97,6 @@ tls_init(void)
 	return 0;
 }
 
-static void	tls_errf(char *err, size_t errsize, const char *fmt, ...)
-		    __attribute__((format(printf, 3, 4)));
-
-static void
-tls_errf(char *err, size_t errsize, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errsize == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errsize, fmt, ap);
-	va_end(ap);
-}
-
 /* Appends ": " and the drained error queue to the message already in err. */
 static void
 tls_errq_append(char *err, size_t errsize)
@@ -323,7 +308,7 @@ tls_read_certs(const char *what, const char *path, STACK_OF(X509) **out,
 	*out = NULL;
 	if ((fp = fopen(path, "r")) == NULL) {
 		rc = -errno;
-		tls_errf(err, errsize, "%s %s: %s", what, path, strerror(-rc));
+		np_errf(err, errsize, "%s %s: %s", what, path, strerror(-rc));
 		goto out;
 	}
 	if ((sk = sk_X509_new_null()) == NULL) {
@@ -342,7 +327,7 @@ tls_read_certs(const char *what, const char *path, STACK_OF(X509) **out,
 	if (sk_X509_num(sk) == 0 || ferror(fp) ||
 	    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "%s %s: %s", what, path,
+		np_errf(err, errsize, "%s %s: %s", what, path,
 		    sk_X509_num(sk) == 0 ? "no PEM certificate in the file" :
 		    "cannot parse the PEM certificates");
 		if (sk_X509_num(sk) != 0)
@@ -397,7 +382,7 @@ tls_store_add_crl(X509_STORE *store, STACK_OF(X509) *cas, const char *path,
 
 	if ((fp = fopen(path, "r")) == NULL) {
 		rc = -errno;
-		tls_errf(err, errsize, "tls.crl %s: %s", path, strerror(-rc));
+		np_errf(err, errsize, "tls.crl %s: %s", path, strerror(-rc));
 		goto out;
 	}
 	if ((crls = sk_X509_CRL_new_null()) == NULL) {
@@ -415,7 +400,7 @@ tls_store_add_crl(X509_STORE *store, STACK_OF(X509) *cas, const char *path,
 	if (sk_X509_CRL_num(crls) == 0 || ferror(fp) ||
 	    ERR_GET_REASON(ERR_peek_last_error()) != PEM_R_NO_START_LINE) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls.crl %s: %s", path,
+		np_errf(err, errsize, "tls.crl %s: %s", path,
 		    sk_X509_CRL_num(crls) == 0 ? "no PEM CRL in the file" :
 		    "cannot parse the PEM CRLs");
 		goto out;
@@ -425,14 +410,14 @@ tls_store_add_crl(X509_STORE *store, STACK_OF(X509) *cas, const char *path,
 		crl = sk_X509_CRL_value(crls, i);
 		if (tls_crl_issuer(cas, crl) == NULL) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.crl %s: CRL %d is not "
+			np_errf(err, errsize, "tls.crl %s: CRL %d is not "
 			    "signed by a CA of tls.ca", path, i + 1);
 			goto out;
 		}
 		next = X509_CRL_get0_nextUpdate(crl);
 		if (next != NULL && X509_cmp_current_time(next) <= 0) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.crl %s: the CRL has "
+			np_errf(err, errsize, "tls.crl %s: the CRL has "
 			    "expired (its next update was due); regenerate "
 			    "it with 'netport ca crl'", path);
 			goto out;
@@ -447,7 +432,7 @@ tls_store_add_crl(X509_STORE *store, STACK_OF(X509) *cas, const char *path,
 				break;
 		if (j == sk_X509_CRL_num(crls)) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.crl %s: no CRL for CA %d "
+			np_errf(err, errsize, "tls.crl %s: no CRL for CA %d "
 			    "of tls.ca; with revocation checking on, every "
 			    "CA needs its CRL in this file", path, i + 1);
 			goto out;
@@ -456,7 +441,7 @@ tls_store_add_crl(X509_STORE *store, STACK_OF(X509) *cas, const char *path,
 	for (i = 0; i < sk_X509_CRL_num(crls); i++) {
 		if (!X509_STORE_add_crl(store, sk_X509_CRL_value(crls, i))) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.crl %s", path);
+			np_errf(err, errsize, "tls.crl %s", path);
 			tls_errq_append(err, errsize);
 			goto out;
 		}
@@ -485,7 +470,7 @@ tls_store_new(STACK_OF(X509) *cas, const char *crl_path, X509_STORE **out,
 	for (i = 0; i < sk_X509_num(cas); i++) {
 		if (!X509_STORE_add_cert(store, sk_X509_value(cas, i))) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.ca: cannot add CA %d", i);
+			np_errf(err, errsize, "tls.ca: cannot add CA %d", i);
 			tls_errq_append(err, errsize);
 			goto out;
 		}
@@ -527,21 +512,21 @@ tls_load_own(SSL_CTX *ctx, const struct tls_files *files, char *err,
 	ERR_clear_error();
 	if (!SSL_CTX_use_certificate(ctx, sk_X509_value(chain, 0))) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls.cert %s", files->cert);
+		np_errf(err, errsize, "tls.cert %s", files->cert);
 		tls_errq_append(err, errsize);
 		goto out;
 	}
 	for (i = 1; i < sk_X509_num(chain); i++) {
 		if (!SSL_CTX_add1_chain_cert(ctx, sk_X509_value(chain, i))) {
 			rc = NP_ETLS;
-			tls_errf(err, errsize, "tls.cert %s", files->cert);
+			np_errf(err, errsize, "tls.cert %s", files->cert);
 			tls_errq_append(err, errsize);
 			goto out;
 		}
 	}
 	if ((fp = fopen(files->key, "r")) == NULL) {
 		rc = -errno;
-		tls_errf(err, errsize, "tls.key %s: %s", files->key,
+		np_errf(err, errsize, "tls.key %s: %s", files->key,
 		    strerror(-rc));
 		goto out;
 	}
@@ -549,7 +534,7 @@ tls_load_own(SSL_CTX *ctx, const struct tls_files *files, char *err,
 	key = PEM_read_PrivateKey(fp, NULL, tls_no_passphrase_cb, NULL);
 	if (key == NULL) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls.key %s: cannot read an "
+		np_errf(err, errsize, "tls.key %s: cannot read an "
 		    "unencrypted PEM private key", files->key);
 		tls_errq_append(err, errsize);
 		goto out;
@@ -557,14 +542,14 @@ tls_load_own(SSL_CTX *ctx, const struct tls_files *files, char *err,
 	if (X509_check_private_key(sk_X509_value(chain, 0), key) != 1) {
 		rc = NP_ETLS;
 		ERR_clear_error();
-		tls_errf(err, errsize, "tls.key %s does not match the "
+		np_errf(err, errsize, "tls.key %s does not match the "
 		    "certificate tls.cert %s", files->key, files->cert);
 		goto out;
 	}
 	if (!SSL_CTX_use_PrivateKey(ctx, key) ||
 	    !SSL_CTX_check_private_key(ctx)) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls.key %s", files->key);
+		np_errf(err, errsize, "tls.key %s", files->key);
 		tls_errq_append(err, errsize);
 		goto out;
 	}
@@ -600,14 +585,14 @@ tls_check_own(SSL_CTX *ctx, const struct tls_files *files, char *err,
 	    !X509_STORE_CTX_init(xctx, SSL_CTX_get_cert_store(ctx),
 	    SSL_CTX_get0_certificate(ctx), chain)) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls.cert %s", files->cert);
+		np_errf(err, errsize, "tls.cert %s", files->cert);
 		tls_errq_append(err, errsize);
 		goto out;
 	}
 	if (X509_verify_cert(xctx) != 1) {
 		rc = NP_ETLS;
 		ERR_clear_error();
-		tls_errf(err, errsize, "tls.cert %s does not verify against "
+		np_errf(err, errsize, "tls.cert %s does not verify against "
 		    "tls.ca %s%s%s: %s", files->cert, files->ca,
 		    files->crl ? " and tls.crl " : "",
 		    files->crl ? files->crl : "",
@@ -641,7 +626,7 @@ tls_ctx_new(const struct tls_files *files, enum np_role self,
 	    (unsigned)self > NP_ROLE_RELAY || peer_roles == 0 ||
 	    (peer_roles & ~TLS_ROLES_ALL) != 0) {
 		rc = -EINVAL;
-		tls_errf(err, errsize, "tls: invalid arguments");
+		np_errf(err, errsize, "tls: invalid arguments");
 		goto out;
 	}
 	if ((rc = tls_init()) != 0)
@@ -688,7 +673,7 @@ tls_ctx_new(const struct tls_files *files, enum np_role self,
 	    !SSL_CTX_set_ciphersuites(ctx, TLS_CIPHERSUITES) ||
 	    !SSL_CTX_set1_groups_list(ctx, TLS_GROUPS)) {
 		rc = NP_ETLS;
-		tls_errf(err, errsize, "tls: cannot configure TLS 1.3");
+		np_errf(err, errsize, "tls: cannot configure TLS 1.3");
 		tls_errq_append(err, errsize);
 		goto out;
 	}
@@ -708,7 +693,7 @@ tls_ctx_new(const struct tls_files *files, enum np_role self,
 		goto out;
 	if (tls_cert_identity(SSL_CTX_get0_certificate(ctx), &id) != 0) {
 		rc = NP_EIDENTITY;
-		tls_errf(err, errsize, "tls.cert %s: the certificate has no "
+		np_errf(err, errsize, "tls.cert %s: the certificate has no "
 		    "valid netport identity (exactly one URI SAN "
 		    NP_IDENTITY_URI_PREFIX "ROLE/NAME); issue it with "
 		    "'netport ca issue'", files->cert);
@@ -717,7 +702,7 @@ tls_ctx_new(const struct tls_files *files, enum np_role self,
 	if (id.role != self) {
 		rc = NP_EROLE;
 		identity_format(&id, got);
-		tls_errf(err, errsize, "tls.cert %s: the certificate is for "
+		np_errf(err, errsize, "tls.cert %s: the certificate is for "
 		    "%s, but this process is a %s; use a certificate issued "
 		    "with 'netport ca issue --role %s'", files->cert, got,
 		    identity_role_name(self), identity_role_name(self));
@@ -733,7 +718,7 @@ out:
 	SSL_CTX_free(ctx);
 	free(d);
 	if (rc == -ENOMEM)
-		tls_errf(err, errsize, "tls: %s", strerror(ENOMEM));
+		np_errf(err, errsize, "tls: %s", strerror(ENOMEM));
 	return rc;
 }
 
@@ -757,7 +742,7 @@ tls_ctx_reload_crl(SSL_CTX *ctx, const char *crl_path, char *err,
 	d = SSL_CTX_get_ex_data(ctx, tls_ctx_idx);
 	if (d == NULL) {
 		rc = -EINVAL;
-		tls_errf(err, errsize, "tls: not a context of tls_ctx_new()");
+		np_errf(err, errsize, "tls: not a context of tls_ctx_new()");
 		goto out;
 	}
 	if ((rc = tls_store_new(d->cas, crl_path, &store, err,
@@ -769,7 +754,7 @@ tls_ctx_reload_crl(SSL_CTX *ctx, const char *crl_path, char *err,
 out:
 	X509_STORE_free(store);
 	if (rc == -ENOMEM)
-		tls_errf(err, errsize, "tls: %s", strerror(ENOMEM));
+		np_errf(err, errsize, "tls: %s", strerror(ENOMEM));
 	return rc;
 }
 

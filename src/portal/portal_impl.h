@@ -28,6 +28,7 @@
 #include "portal/portal_conf.h"
 
 struct event;
+struct listener;
 struct portal;
 struct tunnel;
 struct stream;
@@ -48,10 +49,7 @@ struct portal_listener {
 	TAILQ_ENTRY(portal_listener) entry;
 	struct portal		*p;		/* borrowed */
 	struct portal_rule	 rule;		/* copy: rules are replaced */
-	int			 fd;
-	struct event		*ev;
-	int			 paused;	/* out of descriptors */
-	struct loop_timer	*resume;
+	struct listener		*listener;	/* NULL until bound */
 };
 
 TAILQ_HEAD(portal_listener_list, portal_listener);

@@ -10,14 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/event.h>
-
 #include "core/err.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "portal/portal_impl.h"
 
 #define PORTAL_LISTEN_RETRY_MS	5000
-#define PORTAL_ACCEPTS_PER_WAKEUP 64
 
 static void
 portal_listener_close(struct portal *p, struct portal_listener *l,
@@ -26,61 +24,22 @@ portal_listener_close(struct portal *p, struct portal_listener *l,
 	char addr[PROTO_ADDR_MAX + 1];
 
 	conf_endpoint_format(&l->rule.listen, addr, sizeof(addr));
-	if (l->fd >= 0)
+	if (l->listener)
 		log_info(NULL, "closed listener %s of rule %s: %s", addr,
 		    l->rule.name, why);
 	TAILQ_REMOVE(&p->listeners, l, entry);
-	if (l->ev)
-		event_free(l->ev);
-	loop_timer_free(l->resume);
-	if (l->fd >= 0)
-		close(l->fd);
+	listener_free(l->listener);
 	free(l);
 }
 
 static void
-portal_listener_resume_cb(struct loop_timer *t, void *arg)
-{
-	struct portal_listener *l = arg;
-
-	l->paused = 0;
-	if (l->ev)
-		event_add(l->ev, NULL);
-}
-
-static void
-portal_accept_cb(evutil_socket_t lfd, short what, void *arg)
+portal_accept_cb(int fd, const struct sockaddr *sa, void *arg)
 {
 	struct portal_listener *l = arg;
 	char remote[NET_ADDR_STR_MAX];
-	struct sockaddr_storage ss;
-	socklen_t len;
-	int i, fd;
 
-	for (i = 0; i < PORTAL_ACCEPTS_PER_WAKEUP; i++) {
-		len = sizeof(ss);
-		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			if ((errno == EMFILE || errno == ENFILE) &&
-			    !l->paused) {
-				/* Retrying at once would spin the loop. */
-				log_warn(NULL, "accept on rule %s: %s; pausing "
-				    "for 1 s", l->rule.name, strerror(errno));
-				l->paused = 1;
-				event_del(l->ev);
-				loop_timer_arm(l->resume, 1000);
-			}
-			return;
-		}
-		net_addr_format((struct sockaddr *)&ss, remote,
-		    sizeof(remote));
-		/* Accepting may close listeners (rule sets do not change
-		 * here, but keep the rule copy stable for the callee). */
-		portal_tunnel_accept(l->p, &l->rule, fd, remote);
-	}
+	net_addr_format(sa, remote, sizeof(remote));
+	portal_tunnel_accept(l->p, &l->rule, fd, remote);
 }
 
 static int
@@ -96,14 +55,10 @@ portal_listener_open(struct portal *p, struct portal_listener *l)
 		    PORTAL_LISTEN_RETRY_MS / 1000);
 		return fd;
 	}
-	l->ev = event_new(loop_base(p->loop), fd, EV_READ | EV_PERSIST,
-	    portal_accept_cb, l);
-	if (l->ev == NULL || event_add(l->ev, NULL) != 0) {
-		close(fd);
-		return -ENOMEM;
-	}
-	l->fd = fd;
 	net_local_addr(fd, bound, sizeof(bound));
+	if ((l->listener = listener_new(p->loop, fd, l->rule.name,
+	    portal_accept_cb, l)) == NULL)
+		return -ENOMEM;
 	log_info(NULL, "listening on %s for rule %s (to portal/%s)", bound,
 	    l->rule.name, l->rule.peer);
 	return 0;
@@ -126,7 +81,7 @@ portal_listen_retry_cb(struct loop_timer *t, void *arg)
 	int pending = 0;
 
 	TAILQ_FOREACH(l, &p->listeners, entry)
-		if (l->fd < 0 && portal_listener_open(p, l) != 0)
+		if (l->listener == NULL && portal_listener_open(p, l) != 0)
 			pending = 1;
 	if (pending)
 		loop_timer_arm(t, PORTAL_LISTEN_RETRY_MS);
@@ -168,13 +123,7 @@ portal_listen_apply(struct portal *p)
 			continue;
 		}
 		l->p = p;
-		l->fd = -1;
 		l->rule = p->rules[i];
-		if ((l->resume = loop_timer_new(p->loop,
-		    portal_listener_resume_cb, l)) == NULL) {
-			free(l);
-			continue;
-		}
 		TAILQ_INSERT_TAIL(&p->listeners, l, entry);
 		if (portal_listener_open(p, l) != 0)
 			pending = 1;

@@ -179,19 +179,12 @@ portal_main(int argc, char **argv)
 	struct daemon_opts opts;
 	struct portal_conf conf;
 	struct portal p;
-	int status = 1;
+	int status;
 
-	log_set_role("portal");
-	switch (daemon_parse_args(&portal_spec, argc, argv, &opts)) {
-	case DAEMON_EXIT_OK:
-		return 0;
-	case DAEMON_EXIT_USAGE:
-		return 2;
-	case DAEMON_RUN:
-		break;
-	}
-	if (daemon_load_config(&portal_spec, &opts, &conf) != 0)
-		return 1;
+	if ((status = daemon_begin(&portal_spec, argc, argv, &opts,
+	    &conf)) >= 0)
+		return status;
+	status = 1;
 	memset(&p, 0, sizeof(p));
 	p.conf = &conf;
 	TAILQ_INIT(&p.listeners);

@@ -23,6 +23,7 @@
 #include "relay/relay_conf.h"
 
 struct event;
+struct listener;
 struct relay_half;
 struct relay_tunnel;
 
@@ -45,8 +46,8 @@ struct relay {
 	struct ticket_key	 ticket_key;
 	int			 have_key;
 
-	int			 listen_fd;
-	struct event		*listen_ev;
+	int			 listen_fd;	/* until the listener takes it */
+	struct listener		*listener;
 	struct hmap		 pending;	/* relay_half by tunnel id */
 	struct hmap		 used;		/* relay_used by tunnel id */
 	struct hmap		 sources;	/* relay_source by address */

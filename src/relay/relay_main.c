@@ -129,19 +129,12 @@ relay_main(int argc, char **argv)
 	struct daemon_opts opts;
 	struct relay_conf conf;
 	struct relay r;
-	int status = 1;
+	int status;
 
-	log_set_role("relay");
-	switch (daemon_parse_args(&relay_spec, argc, argv, &opts)) {
-	case DAEMON_EXIT_OK:
-		return 0;
-	case DAEMON_EXIT_USAGE:
-		return 2;
-	case DAEMON_RUN:
-		break;
-	}
-	if (daemon_load_config(&relay_spec, &opts, &conf) != 0)
-		return 1;
+	if ((status = daemon_begin(&relay_spec, argc, argv, &opts,
+	    &conf)) >= 0)
+		return status;
+	status = 1;
 	memset(&r, 0, sizeof(r));
 	r.conf = &conf;
 	r.listen_fd = -1;

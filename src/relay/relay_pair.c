@@ -22,11 +22,11 @@
 #include <event2/event.h>
 
 #include "core/err.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "relay/relay_impl.h"
 
-#define RELAY_ACCEPTS_PER_WAKEUP	64
 /* How often used tickets past their expiry are forgotten. */
 #define RELAY_PRUNE_MS			5000
 
@@ -374,8 +374,9 @@ relay_source_get(struct relay *r, const struct sockaddr *sa)
 }
 
 static void
-relay_accept_one(struct relay *r, int fd, const struct sockaddr *sa)
+relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 {
+	struct relay *r = arg;
 	char remote[NET_ADDR_STR_MAX];
 	struct relay_source *src;
 	struct relay_half *h;
@@ -427,50 +428,6 @@ fail:
 }
 
 static void
-relay_resume_accept_cb(struct loop_timer *t, void *arg)
-{
-	struct relay *r = arg;
-
-	loop_timer_free(t);
-	if (!r->stopping && r->listen_ev)
-		event_add(r->listen_ev, NULL);
-}
-
-static void
-relay_accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-	struct relay *r = arg;
-	struct sockaddr_storage ss;
-	struct loop_timer *t;
-	socklen_t len;
-	int i, fd;
-
-	for (i = 0; i < RELAY_ACCEPTS_PER_WAKEUP; i++) {
-		len = sizeof(ss);
-		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			relay_accept_one(r, fd, (struct sockaddr *)&ss);
-			continue;
-		}
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno == EMFILE || errno == ENFILE) {
-			log_warn(NULL, "accept: %s; pausing the listener for "
-			    "1 s", strerror(errno));
-			event_del(r->listen_ev);
-			if ((t = loop_timer_new(r->loop, relay_resume_accept_cb,
-			    r)) != NULL)
-				loop_timer_arm(t, 1000);
-			else
-				event_add(r->listen_ev, NULL);
-		} else if (errno != EAGAIN)
-			log_warn(NULL, "accept: %s", strerror(errno));
-		return;
-	}
-}
-
-static void
 relay_prune_cb(struct loop_timer *t, void *arg)
 {
 	struct relay *r = arg;
@@ -498,11 +455,11 @@ relay_pair_start(struct relay *r)
 	hmap_init(&r->used);
 	hmap_init(&r->sources);
 	TAILQ_INIT(&r->halves);
-	r->listen_ev = event_new(loop_base(r->loop), r->listen_fd,
-	    EV_READ | EV_PERSIST, relay_accept_cb, r);
+	r->listener = listener_new(r->loop, r->listen_fd, "the relay port",
+	    relay_accept_one, r);
+	r->listen_fd = -1;	/* the listener owns it now */
 	r->prune_timer = loop_timer_new(r->loop, relay_prune_cb, r);
-	if (r->listen_ev == NULL || r->prune_timer == NULL ||
-	    event_add(r->listen_ev, NULL) != 0)
+	if (r->listener == NULL || r->prune_timer == NULL)
 		return -ENOMEM;
 	loop_timer_arm(r->prune_timer, RELAY_PRUNE_MS);
 	return 0;
@@ -515,10 +472,8 @@ relay_pair_stop(struct relay *r)
 	struct hmap_node *n, *next;
 	size_t iter = 0;
 
-	if (r->listen_ev) {
-		event_free(r->listen_ev);
-		r->listen_ev = NULL;
-	}
+	listener_free(r->listener);
+	r->listener = NULL;
 	if (r->prune_timer == NULL)
 		return;		/* never started */
 	TAILQ_FOREACH_SAFE(h, &r->halves, entry, hnext)

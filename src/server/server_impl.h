@@ -64,8 +64,7 @@ struct server {
 	struct policy		*policy;	/* owned; never NULL once up */
 	uint64_t		 generation;	/* bumps at each policy load */
 
-	int			 listen_fd;
-	struct event		*listen_ev;
+	struct listener		*listener;
 	struct loop_timer	*poll_timer;	/* file watch */
 	struct loop_timer	*expiry_timer;	/* next rule expiry */
 	int64_t			 expiry_checked; /* rules expired up to here

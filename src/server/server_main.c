@@ -21,6 +21,7 @@
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "core/tls.h"
 #include "server/server.h"
@@ -186,8 +187,8 @@ server_stop_cb(int signo, void *arg)
 		return;
 	srv->stopping = 1;
 	log_info(NULL, "%s: shutting down", strsignal(signo));
-	if (srv->listen_ev)
-		event_del(srv->listen_ev);
+	listener_free(srv->listener);
+	srv->listener = NULL;
 	server_close_all(srv, "server shutting down");
 	loop_stop(srv->loop);
 }
@@ -254,10 +255,7 @@ server_teardown(struct server *srv)
 {
 	if (srv->loop)
 		server_close_all(srv, "server shutting down");
-	if (srv->listen_ev)
-		event_free(srv->listen_ev);
-	if (srv->listen_fd >= 0)
-		close(srv->listen_fd);
+	listener_free(srv->listener);
 	loop_timer_free(srv->poll_timer);
 	loop_timer_free(srv->expiry_timer);
 	loop_free(srv->loop);	/* runs the queued frees first */
@@ -273,23 +271,15 @@ server_main(int argc, char **argv)
 	struct daemon_opts opts;
 	struct server_conf conf;
 	struct server srv;
-	int status = 1;
+	int status;
 
-	log_set_role("server");
-	switch (daemon_parse_args(&server_spec, argc, argv, &opts)) {
-	case DAEMON_EXIT_OK:
-		return 0;
-	case DAEMON_EXIT_USAGE:
-		return 2;
-	case DAEMON_RUN:
-		break;
-	}
-	if (daemon_load_config(&server_spec, &opts, &conf) != 0)
-		return 1;
+	if ((status = daemon_begin(&server_spec, argc, argv, &opts,
+	    &conf)) >= 0)
+		return status;
+	status = 1;
 	memset(&srv, 0, sizeof(srv));
 	srv.conf = &conf;
 	srv.conf_path = opts.config;
-	srv.listen_fd = -1;
 	TAILQ_INIT(&srv.handshaking);
 	TAILQ_INIT(&srv.portals);
 	TAILQ_INIT(&srv.relays);

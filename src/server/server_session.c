@@ -12,16 +12,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/event.h>
 #include <openssl/x509.h>
 
 #include "core/err.h"
+#include "core/listener.h"
 #include "core/log.h"
 #include "core/net.h"
 #include "server/server_impl.h"
 
-/* Connections accepted per wake-up, so one flood cannot starve the loop. */
-#define SERVER_ACCEPTS_PER_WAKEUP	64
 /* A relay that states no capacity is taken to carry this many tunnels. */
 #define SERVER_DEFAULT_CAPACITY		1000
 
@@ -190,21 +188,9 @@ server_peer_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 }
 
 static void
-server_accept_cb(evutil_socket_t fd, short what, void *arg);
-
-static void
-server_resume_accept_cb(struct loop_timer *t, void *arg)
+server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 {
 	struct server *srv = arg;
-
-	loop_timer_free(t);
-	if (!srv->stopping)
-		event_add(srv->listen_ev, NULL);
-}
-
-static void
-server_accept_one(struct server *srv, int fd, const struct sockaddr *sa)
-{
 	static const struct ctl_conn_cbs cbs_template = {
 		.msg = server_peer_msg,
 		.closed = server_peer_closed,
@@ -242,41 +228,6 @@ server_accept_one(struct server *srv, int fd, const struct sockaddr *sa)
 	srv->nsessions++;
 }
 
-static void
-server_accept_cb(evutil_socket_t lfd, short what, void *arg)
-{
-	struct server *srv = arg;
-	struct sockaddr_storage ss;
-	struct loop_timer *t;
-	socklen_t len;
-	int i, fd;
-
-	for (i = 0; i < SERVER_ACCEPTS_PER_WAKEUP; i++) {
-		len = sizeof(ss);
-		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
-		    SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0) {
-			server_accept_one(srv, fd, (struct sockaddr *)&ss);
-			continue;
-		}
-		if (errno == EINTR || errno == ECONNABORTED)
-			continue;
-		if (errno == EMFILE || errno == ENFILE) {
-			/* Out of descriptors: retrying at once would spin. */
-			log_warn(NULL, "accept: %s; pausing the listener for "
-			    "1 s", strerror(errno));
-			event_del(srv->listen_ev);
-			if ((t = loop_timer_new(srv->loop,
-			    server_resume_accept_cb, srv)) != NULL)
-				loop_timer_arm(t, 1000);
-			else
-				event_add(srv->listen_ev, NULL);
-		} else if (errno != EAGAIN)
-			log_warn(NULL, "accept: %s", strerror(errno));
-		return;
-	}
-}
-
 int
 server_listen(struct server *srv)
 {
@@ -285,12 +236,10 @@ server_listen(struct server *srv)
 
 	if ((fd = net_listen_tcp(&srv->conf->listen, 1024)) < 0)
 		return fd;
-	srv->listen_fd = fd;
-	srv->listen_ev = event_new(loop_base(srv->loop), fd,
-	    EV_READ | EV_PERSIST, server_accept_cb, srv);
-	if (srv->listen_ev == NULL || event_add(srv->listen_ev, NULL) != 0)
-		return -ENOMEM;
 	net_local_addr(fd, addr, sizeof(addr));
+	if ((srv->listener = listener_new(srv->loop, fd, "the control port",
+	    server_accept_one, srv)) == NULL)
+		return -ENOMEM;
 	log_info(NULL, "listening on %s", addr);
 	return 0;
 }

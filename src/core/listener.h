@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A listening socket on a loop: accepts up to a cap of connections per
+ * wake-up (so a flood cannot starve the loop), hands each to a callback as
+ * a non-blocking, close-on-exec fd, and pauses for a second when the
+ * process is out of descriptors instead of spinning on EMFILE.
+ */
+#ifndef NETPORT_CORE_LISTENER_H
+#define NETPORT_CORE_LISTENER_H
+
+#include <sys/socket.h>
+
+struct listener;
+struct loop;
+
+/* Called for each accepted connection; the callee owns fd. */
+typedef void listener_cb(int fd, const struct sockaddr *sa, void *arg);
+
+/*
+ * Starts accepting on fd (consumes it, also on failure).  `what` names the
+ * listener in log lines (borrowed; it must outlive the listener).  NULL
+ * when out of memory.
+ */
+struct listener *listener_new(struct loop *loop, int fd, const char *what,
+	    listener_cb *cb, void *arg);
+/* Stops accepting and closes the socket; NULL-safe. */
+void	listener_free(struct listener *l);
+/* Stops or restarts accepting (the socket stays bound). */
+void	listener_pause(struct listener *l);
+void	listener_resume(struct listener *l);
+int	listener_fd(const struct listener *l);
+
+#endif
