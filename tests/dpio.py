@@ -16,6 +16,9 @@ so that the two ends of a transfer can be compared.
     python3 dpio.py http PORT DIR           HTTP file server
     python3 dpio.py put PORT BYTES          client: sends BYTES, then EOF
     python3 dpio.py get PORT                client: reads to EOF
+        --progress N: print "progress: N bytes" once N bytes have passed
+        --cut: the transfer is expected to end early (reset or EOF); print
+               "cut: HOW after N bytes" and exit 0
     python3 dpio.py many PORT N MIN MAX     client: N echo streams at once
 
 Servers stop with status 0 on SIGTERM.  Every socket operation has a
@@ -232,26 +235,77 @@ def connect(port, timeout):
     return socket.create_connection(("127.0.0.1", port), timeout=timeout)
 
 
-def put(port, size, timeout):
+class Progress:
+    """Prints "progress: N bytes" once, when N bytes have passed."""
+
+    def __init__(self, mark):
+        self.mark = mark
+        self.done = not mark
+
+    def add(self, n):
+        if not self.done and n >= self.mark:
+            self.done = True
+            say("progress: %d bytes" % n)
+
+
+def cut(what, n, t0, e=None):
+    """A transfer ended early, as expected with --cut."""
+    say("cut: %s after %d bytes, %.3f s from the start" %
+        (type(e).__name__ if e else what, n, time.monotonic() - t0))
+
+
+def put(port, size, timeout, mark=0, expect_cut=False):
     h = hashlib.sha256()
     t0 = time.monotonic()
+    sent = 0
+    prog = Progress(mark)
     with connect(port, timeout) as c:
-        for chunk in Pattern(1).chunks(size):
-            c.sendall(chunk)
-            h.update(chunk)
-        c.shutdown(socket.SHUT_WR)
-        secs = time.monotonic() - t0
-        # The sink closes once it has everything.
-        extra = read_to_eof(c)
+        try:
+            for chunk in Pattern(1).chunks(size):
+                c.sendall(chunk)
+                h.update(chunk)
+                sent += len(chunk)
+                prog.add(sent)
+            c.shutdown(socket.SHUT_WR)
+            secs = time.monotonic() - t0
+            # The sink closes once it has everything.
+            extra = read_to_eof(c)
+        except OSError as e:
+            if expect_cut:
+                cut("error", sent, t0, e)
+                return
+            raise
+    if expect_cut:
+        say("FAIL: put: the transfer was not cut")
+        sys.exit(1)
     result("put: sent", size, h.hexdigest(), secs,
            ", then %d bytes and EOF" % extra)
 
 
-def get(port, timeout):
+def get(port, timeout, mark=0, expect_cut=False):
     h = hashlib.sha256()
     t0 = time.monotonic()
+    got = 0
+    prog = Progress(mark)
     with connect(port, timeout) as c:
-        got = read_to_eof(c, h)
+        try:
+            while True:
+                data = c.recv(MIB)
+                if not data:
+                    break
+                got += len(data)
+                h.update(data)
+                prog.add(got)
+        except OSError as e:
+            if expect_cut:
+                cut("error", got, t0, e)
+                return
+            raise
+    if expect_cut:
+        # A clean EOF is a cut too when it comes early: the test compares
+        # the count with what the source had to send.
+        cut("EOF", got, t0)
+        return
     result("get: received", got, h.hexdigest(), time.monotonic() - t0)
 
 
@@ -355,8 +409,12 @@ def main():
     p = sub.add_parser("put")
     p.add_argument("port", type=int)
     p.add_argument("size", type=int)
+    p.add_argument("--progress", type=int, default=0, metavar="BYTES")
+    p.add_argument("--cut", action="store_true")
     p = sub.add_parser("get")
     p.add_argument("port", type=int)
+    p.add_argument("--progress", type=int, default=0, metavar="BYTES")
+    p.add_argument("--cut", action="store_true")
     p = sub.add_parser("many")
     p.add_argument("port", type=int)
     p.add_argument("count", type=int)
@@ -382,9 +440,9 @@ def main():
         signal.alarm(int(a.timeout) + 1)
         try:
             if a.cmd == "put":
-                put(a.port, a.size, a.timeout)
+                put(a.port, a.size, a.timeout, a.progress, a.cut)
             elif a.cmd == "get":
-                get(a.port, a.timeout)
+                get(a.port, a.timeout, a.progress, a.cut)
             elif a.cmd == "many":
                 many(a.port, a.count, a.min, a.max, a.timeout)
         except OSError as e:

@@ -110,6 +110,31 @@ T_CASE(decode_rejects_garbage)
 	T_EQ_INT(ticket_decode(junk, 200, &v), NP_EPROTO);
 }
 
+/* Regression: a NUL inside a name must not make a shorter valid name. */
+T_CASE(decode_rejects_nul_in_name)
+{
+	struct ticket_key key;
+	struct ticket t, v;
+	struct buf b;
+	uint8_t copy[TICKET_MAX_LEN];
+	size_t n, at;
+
+	T_EQ_INT(ticket_key_generate(&key), 0);
+	t_ticket(&t);
+	buf_init(&b, TICKET_MAX_LEN);
+	T_EQ_INT(ticket_sign(&t, &key, &b), 0);
+	n = buf_len(&b);
+	memcpy(copy, buf_data(&b), n);
+	/* The relay name "relay-1" starts after 1+8+16+8+8 bytes and its
+	 * length byte; turn its last character into a NUL. */
+	at = 1 + 8 + 16 + 8 + 8 + 1 + 6;
+	T_EQ_INT(copy[at], '1');
+	copy[at] = '\0';
+	T_EQ_INT(ticket_decode(copy, n, &v), NP_EPROTO);
+	buf_release(&b);
+	ticket_key_free(&key);
+}
+
 T_CASE(invalid_names_are_not_signed)
 {
 	struct ticket_key key;
@@ -133,6 +158,7 @@ main(void)
 	T_RUN(expiry_window);
 	T_RUN(forgery_is_refused);
 	T_RUN(decode_rejects_garbage);
+	T_RUN(decode_rejects_nul_in_name);
 	T_RUN(invalid_names_are_not_signed);
 	return t_done();
 }
