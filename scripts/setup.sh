@@ -15,7 +15,7 @@ build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 	libyaml-dev)
 # Tests use real clients and servers: curl and python3 for HTTP, clang and
 # its runtime for libFuzzer harnesses, iproute2 for network namespaces.
-test=(clang libclang-rt-14-dev curl python3 iproute2 procps psmisc)
+test=(clang libclang-rt-14-dev curl python3 iproute2 procps psmisc valgrind)
 
 want=("${runtime[@]}")
 if [ "${1:-}" != "--runtime" ]; then

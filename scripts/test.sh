@@ -22,12 +22,14 @@ flavours=${NETPORT_FLAVOURS:-"release asan"}
 fuzz_seconds=${NETPORT_FUZZ_SECONDS:-20}
 passed=0
 failed=0
+skipped=0
 failures=()
 
 # Adds the counts of one ctest run, read from its summary line
-# ("100% tests passed, 0 tests failed out of 12").
+# ("100% tests passed, 0 tests failed out of 12") and its list of tests
+# that did not run (skipped: they count neither as passed nor failed).
 count_ctest() {
-	local flavour=$1 log=$2 line total bad
+	local flavour=$1 log=$2 line total bad skip
 	line=$(grep -E 'tests passed, [0-9]+ tests? failed out of [0-9]+' "$log" | tail -1)
 	if [ -z "$line" ]; then
 		failed=$((failed + 1))
@@ -36,12 +38,14 @@ count_ctest() {
 	fi
 	total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
 	bad=$(sed -E 's/.*passed, ([0-9]+) tests? failed.*/\1/' <<<"$line")
-	passed=$((passed + total - bad))
+	skip=$(grep -Ec '^[[:space:]]*[0-9]+ - .*\(Skipped\)' "$log" || true)
+	passed=$((passed + total - bad - skip))
 	failed=$((failed + bad))
+	skipped=$((skipped + skip))
 	if [ "$bad" -ne 0 ]; then
 		while read -r name; do
 			failures+=("$flavour: $name")
-		done < <(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (.*/\1/p' "$log")
+		done < <(sed -n 's/^[[:space:]]*[0-9]* - \(.*\) (Failed)/\1/p' "$log")
 	fi
 }
 
@@ -91,5 +95,5 @@ echo
 for f in "${failures[@]}"; do
 	echo "FAILED: $f"
 done
-echo "tests: $passed passed, $failed failed"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
