@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -26,6 +27,58 @@ portal_find_service_rule(const struct portal *p, const char *rule,
 		    strcmp(p->rules[i].peer, peer) == 0)
 			return &p->rules[i];
 	return NULL;
+}
+
+static void	portal_arm_expiry(struct portal *p);
+
+/*
+ * Rules expire here too, not only when the server says so: a portal cut off
+ * from the server must not keep a rule past its end.
+ */
+static void
+portal_expiry_cb(struct loop_timer *t, void *arg)
+{
+	struct portal *p = arg;
+	int64_t now = (int64_t)time(NULL);
+	size_t i, kept = 0;
+
+	for (i = 0; i < p->nrules; i++) {
+		if (p->rules[i].expires && p->rules[i].expires <= now) {
+			log_info(NULL, "rule %s (%s side, portal/%s) expired",
+			    p->rules[i].name, p->rules[i].side ==
+			    PROTO_SIDE_CLIENT ? "client" : "service",
+			    p->rules[i].peer);
+			continue;
+		}
+		p->rules[kept++] = p->rules[i];
+	}
+	if (kept != p->nrules) {
+		p->nrules = kept;
+		portal_listen_apply(p);
+		portal_tunnel_rules_changed(p);
+	}
+	portal_arm_expiry(p);
+}
+
+static void
+portal_arm_expiry(struct portal *p)
+{
+	int64_t now = (int64_t)time(NULL), next = 0;
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].expires > now &&
+		    (next == 0 || p->rules[i].expires < next))
+			next = p->rules[i].expires;
+	if (p->expiry_timer == NULL &&
+	    (p->expiry_timer = loop_timer_new(p->loop, portal_expiry_cb,
+	    p)) == NULL) {
+		log_error(NULL, "out of memory arming the rule expiry timer");
+		return;
+	}
+	loop_timer_cancel(p->expiry_timer);
+	if (next)
+		loop_timer_arm(p->expiry_timer, (uint64_t)(next - now) * 1000);
 }
 
 static void
@@ -58,6 +111,7 @@ portal_apply_rules(struct portal *p)
 	    nservice);
 	portal_listen_apply(p);
 	portal_tunnel_rules_changed(p);
+	portal_arm_expiry(p);
 }
 
 static int
@@ -245,6 +299,8 @@ portal_ctl_stop(struct portal *p)
 {
 	ctl_client_free(p->ctl);
 	p->ctl = NULL;
+	loop_timer_free(p->expiry_timer);
+	p->expiry_timer = NULL;
 	free(p->incoming);
 	p->incoming = NULL;
 	p->nincoming = 0;

@@ -76,6 +76,7 @@ struct portal {
 
 	struct portal_listener_list listeners;
 	struct loop_timer	*listen_retry;	/* binds that failed */
+	struct loop_timer	*expiry_timer;	/* next rule expiry */
 	struct tunnel_list	 tunnels;
 	uint32_t		 next_request;
 	int			 stopping;
