@@ -7,6 +7,8 @@
 #
 #   scripts/setup.sh            build + run + test dependencies
 #   scripts/setup.sh --runtime  only what the netport binary needs to run
+#   scripts/setup.sh --bench    build + run dependencies and the tools of
+#                               bench/run.sh (iperf3, stunnel, ssh, socat)
 set -euo pipefail
 
 runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
@@ -16,11 +18,16 @@ build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 # Tests use real clients and servers: curl and python3 for HTTP, clang and
 # its runtime for libFuzzer harnesses, iproute2 for network namespaces.
 test=(clang libclang-rt-14-dev curl python3 iproute2 procps psmisc valgrind)
+# The benchmark (bench/run.sh) compares netport with these on loopback.
+bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
+	procps)
 
 want=("${runtime[@]}")
-if [ "${1:-}" != "--runtime" ]; then
-	want+=("${build[@]}" "${test[@]}")
-fi
+case "${1:-}" in
+--runtime) ;;
+--bench) want+=("${build[@]}" "${bench[@]}") ;;
+*) want+=("${build[@]}" "${test[@]}") ;;
+esac
 
 missing=()
 for pkg in "${want[@]}"; do

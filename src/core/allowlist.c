@@ -13,10 +13,12 @@ enum {
 	ALLOW_ANY,
 	ALLOW_NAME,
 	ALLOW_NET,
+	ALLOW_UNIX,
 };
 
 #define ALLOW_EXPECTED	"expected HOST:PORT, HOST:LOW-HIGH or HOST:* with " \
-	"HOST an address, a prefix like 10.0.0.0/8, a name, or *"
+	"HOST an address, a prefix like 10.0.0.0/8, a name, or *; or " \
+	"unix:/path"
 
 static int
 allow_parse_port(const char *s, uint16_t *out)
@@ -116,6 +118,13 @@ allow_parse_entry(const char *s, struct allow_entry *e)
 	memset(e, 0, sizeof(*e));
 	if (strlen(s) >= sizeof(tmp))
 		return -1;
+	if (strncmp(s, "unix:", 5) == 0) {
+		if (s[5] != '/' || strlen(s + 5) > CONF_UNIX_PATH_MAX)
+			return -1;
+		e->kind = ALLOW_UNIX;
+		memcpy(e->name, s + 5, strlen(s + 5) + 1);
+		return 0;
+	}
 	memcpy(tmp, s, strlen(s) + 1);
 	if (tmp[0] == '[') {
 		host = tmp + 1;
@@ -201,6 +210,19 @@ allowlist_match_name(const struct allowlist *a, const char *host,
 		    (e->kind == ALLOW_NAME && strcasecmp(e->name, host) == 0))
 			return 1;
 	}
+	return 0;
+}
+
+int
+allowlist_match_unix(const struct allowlist *a, const char *path)
+{
+	size_t i;
+
+	if (a->n == 0)
+		return 1;
+	for (i = 0; i < a->n; i++)
+		if (a->v[i].kind == ALLOW_UNIX && strcmp(a->v[i].name, path) == 0)
+			return 1;
 	return 0;
 }
 

@@ -47,6 +47,8 @@ void	allowlist_free(struct allowlist *a);
 /* 1 when the list is empty or a NAME/ANY entry matches host:port. */
 int	allowlist_match_name(const struct allowlist *a, const char *host,
 	    uint16_t port);
+/* 1 when the list is empty or a unix:/path entry names exactly path. */
+int	allowlist_match_unix(const struct allowlist *a, const char *path);
 /* 1 when the list is empty or an entry matches the resolved address. */
 int	allowlist_match_addr(const struct allowlist *a,
 	    const struct sockaddr *sa);

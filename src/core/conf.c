@@ -641,6 +641,7 @@ conf_parse_endpoint(const struct conf_key *k, const char *s,
 	memcpy(ep->host, host, hlen);
 	ep->host[hlen] = '\0';
 	ep->port = (uint16_t)v;
+	ep->is_unix = 0;
 	return 0;
 }
 
@@ -1284,7 +1285,9 @@ conf_write_markdown(const struct conf_schema *schema, FILE *fp)
 void
 conf_endpoint_format(const struct conf_endpoint *ep, char *out, size_t size)
 {
-	if (strchr(ep->host, ':') != NULL)
+	if (ep->is_unix)
+		snprintf(out, size, "unix:%s", ep->host);
+	else if (strchr(ep->host, ':') != NULL)
 		snprintf(out, size, "[%s]:%u", ep->host, (unsigned)ep->port);
 	else
 		snprintf(out, size, "%s:%u", ep->host, (unsigned)ep->port);
@@ -1318,5 +1321,41 @@ conf_key_line(const struct conf_schema *schema, const void *conf,
 	for (i = 0; i < schema->nkeys; i++)
 		if (strcmp(schema->keys[i].name, name) == 0)
 			return lines[i];
+	return 0;
+}
+
+int
+conf_endpoint_parse_any(const char *s, long long minport, long long maxport,
+    struct conf_endpoint *ep, char *why, size_t size)
+{
+	const char *path;
+	size_t len;
+
+	if (strncmp(s, "unix:", 5) != 0) {
+		if (conf_endpoint_parse(s, minport, maxport, ep, why, size) != 0)
+			return -1;
+		ep->is_unix = 0;
+		return 0;
+	}
+	path = s + 5;
+	len = strlen(path);
+	if (path[0] == '@' || path[0] == '\0') {
+		snprintf(why, size, "abstract Unix socket names are not "
+		    "supported");
+		return -1;
+	}
+	if (path[0] != '/') {
+		snprintf(why, size, "Unix socket path '%.64s' is not absolute",
+		    path);
+		return -1;
+	}
+	if (len > CONF_UNIX_PATH_MAX) {
+		snprintf(why, size, "Unix socket path longer than %d bytes",
+		    CONF_UNIX_PATH_MAX);
+		return -1;
+	}
+	memset(ep, 0, sizeof(*ep));
+	memcpy(ep->host, path, len + 1);
+	ep->is_unix = 1;
 	return 0;
 }

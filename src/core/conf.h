@@ -54,9 +54,14 @@ enum conf_type {
 /* Longest host part of an endpoint: a DNS name is at most 253 bytes. */
 #define CONF_HOST_MAX	255
 
+/* Longest Unix socket path: sun_path holds 108 bytes with the NUL. */
+#define CONF_UNIX_PATH_MAX	107
+
 struct conf_endpoint {
-	char		host[CONF_HOST_MAX + 1];	/* without brackets */
-	uint16_t	port;
+	char		host[CONF_HOST_MAX + 1];	/* without brackets; for a
+							 * Unix socket, its path */
+	uint16_t	port;				/* 0 for a Unix socket */
+	int		is_unix;
 };
 
 struct conf_strlist {
@@ -168,7 +173,15 @@ void	conf_write_markdown(const struct conf_schema *schema, FILE *fp);
 int	conf_endpoint_parse(const char *s, long long minport, long long maxport,
 	    struct conf_endpoint *ep, char *why, size_t size);
 
-/* Formats an endpoint as "host:port" or "[v6]:port". */
+/*
+ * As conf_endpoint_parse, and also "unix:/absolute/path" for a Unix stream
+ * socket (abstract names, "unix:@...", are refused).
+ */
+int	conf_endpoint_parse_any(const char *s, long long minport,
+	    long long maxport, struct conf_endpoint *ep, char *why,
+	    size_t size);
+
+/* Formats an endpoint as "host:port", "[v6]:port" or "unix:/path". */
 void	conf_endpoint_format(const struct conf_endpoint *ep, char *out,
 	    size_t size);
 

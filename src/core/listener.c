@@ -48,6 +48,7 @@ listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 	for (i = 0; i < LISTENER_ACCEPTS_PER_WAKEUP && !l->paused &&
 	    !l->starved; i++) {
 		len = sizeof(ss);
+		memset(&ss, 0, sizeof(ss));
 		fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd >= 0) {

@@ -6,9 +6,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -78,6 +81,85 @@ net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 	return fd >= 0 ? fd : r;
 }
 
+int
+net_unix_addr(const char *path, struct sockaddr_storage *out,
+    socklen_t *outlen)
+{
+	struct sockaddr_un *un = (struct sockaddr_un *)out;
+	size_t len = strlen(path);
+
+	if (len >= sizeof(un->sun_path))
+		return -ENAMETOOLONG;
+	memset(un, 0, sizeof(*un));
+	un->sun_family = AF_UNIX;
+	memcpy(un->sun_path, path, len + 1);
+	*outlen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + 1);
+	return 0;
+}
+
+/* Removes a socket file nobody listens on any more; -errno otherwise. */
+static int
+net_clear_stale_unix(const char *path)
+{
+	struct sockaddr_storage ss;
+	struct stat st;
+	socklen_t len;
+	int fd, r;
+
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (!S_ISSOCK(st.st_mode))
+		return -EEXIST;
+	if ((r = net_unix_addr(path, &ss, &len)) != 0)
+		return r;
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	r = connect(fd, (struct sockaddr *)&ss, len) == 0 ? -EADDRINUSE :
+	    errno == ECONNREFUSED ? 0 : -errno;
+	close(fd);
+	if (r == 0 && unlink(path) != 0 && errno != ENOENT)
+		r = -errno;
+	return r;
+}
+
+int
+net_listen_unix(const char *path, unsigned mode, int backlog, dev_t *dev,
+    ino_t *ino)
+{
+	struct sockaddr_storage ss;
+	struct stat st;
+	socklen_t len;
+	int fd, r;
+
+	if ((r = net_unix_addr(path, &ss, &len)) != 0 ||
+	    (r = net_clear_stale_unix(path)) != 0)
+		return r;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* The file appears with bind(); fix its mode before anyone may
+	 * connect, that is before listen(). */
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+	    chmod(path, mode) != 0 || stat(path, &st) != 0 ||
+	    listen(fd, backlog) != 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*dev = st.st_dev;
+	*ino = st.st_ino;
+	return fd;
+}
+
+void
+net_unlink_unix(const char *path, dev_t dev, ino_t ino)
+{
+	struct stat st;
+
+	if (lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+		unlink(path);
+}
+
 void
 net_addr_format(const struct sockaddr *sa, char *out, size_t size)
 {
@@ -98,6 +180,11 @@ net_addr_format(const struct sockaddr *sa, char *out, size_t size)
 		snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
 		break;
 	}
+	case AF_UNIX:
+		snprintf(out, size, "unix:%s", ((const struct sockaddr_un *)
+		    (const void *)sa)->sun_path[0] ? ((const struct sockaddr_un *)
+		    (const void *)sa)->sun_path : "(unnamed)");
+		break;
 	default:
 		snprintf(out, size, "?");
 	}

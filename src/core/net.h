@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "core/conf.h"
 
@@ -23,6 +24,21 @@
  */
 int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 	    __attribute__((warn_unused_result));
+
+/*
+ * Opens a non-blocking, close-on-exec Unix stream listener at path with
+ * the given file mode.  A socket file left by a process that is gone
+ * (connecting to it is refused) is removed first; a live socket or a file
+ * that is not a socket is left alone and reported (-EADDRINUSE, -EEXIST).
+ * *dev and *ino identify the new file, for net_unlink_unix().
+ */
+int	net_listen_unix(const char *path, unsigned mode, int backlog,
+	    dev_t *dev, ino_t *ino) __attribute__((warn_unused_result));
+/* Removes path if it is still the file a listener created. */
+void	net_unlink_unix(const char *path, dev_t dev, ino_t ino);
+/* Fills a sockaddr_un for path; 0 or -ENAMETOOLONG. */
+int	net_unix_addr(const char *path, struct sockaddr_storage *out,
+	    socklen_t *outlen);
 
 /* Resolves ep to its first address; 0, NP_ENOTFOUND or -errno. */
 int	net_resolve(const struct conf_endpoint *ep, int socktype,

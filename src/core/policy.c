@@ -264,7 +264,11 @@ policy_parse_time(const char *s, int64_t *out)
 }
 
 static const char *const policy_rule_keys =
-    "name, client, listen, protocol, service, target, expires, description";
+    "name, client, listen, protocol, service, target, mode, expires, "
+    "description";
+
+/* Default file mode of a rule's Unix socket listener: owner and group. */
+#define POLICY_DEFAULT_MODE	0660
 
 static void
 policy_parse_rule(struct policy_load *ld, size_t idx,
@@ -276,9 +280,12 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 	size_t i, cap = 0;
 	int have_name = 0, have_client = 0, have_listen = 0;
 	int have_service = 0, have_target = 0;
+	unsigned long mode_line = 0;
+	int listen_ok = 0;
 
 	r->line = node->line;
 	r->ipproto = 6;
+	r->listen_mode = POLICY_DEFAULT_MODE;
 	if (node->kind != YTREE_MAP) {
 		policy_fail(ld, node->line, "rules[%zu]: is %s; expected a "
 		    "mapping with %s", idx, policy_kind(node),
@@ -304,6 +311,7 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		    strcmp(pair->key, "service") != 0 &&
 		    strcmp(pair->key, "target") != 0 &&
 		    strcmp(pair->key, "expires") != 0 &&
+		    strcmp(pair->key, "mode") != 0 &&
 		    strcmp(pair->key, "description") != 0) {
 			policy_fail(ld, pair->line, "rules[%zu].%.64s: unknown "
 			    "key; expected one of %s", idx, pair->key,
@@ -345,19 +353,20 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 			snprintf(r->service, sizeof(r->service), "%s",
 			    v->scalar);
 		} else if (strcmp(pair->key, "listen") == 0) {
-			if (conf_endpoint_parse(v->scalar, 1, 65535, &r->listen,
-			    why, sizeof(why)) != 0) {
+			if (conf_endpoint_parse_any(v->scalar, 1, 65535,
+			    &r->listen, why, sizeof(why)) != 0) {
 				policy_fail(ld, v->line, "rules[%zu].listen: %s; "
-				    "expected host:port with port 1..65535",
-				    idx, why);
+				    "expected host:port with port 1..65535, or "
+				    "unix:/path", idx, why);
 				continue;
 			}
+			listen_ok = 1;
 		} else if (strcmp(pair->key, "target") == 0) {
-			if (conf_endpoint_parse(v->scalar, 1, 65535, &r->target,
-			    why, sizeof(why)) != 0) {
+			if (conf_endpoint_parse_any(v->scalar, 1, 65535,
+			    &r->target, why, sizeof(why)) != 0) {
 				policy_fail(ld, v->line, "rules[%zu].target: %s; "
-				    "expected host:port with port 1..65535",
-				    idx, why);
+				    "expected host:port with port 1..65535, or "
+				    "unix:/path", idx, why);
 				continue;
 			}
 		} else if (strcmp(pair->key, "protocol") == 0) {
@@ -368,6 +377,21 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 				continue;
 			}
 			r->ipproto = 6;
+		} else if (strcmp(pair->key, "mode") == 0) {
+			char *end;
+			unsigned long m;
+
+			mode_line = v->line;
+			errno = 0;
+			m = strtoul(v->scalar, &end, 8);
+			if (errno || *end || v->scalar[0] < '0' ||
+			    v->scalar[0] > '7' || m > 0777) {
+				policy_fail(ld, v->line, "rules[%zu].mode: "
+				    "'%.64s' is not a file mode; expected octal "
+				    "digits like 0660", idx, v->scalar);
+				continue;
+			}
+			r->listen_mode = (unsigned)m;
 		} else if (strcmp(pair->key, "expires") == 0) {
 			if (policy_parse_time(v->scalar, &r->expires) != 0) {
 				policy_fail(ld, v->line, "rules[%zu].expires: "
@@ -395,6 +419,10 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 	if (!have_target)
 		policy_fail(ld, node->line, "rules[%zu].target: missing; "
 		    "expected host:port the service portal connects to", idx);
+	if (mode_line && listen_ok && !r->listen.is_unix)
+		policy_fail(ld, mode_line, "rules[%zu].mode: applies only to a "
+		    "Unix socket listener; expected listen: unix:/path, or no "
+		    "mode", idx);
 	r->nclients = policy_names_unique(r->clients, r->nclients);
 	if (r->service[0] && r->nclients && bsearch(r->service, r->clients, r->nclients,
 	    sizeof(*r->clients), policy_name_cmp) != NULL)

@@ -31,8 +31,9 @@ struct policy_rule {
 	size_t			 nclients;	/* groups expanded */
 	char			 service[NP_NAME_MAX + 1];
 	uint8_t			 ipproto;	/* 6: TCP */
-	struct conf_endpoint	 listen;
-	struct conf_endpoint	 target;
+	struct conf_endpoint	 listen;	/* may be a Unix socket */
+	unsigned		 listen_mode;	/* file mode of a Unix listener */
+	struct conf_endpoint	 target;	/* may be a Unix socket */
 	int64_t			 expires;	/* Unix seconds; 0: never */
 };
 

@@ -99,8 +99,13 @@ portal_apply_rules(struct portal *p)
 			continue;
 		}
 		nservice++;
-		if (!allowlist_match_name(&p->allow, r->target.host,
-		    r->target.port) && p->allow.n > 0)
+		if (r->target.is_unix && !allowlist_match_unix(&p->allow,
+		    r->target.host))
+			log_warn(NULL, "rule %s: target unix:%s is not in the "
+			    "local allow-list; its streams will be refused",
+			    r->name, r->target.host);
+		else if (!r->target.is_unix && !allowlist_match_name(&p->allow,
+		    r->target.host, r->target.port))
 			log_warn(NULL, "rule %s: target %s:%u is not in the "
 			    "local allow-list by name; streams pass only if it "
 			    "resolves to an allowed address", r->name,
@@ -131,19 +136,20 @@ portal_rule_from_msg(const struct proto_msg *m, struct portal_rule *r,
 	r->side = m->side;
 	r->ipproto = m->ipproto;
 	r->expires = (int64_t)m->expires;
+	r->listen_mode = m->mode ? m->mode : 0660;
 	if (m->ipproto != PROTO_TCP) {
 		*why = "unsupported protocol";
 		return -1;
 	}
 	if (m->side == PROTO_SIDE_CLIENT) {
-		if (conf_endpoint_parse(m->listen, 1, 65535, &r->listen, reason,
-		    sizeof(reason)) != 0) {
+		if (conf_endpoint_parse_any(m->listen, 1, 65535, &r->listen,
+		    reason, sizeof(reason)) != 0) {
 			*why = "bad listen address";
 			return -1;
 		}
 	} else if (m->side == PROTO_SIDE_SERVICE) {
-		if (conf_endpoint_parse(m->target, 1, 65535, &r->target, reason,
-		    sizeof(reason)) != 0) {
+		if (conf_endpoint_parse_any(m->target, 1, 65535, &r->target,
+		    reason, sizeof(reason)) != 0) {
 			*why = "bad target address";
 			return -1;
 		}

@@ -12,6 +12,7 @@
 #define NETPORT_PORTAL_IMPL_H
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <openssl/ssl.h>
 
@@ -40,6 +41,7 @@ struct portal_rule {
 	uint8_t			ipproto;
 	char			peer[NP_NAME_MAX + 1];
 	struct conf_endpoint	listen;		/* client side */
+	unsigned		listen_mode;	/* client side, Unix socket */
 	struct conf_endpoint	target;		/* service side */
 	int64_t			expires;
 };
@@ -50,6 +52,8 @@ struct portal_listener {
 	struct portal		*p;		/* borrowed */
 	struct portal_rule	 rule;		/* copy: rules are replaced */
 	struct listener		*listener;	/* NULL until bound */
+	dev_t			 unix_dev;	/* the socket file we made */
+	ino_t			 unix_ino;
 };
 
 TAILQ_HEAD(portal_listener_list, portal_listener);

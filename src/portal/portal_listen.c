@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -28,6 +29,9 @@ portal_listener_close(struct portal *p, struct portal_listener *l,
 		log_info(NULL, "closed listener %s of rule %s: %s", addr,
 		    l->rule.name, why);
 	TAILQ_REMOVE(&p->listeners, l, entry);
+	if (l->listener && l->rule.listen.is_unix)
+		net_unlink_unix(l->rule.listen.host, l->unix_dev,
+		    l->unix_ino);
 	listener_free(l->listener);
 	free(l);
 }
@@ -45,17 +49,26 @@ portal_accept_cb(int fd, const struct sockaddr *sa, void *arg)
 static int
 portal_listener_open(struct portal *p, struct portal_listener *l)
 {
-	char addr[PROTO_ADDR_MAX + 1], bound[NET_ADDR_STR_MAX];
+	char addr[PROTO_ADDR_MAX + 1], bound[PROTO_ADDR_MAX + 16];
 	int fd;
 
 	conf_endpoint_format(&l->rule.listen, addr, sizeof(addr));
-	if ((fd = net_listen_tcp(&l->rule.listen, 512)) < 0) {
+	if (l->rule.listen.is_unix)
+		fd = net_listen_unix(l->rule.listen.host, l->rule.listen_mode,
+		    512, &l->unix_dev, &l->unix_ino);
+	else
+		fd = net_listen_tcp(&l->rule.listen, 512);
+	if (fd < 0) {
 		log_warn(NULL, "cannot listen on %s for rule %s: %s; retrying "
 		    "every %d s", addr, l->rule.name, np_strerror(fd),
 		    PORTAL_LISTEN_RETRY_MS / 1000);
 		return fd;
 	}
-	net_local_addr(fd, bound, sizeof(bound));
+	if (l->rule.listen.is_unix)
+		snprintf(bound, sizeof(bound), "%s (mode %03o)", addr,
+		    l->rule.listen_mode);
+	else
+		net_local_addr(fd, bound, sizeof(bound));
 	if ((l->listener = listener_new(p->loop, fd, l->rule.name,
 	    portal_accept_cb, l)) == NULL)
 		return -ENOMEM;
@@ -70,6 +83,8 @@ portal_rule_same_listener(const struct portal_rule *a,
 {
 	return strcmp(a->name, b->name) == 0 && strcmp(a->peer, b->peer) == 0 &&
 	    a->ipproto == b->ipproto && a->listen.port == b->listen.port &&
+	    a->listen.is_unix == b->listen.is_unix &&
+	    a->listen_mode == b->listen_mode &&
 	    strcmp(a->listen.host, b->listen.host) == 0;
 }
 

@@ -470,6 +470,34 @@ stream_timer_cb(struct loop_timer *timer, void *arg)
 	}
 }
 
+/* Service side: starts the non-blocking connect to the target. */
+static void
+stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
+{
+	struct tunnel *t = s->t;
+	char addr[NET_ADDR_STR_MAX + CONF_UNIX_PATH_MAX];
+
+	net_addr_format(sa, addr, sizeof(addr));
+	s->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (s->fd < 0) {
+		stream_reset(s, MUX_R_INTERNAL, "socket: %s", strerror(errno));
+		return;
+	}
+	if (connect(s->fd, sa, salen) != 0 && errno != EINPROGRESS &&
+	    errno != EAGAIN) {
+		stream_reset(s, errno == ECONNREFUSED || errno == ENOENT ?
+		    MUX_R_REFUSED : MUX_R_UNREACHABLE, "connect to %s (%s): %s",
+		    s->target, addr, strerror(errno));
+		return;
+	}
+	/* Unix sockets may say EAGAIN: the listener's queue is full. */
+	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
+	    stream_connected_cb, s);
+	if (s->wev == NULL || event_add(s->wev, NULL) != 0)
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+}
+
 static void
 stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
     void *arg)
@@ -484,34 +512,13 @@ stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 	if (err) {
 		stream_reset(s, MUX_R_UNREACHABLE, "cannot resolve %s: %s",
 		    s->target, evutil_gai_strerror(err));
-		goto out;
-	}
-	net_addr_format(sa, addr, sizeof(addr));
-	if (!s->allowed_by_name && !allowlist_match_addr(&t->p->allow, sa)) {
+	} else if (!s->allowed_by_name &&
+	    !allowlist_match_addr(&t->p->allow, sa)) {
+		net_addr_format(sa, addr, sizeof(addr));
 		stream_reset(s, MUX_R_NOT_ALLOWED, "target %s (%s) is not in "
 		    "the local allow-list", s->target, addr);
-		goto out;
-	}
-	s->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (s->fd < 0) {
-		stream_reset(s, MUX_R_INTERNAL, "socket: %s", strerror(errno));
-		goto out;
-	}
-	if (connect(s->fd, sa, salen) != 0 && errno != EINPROGRESS) {
-		stream_reset(s, errno == ECONNREFUSED ? MUX_R_REFUSED :
-		    MUX_R_UNREACHABLE, "connect to %s (%s): %s", s->target,
-		    addr, strerror(errno));
-		goto out;
-	}
-	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
-	    stream_connected_cb, s);
-	if (s->wev == NULL || event_add(s->wev, NULL) != 0) {
-		stream_reset(s, MUX_R_INTERNAL, "out of memory");
-		goto out;
-	}
-	return;
-out:
+	} else
+		stream_connect(s, sa, salen);
 	tunnel_flush(t);
 }
 
@@ -561,7 +568,9 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 	}
 	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));
 	/* Not allowed by name: the resolved address gets another chance. */
-	s->allowed_by_name = allowlist_match_name(&p->allow, rule->target.host,
+	s->allowed_by_name = rule->target.is_unix ?
+	    allowlist_match_unix(&p->allow, rule->target.host) :
+	    allowlist_match_name(&p->allow, rule->target.host,
 	    rule->target.port);
 	if ((s->timer = loop_timer_new(p->loop, stream_timer_cb, s)) == NULL) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
@@ -570,6 +579,20 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 	loop_timer_arm(s->timer, (uint64_t)p->conf->connect_timeout);
 	log_debug(&s->log, "stream %u: connecting to %s for rule %s", id,
 	    s->target, s->rule);
+	if (rule->target.is_unix) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+
+		if (!s->allowed_by_name)
+			stream_reset(s, MUX_R_NOT_ALLOWED, "target %s is not in "
+			    "the local allow-list", s->target);
+		else if (net_unix_addr(rule->target.host, &ss, &len) != 0)
+			stream_reset(s, MUX_R_UNREACHABLE, "bad Unix socket "
+			    "path %s", s->target);
+		else
+			stream_connect(s, (struct sockaddr *)&ss, len);
+		return;
+	}
 	s->dns = net_resolve_start(p->loop, rule->target.host,
 	    rule->target.port, stream_resolved_cb, s);
 }

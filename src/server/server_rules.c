@@ -41,10 +41,13 @@ server_rules_each(const struct policy *pol, const char *portal, int64_t now,
 			m.side = PROTO_SIDE_CLIENT;
 			conf_endpoint_format(&r->listen, m.listen,
 			    sizeof(m.listen));
+			if (r->listen.is_unix)
+				m.mode = (uint16_t)r->listen_mode;
 			snprintf(m.peer, sizeof(m.peer), "%s", r->service);
 			if ((rc = fn(&m, arg)) != 0)
 				return rc;
 			m.listen[0] = '\0';
+			m.mode = 0;
 		}
 		if (strcmp(r->service, portal) != 0)
 			continue;

@@ -121,7 +121,8 @@ T_CASE(missing_and_unknown_keys)
 	    "  - name: a\n"
 	    "    clinet: x\n"),
 	    "p.yaml:3: rules[0].clinet: unknown key; expected one of name, "
-	    "client, listen, protocol, service, target, expires, description|"
+	    "client, listen, protocol, service, target, mode, expires, "
+	    "description|"
 	    "p.yaml:2: rules[0].client: missing; expected a portal name, "
 	    "@group, or a list of them|"
 	    "p.yaml:2: rules[0].listen: missing; expected host:port where "
@@ -151,14 +152,14 @@ T_CASE(bad_values)
 	    "p.yaml:3: rules[0].client: unknown group 'nogroup'; expected a "
 	    "group defined under groups|"
 	    "p.yaml:4: rules[0].listen: port 70000 out of range; expected "
-	    "host:port with port 1..65535|"
+	    "host:port with port 1..65535, or unix:/path|"
 	    "p.yaml:5: rules[0].protocol: 'sctp' is not supported; expected "
 	    "tcp|"
 	    "p.yaml:6: rules[0].service: '@ops' is not a portal name; "
 	    "expected 1 to 63 characters of a-z 0-9 . _ -, starting and "
 	    "ending with a letter or digit (one portal, not a group)|"
 	    "p.yaml:7: rules[0].target: 'nohost' has no port; expected "
-	    "host:port with port 1..65535|"
+	    "host:port with port 1..65535, or unix:/path|"
 	    "p.yaml:8: rules[0].expires: '2026-02-30' is not a date; "
 	    "expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)");
 }
@@ -200,8 +201,42 @@ T_CASE(wrong_shapes)
 	    "names");
 	T_EQ_STR(t_parse_bad("rules: [x]\n"),
 	    "p.yaml:1: rules[0]: is a scalar; expected a mapping with name, "
-	    "client, listen, protocol, service, target, expires, "
+	    "client, listen, protocol, service, target, mode, expires, "
 	    "description");
+}
+
+T_CASE(unix_sockets)
+{
+	struct policy *p = t_parse_ok(
+	    "rules:\n"
+	    "  - {name: docker, client: ops, listen: \"unix:/run/np/docker.sock\", "
+	    "mode: \"0600\", service: host-1, target: \"unix:/run/docker.sock\"}\n"
+	    "  - {name: web, client: ops, listen: \"127.0.0.1:8080\", "
+	    "service: host-1, target: \"unix:/run/web.sock\"}\n");
+
+	T_ASSERT(p->rules[0].listen.is_unix);
+	T_EQ_STR(p->rules[0].listen.host, "/run/np/docker.sock");
+	T_EQ_INT(p->rules[0].listen_mode, 0600);
+	T_ASSERT(p->rules[0].target.is_unix);
+	T_EQ_INT(p->rules[1].listen_mode, 0660);
+	T_ASSERT(!p->rules[1].listen.is_unix);
+	policy_free(p);
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: a, client: x, listen: \"unix:@abstract\", service: y, "
+	    "target: \"unix:relative\", mode: \"0999\"}\n"),
+	    "p.yaml:2: rules[0].listen: abstract Unix socket names are not "
+	    "supported; expected host:port with port 1..65535, or unix:/path|"
+	    "p.yaml:2: rules[0].target: Unix socket path 'relative' is not "
+	    "absolute; expected host:port with port 1..65535, or unix:/path|"
+	    "p.yaml:2: rules[0].mode: '0999' is not a file mode; expected "
+	    "octal digits like 0660");
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: a, client: x, listen: \"127.0.0.1:1\", service: y, "
+	    "target: \"127.0.0.1:2\", mode: \"0600\"}\n"),
+	    "p.yaml:2: rules[0].mode: applies only to a Unix socket listener; "
+	    "expected listen: unix:/path, or no mode");
 }
 
 int
@@ -214,5 +249,6 @@ main(void)
 	T_RUN(bad_values);
 	T_RUN(conflicts);
 	T_RUN(wrong_shapes);
+	T_RUN(unix_sockets);
 	return t_done();
 }
