@@ -15,9 +15,12 @@ runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
 	libyaml-0-2 openssl ca-certificates)
 build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 	libyaml-dev)
-# Tests use real clients and servers: curl and python3 for HTTP, clang and
-# its runtime for libFuzzer harnesses, iproute2 for network namespaces.
-test=(clang libclang-rt-14-dev curl python3 iproute2 procps psmisc valgrind)
+# Tests use real clients and servers: curl and python3 for HTTP, OpenSSH
+# (sshd and ssh) for a session through a tunnel, clang and its runtime for
+# libFuzzer harnesses, iproute2 for network namespaces.
+test=(clang libclang-rt-14-dev curl python3 openssh-server openssh-client
+	iproute2 procps psmisc valgrind
+	dnsmasq-base dnsutils iperf3)
 # The benchmark (bench/run.sh) compares netport with these on loopback.
 bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
 	procps)

@@ -30,9 +30,14 @@ NP_CA=$NP_TMP/ca
 NP_SERVER_ADDR=
 export NETPORT NP_TMP NP_CA NP_TESTS NP_SERVER_ADDR
 
-# Sanitizer builds: report to the process log and fail the process.
+# Sanitizer builds: report to the process log and fail the process.  The
+# suppressions of tests/lsan.supp (one known leak, explained there) apply
+# unless NP_LSAN_STRICT=1.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if [ -z "${NP_LSAN_STRICT:-}" ] && [ -z "${LSAN_OPTIONS:-}" ]; then
+	export LSAN_OPTIONS=suppressions=$NP_TESTS/lsan.supp
+fi
 
 declare -A NP_PID=()		# name -> pid, while running
 declare -A NP_ADDR=()		# name -> host:port it listens on
@@ -205,27 +210,37 @@ np_log_line() {
 
 # np_port: prints a free loopback TCP port.  Ports are drawn below the
 # kernel's ephemeral range, so an outgoing connection never takes one in
-# the meantime, and are never handed out twice in one script.
+# the meantime, and each is reserved (a directory in $NP_PORTS, shared by
+# the scripts that run at the same time, removed at exit) so that two
+# scripts never pick the same one.
+NP_PORTS=${TMPDIR:-/tmp}/np-ports
 np_port() {
-	python3 - "$NP_TMP/ports" <<'EOF'
-import random, socket, sys
-used_file = sys.argv[1]
-try:
-    used = set(open(used_file).read().split())
-except FileNotFoundError:
-    used = set()
-for _ in range(200):
+	python3 - "$NP_PORTS" "$NP_TMP/ports" <<'EOF'
+import os, random, socket, sys, time
+shared, mine = sys.argv[1], sys.argv[2]
+os.makedirs(shared, exist_ok=True)
+for _ in range(500):
     port = random.randrange(20000, 32000)
-    if str(port) in used:
-        continue
+    path = os.path.join(shared, str(port))
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        try:
+            # A reservation left by a script that was killed.
+            if time.time() - os.stat(path).st_mtime < 900:
+                continue
+            os.utime(path)
+        except OSError:
+            continue
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", port))
     except OSError:
+        os.rmdir(path)
         continue
     finally:
         s.close()
-    with open(used_file, "a") as f:
+    with open(mine, "a") as f:
         f.write("%d\n" % port)
     print(port)
     sys.exit(0)
@@ -428,7 +443,7 @@ np_py() {
 }
 
 np__on_exit() {
-	local rc=$? name pid st deadline
+	local rc=$? name pid st deadline port
 	local -a running=()
 
 	trap - EXIT
@@ -468,6 +483,11 @@ np__on_exit() {
 			echo "--- last 40 lines of $name.log ---" >&2
 			tail -n 40 "$NP_TMP/$name.log" >&2
 		done
+	fi
+	if [ -f "$NP_TMP/ports" ]; then
+		while read -r port; do
+			rmdir "$NP_PORTS/$port" 2>/dev/null
+		done <"$NP_TMP/ports"
 	fi
 	if [ -n "${NP_KEEP:-}" ]; then
 		echo "kept $NP_TMP" >&2

@@ -9,17 +9,14 @@
 # The usual cast is server hub, relay r1, client portal pa and service
 # portal pb; the applications at both ends are tests/dpio.py (echo, source,
 # sink and HTTP servers behind pb; clients in front of pa), whose result
-# lines carry byte counts and SHA-256 digests.  Like lib.sh, nothing here
+# lines carry byte counts and SHA-256 digests.  Hand-made portals and
+# relays, for the scenarios real ones never produce, are Python programs
+# using tests/dptun.py (relay handshake, tunnel TLS, frames) with
+# tests/npctl.py (control sessions).  Like lib.sh, nothing here
 # sleeps for a fixed time: every wait is on a log line, a socket or a
 # process, with a deadline.
 
 NP_DPIO=$NP_TESTS/dpio.py
-
-# np_dp_asan: true when $NETPORT is built with AddressSanitizer (it is then
-# several times slower, and the bulk tests move less data).
-np_dp_asan() {
-	nm "$NETPORT" 2>/dev/null | grep -q '__asan_init'
-}
 
 # np_dp_pki [PORTAL...]: the CA, and certificates for server hub, relay r1,
 # portals pa and pb and every PORTAL named.

@@ -207,12 +207,12 @@ class Conn:
         self.sock.settimeout(1.0)
         self.buf = b""
         self.inbox = []
-        self.closed = None	# the reason, once closed
+        self.closed = None  # the reason, once closed
         self.welcome = None
-        self.rules = None	# (generation, [RULE...]) last set received
+        self.rules = None  # (generation, [RULE...]) last set received
         self.rule_sets = 0
         self._incoming = None
-        self.mute = False	# True: do not answer PINGs (play dead)
+        self.mute = False  # True: do not answer PINGs (play dead)
         _open.append(self)
 
     def __repr__(self):

@@ -17,7 +17,8 @@ mux_hdr_decode(const uint8_t *p, size_t n, struct mux_hdr *out)
 	    (uint32_t)p[6] << 8 | p[7];
 	if (out->type > MUX_TYPE_MAX)
 		return NP_EPROTO;
-	if (out->len > MUX_MAX_PAYLOAD)
+	if (out->len > (out->type == MUX_DGRAM ? MUX_MAX_DGRAM :
+	    MUX_MAX_PAYLOAD))
 		return NP_ETOOBIG;
 	return 0;
 }
@@ -78,7 +79,7 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 	*why = "";
 	if ((rc = mux_hdr_decode(p, n, &f->hdr)) != 0) {
 		*why = rc == NP_ESHORT ? "truncated header" :
-		    rc == NP_ETOOBIG ? "payload longer than 16384" :
+		    rc == NP_ETOOBIG ? "payload longer than the type allows" :
 		    "unknown frame type";
 		return rc;
 	}
@@ -100,9 +101,16 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 		}
 		f->data = r.p;
 		return 0;
-	case MUX_OPEN:
+	case MUX_DGRAM:
 		if (f->hdr.stream == 0 || f->hdr.flags) {
-			*why = "open of stream 0, or with flags";
+			*why = "datagram on stream 0, or with flags";
+			return NP_EPROTO;
+		}
+		f->data = r.p;
+		return 0;
+	case MUX_OPEN:
+		if (f->hdr.stream == 0 || (f->hdr.flags & ~MUX_FLAG_DGRAM)) {
+			*why = "open of stream 0, or with unknown flags";
 			return NP_EPROTO;
 		}
 		if (buf_get_u8(&r, &nlen) != 0 || nlen == 0 ||
@@ -160,7 +168,7 @@ mux_put_frame(struct buf *b, uint8_t type, uint8_t flags, uint32_t stream,
 	uint8_t *dst;
 	int r;
 
-	if (n1 + n2 > MUX_MAX_PAYLOAD)
+	if (n1 + n2 > (type == MUX_DGRAM ? MUX_MAX_DGRAM : MUX_MAX_PAYLOAD))
 		return NP_ETOOBIG;
 	if ((r = buf_reserve(b, MUX_HDR_LEN + n1 + n2, &dst)) != 0)
 		return r;
@@ -181,6 +189,23 @@ mux_put_open(struct buf *b, uint32_t stream, const char *rule)
 	if (identity_name_check(rule) != 0)
 		return NP_ENAME;
 	return mux_put_frame(b, MUX_OPEN, 0, stream, &n, 1, rule, n);
+}
+
+int
+mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule)
+{
+	uint8_t n = (uint8_t)strnlen(rule, NP_NAME_MAX + 1);
+
+	if (identity_name_check(rule) != 0)
+		return NP_ENAME;
+	return mux_put_frame(b, MUX_OPEN, MUX_FLAG_DGRAM, stream, &n, 1, rule,
+	    n);
+}
+
+int
+mux_put_dgram(struct buf *b, uint32_t stream, const void *p, size_t n)
+{
+	return mux_put_frame(b, MUX_DGRAM, 0, stream, p, n, NULL, 0);
 }
 
 int

@@ -6,6 +6,9 @@
  *
  *	u8 type | u8 flags | u16 payload length | u32 stream id
  *
+ * Payloads are at most 16 KiB, except DGRAM frames, which carry one whole
+ * datagram of up to 65,507 bytes.
+ *
  * Streams opened by the tunnel's initiator have odd ids, those opened by
  * the acceptor even ids; id 0 is the tunnel itself.  Flow control is per
  * stream and credit based: a sender may have at most MUX_INITIAL_WINDOW
@@ -26,6 +29,11 @@
 #define MUX_HDR_LEN		8
 /* One frame's payload fits one TLS record: 16 KiB. */
 #define MUX_MAX_PAYLOAD		16384
+/*
+ * A DGRAM frame carries one whole UDP datagram, never split or merged: up
+ * to the largest IPv4 UDP payload.
+ */
+#define MUX_MAX_DGRAM		65507
 /* Credit every stream starts with, each way. */
 #define MUX_INITIAL_WINDOW	(256 * 1024)
 /* Most credit a receiver may grant (bounds a sender's buffering). */
@@ -39,11 +47,13 @@ enum mux_type {
 	MUX_RESET = 3,		/* payload: u16 code + reason text */
 	MUX_PING = 4,		/* stream 0; payload: 8 opaque bytes; flag ACK */
 	MUX_GOAWAY = 5,		/* stream 0; payload: u16 code + reason text */
-	MUX_TYPE_MAX = 5,
+	MUX_DGRAM = 6,		/* payload: one datagram of a datagram flow */
+	MUX_TYPE_MAX = 6,
 };
 
 #define MUX_FLAG_FIN	(1u << 0)	/* DATA: no more bytes this way */
 #define MUX_FLAG_ACK	(1u << 1)	/* PING: this is the answer */
+#define MUX_FLAG_DGRAM	(1u << 2)	/* OPEN: a datagram flow (UDP) */
 
 /* Why a stream was reset (RESET) or a tunnel is going away (GOAWAY). */
 #define MUX_RESETS(X)							\
@@ -76,7 +86,7 @@ struct mux_hdr {
 /* A decoded frame; data and reason point into the input (borrowed). */
 struct mux_frame {
 	struct mux_hdr	 hdr;
-	const uint8_t	*data;		/* DATA */
+	const uint8_t	*data;		/* DATA, DGRAM */
 	char		 rule[NP_NAME_MAX + 1];	/* OPEN */
 	uint32_t	 increment;	/* WINDOW */
 	uint16_t	 code;		/* RESET, GOAWAY */
@@ -109,6 +119,12 @@ int	mux_put_reset(struct buf *b, uint32_t stream, uint16_t code,
 int	mux_put_ping(struct buf *b, uint8_t flags, uint64_t value)
 	    __attribute__((warn_unused_result));
 int	mux_put_goaway(struct buf *b, uint16_t code, const char *reason)
+	    __attribute__((warn_unused_result));
+/* OPEN of a datagram flow. */
+int	mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule)
+	    __attribute__((warn_unused_result));
+/* A DGRAM frame with one datagram of n bytes (n <= MUX_MAX_DGRAM). */
+int	mux_put_dgram(struct buf *b, uint32_t stream, const void *p, size_t n)
 	    __attribute__((warn_unused_result));
 /* An empty DATA frame with FIN. */
 int	mux_put_fin(struct buf *b, uint32_t stream)

@@ -370,13 +370,16 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 				continue;
 			}
 		} else if (strcmp(pair->key, "protocol") == 0) {
-			if (strcmp(v->scalar, "tcp") != 0) {
+			if (strcmp(v->scalar, "tcp") == 0)
+				r->ipproto = 6;
+			else if (strcmp(v->scalar, "udp") == 0)
+				r->ipproto = 17;
+			else {
 				policy_fail(ld, v->line, "rules[%zu].protocol: "
-				    "'%.64s' is not supported; expected tcp",
-				    idx, v->scalar);
+				    "'%.64s' is not supported; expected tcp or "
+				    "udp", idx, v->scalar);
 				continue;
 			}
-			r->ipproto = 6;
 		} else if (strcmp(pair->key, "mode") == 0) {
 			char *end;
 			unsigned long m;
@@ -419,6 +422,10 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 	if (!have_target)
 		policy_fail(ld, node->line, "rules[%zu].target: missing; "
 		    "expected host:port the service portal connects to", idx);
+	if (r->ipproto == 17 && (r->listen.is_unix || r->target.is_unix))
+		policy_fail(ld, node->line, "rules[%zu]: a udp rule cannot use "
+		    "a Unix socket; expected host:port for listen and target",
+		    idx);
 	if (mode_line && listen_ok && !r->listen.is_unix)
 		policy_fail(ld, mode_line, "rules[%zu].mode: applies only to a "
 		    "Unix socket listener; expected listen: unix:/path, or no "

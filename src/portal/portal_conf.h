@@ -24,6 +24,12 @@
 	    "most accepted connections waiting for a tunnel to come up, per tunnel") \
 	X(max_streams, INT, "tunnel.max_streams", "10000", 1, 1000000, NULL, \
 	    "most streams in one tunnel; more are reset") \
+	X(udp_flow_idle, DURATION, "udp.flow_idle", "60s", 1000, 86400000, NULL, \
+	    "a UDP flow (one client address of a udp rule) ends after this long without a datagram") \
+	X(udp_max_flows, INT, "udp.max_flows", "1024", 1, 1000000, NULL, \
+	    "most UDP flows per udp rule; datagrams of further clients are dropped and counted") \
+	X(udp_queue, INT, "udp.queue", "128", 1, 100000, NULL, \
+	    "datagrams a flow queues each way while the tunnel or socket is busy; the oldest are dropped beyond") \
 	X(connect_timeout, DURATION, "connect_timeout", "10s", 100, 600000, NULL, \
 	    "service side: connecting to a rule's target must succeed within this") \
 	X(drain_timeout, DURATION, "drain_timeout", "5s", 0, 600000, NULL, \

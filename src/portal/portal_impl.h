@@ -33,6 +33,7 @@ struct listener;
 struct portal;
 struct tunnel;
 struct stream;
+struct udp_listener;
 
 /* A rule as the server pushed it, for one side. */
 struct portal_rule {
@@ -51,7 +52,8 @@ struct portal_listener {
 	TAILQ_ENTRY(portal_listener) entry;
 	struct portal		*p;		/* borrowed */
 	struct portal_rule	 rule;		/* copy: rules are replaced */
-	struct listener		*listener;	/* NULL until bound */
+	struct listener		*listener;	/* NULL until bound (TCP) */
+	struct udp_listener	*udp;		/* NULL until bound (UDP) */
 	dev_t			 unix_dev;	/* the socket file we made */
 	ino_t			 unix_ino;
 };
@@ -86,6 +88,7 @@ struct portal {
 	int			 stopping;
 	struct loop_timer	*drain_timer;
 	uint64_t		 drain_deadline;
+	uint8_t			*udp_scratch;	/* one datagram, owned */
 };
 
 /* portal_ctl.c */

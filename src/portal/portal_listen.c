@@ -15,6 +15,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "portal/portal_impl.h"
+#include "portal/portal_tunnel.h"
 
 #define PORTAL_LISTEN_RETRY_MS	5000
 
@@ -25,14 +26,15 @@ portal_listener_close(struct portal *p, struct portal_listener *l,
 	char addr[PROTO_ADDR_MAX + 1];
 
 	conf_endpoint_format(&l->rule.listen, addr, sizeof(addr));
-	if (l->listener)
-		log_info(NULL, "closed listener %s of rule %s: %s", addr,
-		    l->rule.name, why);
+	if (l->listener || l->udp)
+		log_info(NULL, "closed listener %s%s of rule %s: %s",
+		    l->udp ? "udp " : "", addr, l->rule.name, why);
 	TAILQ_REMOVE(&p->listeners, l, entry);
 	if (l->listener && l->rule.listen.is_unix)
 		net_unlink_unix(l->rule.listen.host, l->unix_dev,
 		    l->unix_ino);
 	listener_free(l->listener);
+	udp_listener_close(l);
 	free(l);
 }
 
@@ -50,20 +52,24 @@ static int
 portal_listener_open(struct portal *p, struct portal_listener *l)
 {
 	char addr[PROTO_ADDR_MAX + 1], bound[PROTO_ADDR_MAX + 16];
-	int fd;
+	const char *proto = l->rule.ipproto == PROTO_UDP ? "udp " : "";
+	int fd, r;
 
 	conf_endpoint_format(&l->rule.listen, addr, sizeof(addr));
+	if (l->rule.ipproto == PROTO_UDP) {
+		if ((r = udp_listener_open(p, l)) != 0)
+			goto fail;
+		log_info(NULL, "listening on udp %s for rule %s (to portal/%s)",
+		    addr, l->rule.name, l->rule.peer);
+		return 0;
+	}
 	if (l->rule.listen.is_unix)
 		fd = net_listen_unix(l->rule.listen.host, l->rule.listen_mode,
 		    512, &l->unix_dev, &l->unix_ino);
 	else
 		fd = net_listen_tcp(&l->rule.listen, 512);
-	if (fd < 0) {
-		log_warn(NULL, "cannot listen on %s for rule %s: %s; retrying "
-		    "every %d s", addr, l->rule.name, np_strerror(fd),
-		    PORTAL_LISTEN_RETRY_MS / 1000);
-		return fd;
-	}
+	if ((r = fd) < 0)
+		goto fail;
 	if (l->rule.listen.is_unix)
 		snprintf(bound, sizeof(bound), "%s (mode %03o)", addr,
 		    l->rule.listen_mode);
@@ -75,6 +81,11 @@ portal_listener_open(struct portal *p, struct portal_listener *l)
 	log_info(NULL, "listening on %s for rule %s (to portal/%s)", bound,
 	    l->rule.name, l->rule.peer);
 	return 0;
+fail:
+	log_warn(NULL, "cannot listen on %s%s for rule %s: %s; retrying "
+	    "every %d s", proto, addr, l->rule.name, np_strerror(r),
+	    PORTAL_LISTEN_RETRY_MS / 1000);
+	return r;
 }
 
 static int
@@ -96,7 +107,8 @@ portal_listen_retry_cb(struct loop_timer *t, void *arg)
 	int pending = 0;
 
 	TAILQ_FOREACH(l, &p->listeners, entry)
-		if (l->listener == NULL && portal_listener_open(p, l) != 0)
+		if (l->listener == NULL && l->udp == NULL &&
+		    portal_listener_open(p, l) != 0)
 			pending = 1;
 	if (pending)
 		loop_timer_arm(t, PORTAL_LISTEN_RETRY_MS);

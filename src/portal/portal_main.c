@@ -210,6 +210,7 @@ out:
 	loop_timer_free(p.drain_timer);
 	loop_free(p.loop);
 	free(p.rules);
+	free(p.udp_scratch);
 	allowlist_free(&p.allow);
 	SSL_CTX_free(p.tls_ctl);
 	SSL_CTX_free(p.tls_initiator);

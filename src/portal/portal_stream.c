@@ -72,6 +72,8 @@ stream_close(struct stream *s, int rst_app)
 		event_del(s->wev);
 	if (s->timer)
 		loop_timer_cancel(s->timer);
+	if (s->dgram)
+		udp_flow_closed(s);
 	/* A reset reaches the application as a reset, not as a clean EOF. */
 	if (rst_app && s->fd >= 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
@@ -139,8 +141,8 @@ stream_ev_cb(evutil_socket_t fd, short what, void *arg)
 	tunnel_flush(t);
 }
 
-static struct stream *
-stream_new(struct tunnel *t, const char *rule, int fd)
+struct stream *
+stream_alloc(struct tunnel *t, const char *rule, int fd)
 {
 	struct stream *s;
 
@@ -175,7 +177,7 @@ stream_new_client(struct tunnel *t, const char *rule, int fd,
 {
 	struct stream *s;
 
-	if ((s = stream_new(t, rule, fd)) == NULL)
+	if ((s = stream_alloc(t, rule, fd)) == NULL)
 		return NULL;
 	if (stream_events(s) != 0) {
 		s->fd = -1;	/* the caller still owns fd */
@@ -187,7 +189,7 @@ stream_new_client(struct tunnel *t, const char *rule, int fd,
 	return s;
 }
 
-static int
+int
 stream_insert(struct tunnel *t, struct stream *s)
 {
 	if (hmap_insert(&t->streams, &s->node,
@@ -208,6 +210,10 @@ stream_start(struct stream *s)
 	if (stream_insert(t, s) != 0) {
 		s->id = 0;
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
+	if (s->dgram) {
+		udp_flow_start(s);
 		return;
 	}
 	if (mux_put_open(&t->out, s->id, s->rule) != 0) {
@@ -286,6 +292,10 @@ stream_on_data(struct stream *s, const struct mux_frame *f)
 
 	if (s == NULL || s->state == ST_CLOSED)
 		return;		/* raced with our reset: drop */
+	if (s->dgram) {
+		stream_reset(s, MUX_R_PROTOCOL, "DATA on a datagram flow");
+		return;
+	}
 	if (s->peer_fin) {
 		stream_reset(s, MUX_R_PROTOCOL, "DATA after FIN");
 		return;
@@ -354,6 +364,10 @@ stream_on_window(struct stream *s, uint32_t increment)
 void
 stream_resume(struct stream *s)
 {
+	if (s->dgram) {
+		udp_flow_resume(s);
+		return;
+	}
 	if (s->state != ST_OPEN || s->rd_fin)
 		return;
 	event_add(s->rev, NULL);
@@ -536,7 +550,11 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 		    "is not a new id of its own", id);
 		return;
 	}
-	if ((s = stream_new(t, f->rule, -1)) == NULL) {
+	if (f->hdr.flags & MUX_FLAG_DGRAM) {
+		udp_on_open(t, f);
+		return;
+	}
+	if ((s = stream_alloc(t, f->rule, -1)) == NULL) {
 		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
 		    "out of memory") != 0)
 			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
@@ -561,9 +579,10 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 		    "(tunnel.max_streams)", t->nstreams - 1);
 		return;
 	}
-	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL) {
-		stream_reset(s, MUX_R_NOT_ALLOWED, "no rule %s lets portal/%s "
-		    "reach this portal", f->rule, t->peer);
+	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL ||
+	    rule->ipproto != PROTO_TCP) {
+		stream_reset(s, MUX_R_NOT_ALLOWED, "no tcp rule %s lets "
+		    "portal/%s reach this portal", f->rule, t->peer);
 		return;
 	}
 	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));

@@ -569,6 +569,9 @@ tunnel_process(struct tunnel *t)
 				return -1;
 			}
 			break;
+		case MUX_DGRAM:
+			udp_on_dgram(tunnel_find_stream(t, f.hdr.stream), &f);
+			break;
 		case MUX_GOAWAY:
 			if (!t->goaway)
 				log_info(&t->log, "peer is closing tunnel %s: "
@@ -745,6 +748,52 @@ tunnel_find_usable(struct portal *p, const char *peer)
 	return NULL;
 }
 
+struct tunnel *
+tunnel_for_rule(struct portal *p, const struct portal_rule *rule,
+    const char *who)
+{
+	struct tunnel *t;
+
+	if ((t = tunnel_find_usable(p, rule->peer)) != NULL)
+		return t;
+	if ((t = tunnel_new(p, rule->peer, 1)) == NULL ||
+	    tunnel_arm_setup(t) != 0) {
+		log_error(NULL, "%s for rule %s refused: out of memory", who,
+		    rule->name);
+		if (t)
+			tunnel_free(t);
+		return NULL;
+	}
+	snprintf(t->rule, sizeof(t->rule), "%s", rule->name);
+	t->request_id = portal_ctl_request_tunnel(p, rule->name);
+	if (t->request_id == 0) {
+		log_warn(&t->log, "%s for rule %s refused: no session with the "
+		    "server to ask for a tunnel", who, rule->name);
+		tunnel_free(t);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
+	log_debug(&t->log, "asked the server for a tunnel to portal/%s (rule "
+	    "%s)", rule->peer, rule->name);
+	return t;
+}
+
+int
+tunnel_add_stream(struct tunnel *t, struct stream *s)
+{
+	if (t->state == TUN_OPEN) {
+		stream_start(s);
+		return 0;
+	}
+	if (t->nwaiting >= (size_t)t->p->conf->max_waiting)
+		return -1;
+	TAILQ_INSERT_TAIL(&t->waiting, s, qentry);
+	s->queue = STREAM_Q_WAITING;
+	t->nwaiting++;
+	t->idle_since_ms = 0;
+	return 0;
+}
+
 void
 portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
     int fd, const char *remote)
@@ -752,51 +801,26 @@ portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 	struct tunnel *t;
 	struct stream *s;
 	struct linger l = { 1, 0 };
+	char who[NET_ADDR_STR_MAX + 32];
 
-	if ((t = tunnel_find_usable(p, rule->peer)) == NULL) {
-		if ((t = tunnel_new(p, rule->peer, 1)) == NULL ||
-		    tunnel_arm_setup(t) != 0) {
-			log_error(NULL, "connection from %s for rule %s "
-			    "refused: out of memory", remote, rule->name);
-			if (t)
-				tunnel_free(t);
-			goto refuse;
-		}
-		snprintf(t->rule, sizeof(t->rule), "%s", rule->name);
-		t->request_id = portal_ctl_request_tunnel(p, rule->name);
-		if (t->request_id == 0) {
-			log_warn(&t->log, "connection from %s for rule %s "
-			    "refused: no session with the server to ask for "
-			    "a tunnel", remote, rule->name);
-			tunnel_free(t);
-			goto refuse;
-		}
-		TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
-		log_debug(&t->log, "asked the server for a tunnel to portal/%s "
-		    "(rule %s)", rule->peer, rule->name);
-	}
-	if (t->state != TUN_OPEN &&
-	    t->nwaiting >= (size_t)p->conf->max_waiting) {
-		log_warn(&t->log, "connection from %s for rule %s refused: %zu "
-		    "connections already wait for the tunnel "
-		    "(tunnel.max_waiting)", remote, rule->name, t->nwaiting);
+	snprintf(who, sizeof(who), "connection from %s", remote);
+	if ((t = tunnel_for_rule(p, rule, who)) == NULL)
 		goto refuse;
-	}
 	if ((s = stream_new_client(t, rule->name, fd, remote)) == NULL) {
-		log_error(&t->log, "connection from %s for rule %s refused: "
-		    "out of memory", remote, rule->name);
+		log_error(&t->log, "%s for rule %s refused: out of memory", who,
+		    rule->name);
 		goto refuse;
 	}
 	net_tune_tcp(fd);
-	if (t->state == TUN_OPEN) {
-		stream_start(s);
-		tunnel_flush(t);
-		return;
+	if (tunnel_add_stream(t, s) != 0) {
+		log_warn(&t->log, "%s for rule %s refused: %zu connections "
+		    "already wait for the tunnel (tunnel.max_waiting)", who,
+		    rule->name, t->nwaiting);
+		s->fd = -1;		/* still ours: closed below */
+		stream_reset(s, MUX_R_TUNNEL_FAILED, "too many waiting");
+		goto refuse;
 	}
-	TAILQ_INSERT_TAIL(&t->waiting, s, qentry);
-	s->queue = STREAM_Q_WAITING;
-	t->nwaiting++;
-	t->idle_since_ms = 0;
+	tunnel_flush(t);
 	return;
 refuse:
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));

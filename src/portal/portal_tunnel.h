@@ -13,6 +13,7 @@
 #ifndef NETPORT_PORTAL_TUNNEL_H
 #define NETPORT_PORTAL_TUNNEL_H
 
+#include "core/dgramq.h"
 #include "portal/portal_impl.h"
 
 /* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
@@ -75,6 +76,19 @@ struct stream {
 	int			 wr_shut;
 
 	uint64_t		 bytes_up, bytes_down;
+
+	/* Datagram flows (udp rules): one per client address. */
+	int			 dgram;
+	int			 flow_counted;	/* in t->nflows */
+	struct udp_listener	*ul;		/* client side: borrowed */
+	struct hmap_node	 flow_node;	/* in ul->flows, by src */
+	struct sockaddr_storage	 src;		/* client side: the app */
+	socklen_t		 srclen;
+	struct dgramq		 to_peer;	/* waiting for the tunnel */
+	struct dgramq		 to_app;	/* service side: socket busy */
+	uint64_t		 dgrams_up, dgrams_down;
+	uint64_t		 last_active_ms;
+
 	struct log_ctx		 log;
 	char			 peer_str[NP_IDENTITY_STR_MAX];
 	struct loop_defer	 defer;
@@ -112,6 +126,7 @@ struct tunnel {
 	struct stream_list	 waiting;	/* client: before the tunnel opens */
 	size_t			 nwaiting;
 	struct stream_list	 blocked;	/* paused on a full output */
+	size_t			 nflows;	/* datagram flows among streams */
 
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;
@@ -136,7 +151,19 @@ void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
 void	tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/*
+ * Client side: the tunnel new streams of rule go into, a live one or one
+ * being asked for; NULL (logged, with `who` in the line) when none can be.
+ */
+struct tunnel *tunnel_for_rule(struct portal *p, const struct portal_rule *rule,
+	    const char *who);
+/* Client side: starts s now if the tunnel is open, else queues it;
+ * returns -1 (s untouched) when too many already wait. */
+int	tunnel_add_stream(struct tunnel *t, struct stream *s);
+
 /* portal_stream.c, for the tunnel */
+/* A new stream of t for rule, owning fd (-1: none yet); NULL: no memory. */
+struct stream *stream_alloc(struct tunnel *t, const char *rule, int fd);
 struct stream *stream_new_client(struct tunnel *t, const char *rule, int fd,
 	    const char *remote);
 /* The tunnel opened: send OPEN and start moving bytes. */
@@ -152,5 +179,19 @@ void	stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 /* The tunnel has room again: read from the socket. */
 void	stream_resume(struct stream *s);
 struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
+/* Inserts a stream with its id into t->streams; 0 or -ENOMEM. */
+int	stream_insert(struct tunnel *t, struct stream *s);
+
+/* portal_udp.c: datagram flows */
+struct udp_listener;
+int	udp_listener_open(struct portal *p, struct portal_listener *l);
+void	udp_listener_close(struct portal_listener *l);
+/* The tunnel opened (client side): OPEN the flow, send what waited. */
+void	udp_flow_start(struct stream *s);
+/* The tunnel has room again: send what waited. */
+void	udp_flow_resume(struct stream *s);
+void	udp_flow_closed(struct stream *s);
+void	udp_on_open(struct tunnel *t, const struct mux_frame *f);
+void	udp_on_dgram(struct stream *s, const struct mux_frame *f);
 
 #endif

@@ -43,6 +43,7 @@ np_dp_app srcb source "$src_b" "$bytes_b"
 np_step "stream B alone: $mib MiB"
 np_dp_client b1 60 get "$port_b"
 np_dp_done b1 60
+np_wait_log srcb '^source 1: sent '
 alone=$(np_dp_same_data b1 '^get: received ' srcb '^source 1: sent ' "$bytes_b")
 rate1=$(np_dp_field "$alone" rate)
 echo "B alone: $rate1 MiB/s"
@@ -86,6 +87,7 @@ np_wait_log slowa '^A: read 65536 bytes; not reading now'
 np_step "stream B again, beside the stalled stream A"
 np_dp_client b2 60 get "$port_b"
 np_dp_done b2 60
+np_wait_log srcb '^source 2: sent '
 beside=$(np_dp_same_data b2 '^get: received ' srcb '^source 2: sent ' "$bytes_b")
 rate2=$(np_dp_field "$beside" rate)
 echo "B beside a stalled stream: $rate2 MiB/s (alone: $rate1 MiB/s)"
@@ -97,6 +99,7 @@ python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) >= 0.5 * float(sys.argv
 np_step "A reads again: all of it arrives"
 touch "$NP_TMP/go-a"
 np_wait_exit slowa 0 60
+np_wait_log srca '^source 1: sent '
 np_dp_same_data slowa '^A: received ' srca '^source 1: sent ' "$bytes_a" >/dev/null
 np_log_line slowa 'wait in the socket'
 

@@ -213,6 +213,7 @@ def main():
 npctl.run(main)
 EOF
 np_wait_log hub 'tunnel granted: rule web, portal/pa -> portal/pb via relay/r1 '
+[ "$(np_dp_granted)" -eq $((n + 1)) ] || np_fail "expected one new grant, have $(np_dp_granted) (before: $n)"
 np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb up via relay '
 
 np_stop pa

@@ -400,6 +400,7 @@ T_CASE(endpoint_format)
 	struct conf_endpoint ep;
 	char out[CONF_HOST_MAX + 16];
 
+	memset(&ep, 0, sizeof(ep));
 	snprintf(ep.host, sizeof(ep.host), "example.com");
 	ep.port = 443;
 	conf_endpoint_format(&ep, out, sizeof(out));
@@ -410,6 +411,18 @@ T_CASE(endpoint_format)
 	T_EQ_STR(out, "[2001:db8::1]:0");
 	conf_endpoint_format(&ep, out, 6);
 	T_EQ_STR(out, "[2001");
+	T_EQ_INT(conf_endpoint_parse_any("unix:/run/x.sock", 1, 65535, &ep,
+	    out, sizeof(out)), 0);
+	T_ASSERT(ep.is_unix);
+	conf_endpoint_format(&ep, out, sizeof(out));
+	T_EQ_STR(out, "unix:/run/x.sock");
+	T_EQ_INT(conf_endpoint_parse_any("unix:@abstract", 1, 65535, &ep, out,
+	    sizeof(out)), -1);
+	T_EQ_STR(out, "abstract Unix socket names are not supported");
+	T_EQ_INT(conf_endpoint_parse_any("10.0.0.1:53", 1, 65535, &ep, out,
+	    sizeof(out)), 0);
+	T_ASSERT(!ep.is_unix);
+	T_EQ_INT(ep.port, 53);
 }
 
 T_CASE(strlist_forms)

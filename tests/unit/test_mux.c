@@ -74,6 +74,8 @@ T_CASE(bad_frames)
 	mux_hdr_encode(f, 9, 0, 0, 1);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN, &d, &why), NP_EPROTO);
 	T_EQ_STR(why, "unknown frame type");
+	mux_hdr_encode(f, 7, 0, 0, 1);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN, &d, &why), NP_EPROTO);
 	mux_hdr_encode(f, MUX_DATA, 0, MUX_MAX_PAYLOAD + 1, 1);
 	T_EQ_INT(mux_hdr_decode(f, MUX_HDR_LEN, &h), NP_ETOOBIG);
 	mux_hdr_encode(f, MUX_DATA, 0x80, 0, 1);
@@ -106,6 +108,40 @@ T_CASE(bad_frames)
 	T_EQ_INT(mux_decode(f, 3, &d, &why), NP_ESHORT);
 }
 
+T_CASE(datagrams_keep_their_size)
+{
+	static uint8_t big[MUX_MAX_DGRAM + 1];
+	struct mux_frame f;
+	struct mux_hdr h;
+	struct buf b;
+	uint8_t hdr[MUX_HDR_LEN];
+	size_t sizes[] = { 0, 1, 1400, 9000, MUX_MAX_DGRAM };
+	size_t i;
+
+	buf_init(&b, 1 << 20);
+	T_EQ_INT(mux_put_open_dgram(&b, 3, "dns"), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.flags, MUX_FLAG_DGRAM);
+	T_EQ_STR(f.rule, "dns");
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		buf_reset(&b);
+		memset(big, (int)i + 1, sizes[i]);
+		T_EQ_INT(mux_put_dgram(&b, 3, big, sizes[i]), 0);
+		t_decode_ok(&b, &f);
+		T_EQ_INT(f.hdr.type, MUX_DGRAM);
+		T_EQ_INT(f.hdr.len, sizes[i]);
+		T_ASSERT(sizes[i] == 0 || f.data[sizes[i] - 1] == i + 1);
+	}
+	buf_reset(&b);
+	T_EQ_INT(mux_put_dgram(&b, 3, big, MUX_MAX_DGRAM + 1), NP_ETOOBIG);
+	mux_hdr_encode(hdr, MUX_DGRAM, 0, MUX_MAX_DGRAM + 1, 3);
+	T_EQ_INT(mux_hdr_decode(hdr, sizeof(hdr), &h), NP_ETOOBIG);
+	/* A DATA frame may not be as large as a datagram. */
+	mux_hdr_encode(hdr, MUX_DATA, 0, 20000, 3);
+	T_EQ_INT(mux_hdr_decode(hdr, sizeof(hdr), &h), NP_ETOOBIG);
+	buf_release(&b);
+}
+
 T_CASE(encoders_refuse_bad_input)
 {
 	struct buf b;
@@ -123,6 +159,7 @@ main(void)
 {
 	T_RUN(control_frames_roundtrip);
 	T_RUN(bad_frames);
+	T_RUN(datagrams_keep_their_size);
 	T_RUN(encoders_refuse_bad_input);
 	return t_done();
 }

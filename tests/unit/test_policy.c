@@ -154,7 +154,7 @@ T_CASE(bad_values)
 	    "p.yaml:4: rules[0].listen: port 70000 out of range; expected "
 	    "host:port with port 1..65535, or unix:/path|"
 	    "p.yaml:5: rules[0].protocol: 'sctp' is not supported; expected "
-	    "tcp|"
+	    "tcp or udp|"
 	    "p.yaml:6: rules[0].service: '@ops' is not a portal name; "
 	    "expected 1 to 63 characters of a-z 0-9 . _ -, starting and "
 	    "ending with a letter or digit (one portal, not a group)|"

@@ -1,0 +1,405 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Helpers of bench/run.sh: free ports, process accounting, the report.
+
+    benchlib.py ports N                    N free loopback TCP ports
+    benchlib.py cpu NAME=SPEC...           CPU seconds of processes, as JSON
+    benchlib.py rss NAME=SPEC...           resident set sizes in KiB, as JSON
+    benchlib.py rss-peak SECS NAME=SPEC... largest RSS seen over SECS seconds
+    benchlib.py field FILE KEY             a top-level value of a JSON file
+    benchlib.py iperf FILE                 "GBIT_PER_S BYTES" of an iperf3 -J run
+    benchlib.py report RAW META OUT        prints the table, writes OUT (JSON)
+
+A SPEC is a PID ("1234": the process and all its descendants, e.g. socat
+with the children it forks per connection) or "1234:sub" (only the
+descendants, e.g. the per-connection processes of an sshd listener).
+CPU time is utime+stime of each process plus cutime+cstime (children it has
+already reaped), read from /proc/PID/stat, so that a child that exits
+between two readings is still counted once.
+"""
+import json
+import os
+import random
+import socket
+import statistics
+import sys
+import time
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat(pid):
+    """(ppid, utime+stime+cutime+cstime in ticks) or None when gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return None
+    rest = data[data.rindex(")") + 2:].split()
+    return int(rest[1]), sum(int(x) for x in rest[11:15])
+
+
+def _rss_kib(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _children():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        st = _stat(name)
+        if st is not None:
+            kids.setdefault(st[0], []).append(int(name))
+    return kids
+
+
+def _members(spec, kids):
+    """PIDs named by a SPEC: a PID and its descendants, or only those."""
+    pid, _, mode = spec.partition(":")
+    root = int(pid)
+    out, todo = [], [root]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out[1:] if mode == "sub" else out
+
+
+def _parse_specs(args):
+    specs = []
+    for a in args:
+        name, _, spec = a.partition("=")
+        if not name or not spec:
+            sys.exit(f"benchlib: bad NAME=SPEC '{a}'")
+        specs.append((name, spec))
+    return specs
+
+
+def cmd_cpu(args):
+    kids = _children()
+    out = {}
+    for name, spec in _parse_specs(args):
+        ticks = 0
+        for p in _members(spec, kids):
+            st = _stat(p)
+            if st is not None:
+                ticks += st[1]
+        out[name] = ticks / TICK
+    print(json.dumps(out))
+
+
+def _rss_all(specs):
+    kids = _children()
+    return {name: sum(_rss_kib(p) for p in _members(spec, kids))
+            for name, spec in specs}
+
+
+def cmd_rss(args):
+    print(json.dumps(_rss_all(_parse_specs(args))))
+
+
+def cmd_rss_peak(args):
+    secs = float(args[0])
+    specs = _parse_specs(args[1:])
+    peak = {name: 0 for name, _ in specs}
+    end = time.monotonic() + secs
+    while True:
+        for name, v in _rss_all(specs).items():
+            peak[name] = max(peak[name], v)
+        if time.monotonic() >= end:
+            break
+        time.sleep(0.1)
+    print(json.dumps(peak))
+
+
+def cmd_ports(args):
+    """Free ports below the ephemeral range, never the same one twice."""
+    want, used, out = int(args[0]), set(), []
+    for _ in range(2000):
+        if len(out) == want:
+            break
+        port = random.randrange(20000, 32000)
+        if port in used:
+            continue
+        used.add(port)
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            s.close()
+        out.append(port)
+    if len(out) != want:
+        sys.exit("benchlib: not enough free ports")
+    print(*out)
+
+
+def cmd_field(args):
+    with open(args[0]) as f:
+        v = json.load(f)[args[1]]
+    print(v)
+
+
+def cmd_iperf(args):
+    with open(args[0]) as f:
+        d = json.load(f)
+    if d.get("error"):
+        sys.exit(f"iperf3: {d['error']}")
+    s = d["end"]["sum_received"]
+    print(f"{s['bits_per_second'] / 1e9:.4f} {int(s['bytes'])}")
+
+
+# ---- report ---------------------------------------------------------------
+
+PATHS = [
+    ("direct", "direct loopback"),
+    ("netport", "netport portal→relay→portal"),
+    ("stunnel", "stunnel→socat→stunnel"),
+    ("ssh", "ssh -L (aes128-gcm)"),
+]
+
+# id, section, label, unit, better ("hi", "lo"), format
+METRICS = [
+    ("tput1", "Throughput (iperf3)", "1 stream", "Gbit/s", "hi"),
+    ("tput4", "Throughput (iperf3)", "4 streams", "Gbit/s", "hi"),
+    ("rr_p50", "64-byte round trip", "p50", "µs", "lo"),
+    ("rr_p99", "64-byte round trip", "p99", "µs", "lo"),
+    ("ttfb_warm", "Time to first byte of a new connection",
+     "live tunnel / new connection", "µs", "lo"),
+    ("ttfb_cold", "Time to first byte of a new connection",
+     "first stream, tunnel comes up", "ms", "lo"),
+    ("cps1", "Short connections (connect, 1-byte echo, close)",
+     "sequential", "conn/s", "hi"),
+    ("cps8", "Short connections (connect, 1-byte echo, close)",
+     "8 in parallel", "conn/s", "hi"),
+]
+
+PROC_METRICS = [
+    ("rss_idle", "Memory (RSS)", "idle", "MiB", 1 / 1024),
+    ("rss_1000", "Memory (RSS)", "1000 idle streams", "MiB", 1 / 1024),
+    ("rss_xfer", "Memory (RSS)", "during 4-stream transfer", "MiB",
+     1 / 1024),
+    ("rss_per_stream", "Memory (RSS)", "per extra idle stream", "KiB", 1),
+    ("rss_after", "Memory (RSS)", "idle again, after all tests", "MiB",
+     1 / 1024),
+    ("cpu_gib", "CPU per GiB moved (1 stream)", "CPU-s/GiB", "s/GiB", 1),
+]
+
+PROCS = [
+    ("netport", "client", "client portal"),
+    ("netport", "relay", "relay"),
+    ("netport", "service", "service portal"),
+    ("stunnel", "client", "stunnel client"),
+    ("stunnel", "socat", "socat (+ forked children)"),
+    ("stunnel", "server", "stunnel server"),
+    ("ssh", "client", "ssh client"),
+    ("ssh", "sshd", "sshd session processes"),
+]
+
+
+def fmt(v):
+    if v is None:
+        return "—"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def summarize(values):
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+        "values": values,
+    }
+
+
+def cmd_report(args):
+    raw_file, meta_file, out_file = args
+    with open(meta_file) as f:
+        meta = json.load(f)
+    raw = []
+    with open(raw_file) as f:
+        for line in f:
+            if line.strip():
+                raw.append(json.loads(line))
+
+    def vals(metric, path, proc=None):
+        return [r["value"] for r in raw if r["metric"] == metric and
+                r["path"] == path and r.get("proc") == proc]
+
+    # Per extra idle stream, per run: (RSS with 1000 - RSS idle) / 1000.
+    for path, proc, _ in PROCS:
+        idle = {r["run"]: r["value"] for r in raw if r["metric"] ==
+                "rss_idle" and r["path"] == path and r.get("proc") == proc}
+        for r in list(raw):
+            if (r["metric"] == "rss_1000" and r["path"] == path and
+                    r.get("proc") == proc and r["run"] in idle):
+                raw.append({"metric": "rss_per_stream", "path": path,
+                            "proc": proc, "run": r["run"],
+                            "value": (r["value"] - idle[r["run"]]) /
+                            meta.get("held_streams", 1000)})
+
+    figures, lines = [], []
+    title = (f"netport benchmark ({meta['mode']}, {meta['runs']} runs): "
+             f"{meta['nproc']} cores, {meta['cpu']}, Linux {meta['kernel']}")
+    lines += [title, "median [min–max] over runs; ×direct = median / "
+              "direct loopback's median", ""]
+    section = None
+    hdr = f"  {'':34} {'path':30} {'median':>9}  {'min–max':<17} ×direct"
+    for mid, sec, label, unit, better in METRICS:
+        if sec != section:
+            section = sec
+            better_s = "higher is better" if better == "hi" else \
+                "lower is better"
+            lines += [f"{sec} ({better_s})", hdr]
+        base = vals(mid, "direct")
+        base_med = statistics.median(base) if base else None
+        first = True
+        for path, pname in PATHS:
+            v = vals(mid, path)
+            if not v:
+                continue
+            s = summarize(v)
+            ratio = s["median"] / base_med if base_med else None
+            figures.append(dict(metric=mid, label=label, unit=unit,
+                                path=path, proc=None,
+                                ratio_direct=ratio, **s))
+            lab = f"{label} ({unit})" if first else ""
+            first = False
+            rng = f"[{fmt(s['min'])}–{fmt(s['max'])}]"
+            lines.append(f"  {lab:34} {pname:30} {fmt(s['median']):>9}  "
+                         f"{rng:<17} {fmt(ratio) if ratio else '—'}")
+        lines.append("")
+    section = None
+    for mid, sec, label, unit, scale in PROC_METRICS:
+        if sec != section:
+            section = sec
+            lines += [f"{sec} (lower is better; no direct baseline)",
+                      f"  {'':34} {'process':30} {'median':>9}  min–max"]
+        first = True
+        for path, proc, pname in PROCS:
+            v = vals(mid, path, proc)
+            if not v:
+                continue
+            s = summarize([x * scale for x in v])
+            figures.append(dict(metric=mid, label=label, unit=unit,
+                                path=path, proc=proc, ratio_direct=None,
+                                **s))
+            lab = f"{label} ({unit})" if first else ""
+            first = False
+            rng = f"[{fmt(s['min'])}–{fmt(s['max'])}]"
+            lines.append(f"  {lab:34} {path + ' ' + pname:30} "
+                         f"{fmt(s['median']):>9}  {rng}")
+        if not first:
+            lines.append("")
+
+    def med(metric, path, proc=None):
+        for fg in figures:
+            if (fg["metric"], fg["path"], fg["proc"]) == (metric, path,
+                                                          proc):
+                return fg["median"]
+        return None
+
+    targets = []
+
+    def target(text, value, op, threshold, detail):
+        if value is None:
+            met = None
+        else:
+            met = value >= threshold if op == ">=" else \
+                value <= threshold if op == "<=" else value < threshold
+        targets.append(dict(target=text, value=value, op=op,
+                            threshold=threshold, met=met, detail=detail))
+
+    def ratio(a, b):
+        return a / b if a is not None and b else None
+
+    np1, st1, ssh1 = (med("tput1", p) for p in ("netport", "stunnel",
+                                                  "ssh"))
+    target("1 stream ≥ 2× the stunnel chain", ratio(np1, st1), ">=", 2.0,
+           "netport / stunnel throughput, 1 stream")
+    target("1 stream ≥ 1.25× ssh -L", ratio(np1, ssh1), ">=", 1.25,
+           "netport / ssh throughput, 1 stream")
+    target("4 streams ≥ 2× the stunnel chain",
+           ratio(med("tput4", "netport"), med("tput4", "stunnel")), ">=",
+           2.0, "netport / stunnel throughput, 4 streams")
+    d50 = med("rr_p50", "direct")
+    added = {p: (med("rr_p50", p) - d50) if med("rr_p50", p) is not None and
+             d50 is not None else None for p in ("netport", "stunnel")}
+    target("added round trip ≤ 0.8× the chain's",
+           ratio(added["netport"], added["stunnel"]), "<=", 0.8,
+           "(netport p50 − direct p50) / (stunnel p50 − direct p50)")
+    for mid, what in (("cps1", "sequential"), ("cps8", "8 in parallel")):
+        target(f"short connections ({what}) ≥ 2× ssh -L",
+               ratio(med(mid, "netport"), med(mid, "ssh")), ">=", 2.0,
+               f"netport / ssh connections per second, {what}")
+    portals_cpu = [med("cpu_gib", "netport", p) for p in ("client",
+                                                          "service")]
+    portals_cpu = [x for x in portals_cpu if x is not None]
+    target("relay CPU per GiB ≤ ¼ of a portal's",
+           ratio(med("cpu_gib", "netport", "relay"),
+                 min(portals_cpu) if portals_cpu else None), "<=", 0.25,
+           "relay CPU-s/GiB / the lower of the two portals'")
+    per = [med("rss_per_stream", "netport", p) for p in ("client",
+                                                          "service")]
+    per = [x for x in per if x is not None]
+    target("per extra idle stream ≤ 16 KiB", max(per) if per else None,
+           "<=", 16.0, "KiB, the larger of the two portals")
+    idle_np = [med("rss_idle", "netport", p) for p in ("client", "service")]
+    idle_other = [med("rss_idle", "stunnel", p) for p in
+                  ("client", "server", "socat")]
+    idle_np = [x for x in idle_np if x is not None]
+    idle_other = [x for x in idle_other if x is not None]
+    target("idle portal RSS below stunnel's and socat's",
+           ratio(max(idle_np) if idle_np else None,
+                 min(idle_other) if idle_other else None), "<", 1.0,
+           "larger idle portal / smallest of stunnel client, stunnel "
+           "server, socat")
+
+    lines.append("Targets (ratios from this run)")
+    for t in targets:
+        state = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]
+        v = fmt(t["value"]) if t["value"] is not None else "—"
+        lines.append(f"  {t['target']:46} {v:>7} {t['op']} "
+                     f"{fmt(t['threshold']):<5} {state:7} ({t['detail']})")
+
+    text = "\n".join(lines)
+    print(text)
+    os.makedirs(os.path.dirname(os.path.abspath(out_file)), exist_ok=True)
+    with open(out_file, "w") as f:
+        json.dump({"meta": meta, "figures": figures, "targets": targets,
+                   "raw": raw, "table": text}, f, indent=1,
+                  ensure_ascii=False)
+        f.write("\n")
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    cmds = {"cpu": cmd_cpu, "rss": cmd_rss, "rss-peak": cmd_rss_peak,
+            "ports": cmd_ports, "field": cmd_field, "iperf": cmd_iperf,
+            "report": cmd_report}
+    fn = cmds.get(sys.argv[1])
+    if fn is None:
+        sys.exit(__doc__)
+    fn(sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()

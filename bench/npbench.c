@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * npbench: the echo target and the load generators of bench/run.sh.
+ *
+ * Everything talks to 127.0.0.1 only.  Every blocking call has a timeout
+ * (SO_RCVTIMEO/SO_SNDTIMEO, 10 s), so a broken path fails a measurement
+ * instead of hanging it.  Results are one JSON object on standard output.
+ *
+ *   npbench echo PORT              echo server (epoll, any number of peers)
+ *   npbench rr PORT COUNT SIZE     COUNT round trips of SIZE bytes on one
+ *                                  connection: p50/p99 in microseconds
+ *   npbench ttfb PORT COUNT        COUNT new connections, one after the
+ *                                  other: connect, send 64 bytes, time to
+ *                                  the first byte of the answer
+ *   npbench cps PORT SECONDS PAR   PAR threads, each: connect, 1-byte echo,
+ *                                  close, for SECONDS: connections/second
+ *   npbench hold PORT N            opens N connections, each proven by a
+ *                                  1-byte echo, prints "holding N", then
+ *                                  keeps them until SIGTERM or SIGINT
+ *
+ * Written in C rather than Python so that the client's own cost (a few
+ * hundred nanoseconds per round trip) stays far below what is measured,
+ * and so that the connection rate measures the path, not an interpreter.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define IO_TIMEOUT_S	10
+#define ECHO_BUF	16384
+
+static void die(const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 1, 2)));
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "npbench: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static long
+parse_num(const char *s, long lo, long hi, const char *what)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || *s == '\0' || *end != '\0' || v < lo || v > hi)
+		die("bad %s '%s' (expected %ld..%ld)", what, s, lo, hi);
+	return v;
+}
+
+static void
+raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static struct sockaddr_in
+loopback(int port)
+{
+	struct sockaddr_in sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sin_family = AF_INET;
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sa;
+}
+
+/* A blocking, connected socket with I/O timeouts and TCP_NODELAY; or -1. */
+static int
+dial(int port)
+{
+	struct sockaddr_in sa = loopback(port);
+	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	int fd, one = 1;
+
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int
+send_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = send(fd, c, n, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+recv_all(int fd, void *p, size_t n)
+{
+	char *c = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = recv(fd, c, n, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		c += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Nearest-rank percentile of sorted v[n], in microseconds. */
+static double
+pct_us(const uint64_t *v, size_t n, double p)
+{
+	size_t k = (size_t)(p * (double)n + 0.999999);
+
+	if (k < 1)
+		k = 1;
+	if (k > n)
+		k = n;
+	return (double)v[k - 1] / 1000.0;
+}
+
+static void
+print_stats(const char *extra, uint64_t *v, size_t n, int with_samples)
+{
+	double sum = 0;
+	size_t i;
+
+	qsort(v, n, sizeof(*v), cmp_u64);
+	for (i = 0; i < n; i++)
+		sum += (double)v[i];
+	printf("{%s\"n\": %zu, \"p50_us\": %.1f, \"p99_us\": %.1f, "
+	    "\"min_us\": %.1f, \"max_us\": %.1f, \"mean_us\": %.1f", extra, n,
+	    pct_us(v, n, 0.50), pct_us(v, n, 0.99), (double)v[0] / 1000.0,
+	    (double)v[n - 1] / 1000.0, sum / (double)n / 1000.0);
+	if (with_samples) {
+		printf(", \"samples_us\": [");
+		for (i = 0; i < n; i++)
+			printf("%s%.1f", i ? ", " : "", (double)v[i] / 1000.0);
+		printf("]");
+	}
+	printf("}\n");
+}
+
+/* ---- echo server ------------------------------------------------------ */
+
+struct echo_conn {
+	int	fd;
+	size_t	len, off;	/* bytes read but not yet written back */
+	char	buf[ECHO_BUF];
+};
+
+static void
+echo_close(int ep, struct echo_conn *c)
+{
+	epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c);
+}
+
+/* Writes back what is held; 1 when some is left, 0 when done, -1 on error. */
+static int
+echo_flush(struct echo_conn *c)
+{
+	ssize_t w;
+
+	while (c->off < c->len) {
+		w = send(c->fd, c->buf + c->off, c->len - c->off,
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return 1;
+		if (w < 0)
+			return -1;
+		c->off += (size_t)w;
+	}
+	c->len = c->off = 0;
+	return 0;
+}
+
+static void
+echo_event(int ep, struct echo_conn *c, uint32_t events)
+{
+	struct epoll_event ev = { 0 };
+	ssize_t r;
+	int rc, rounds;
+
+	if (c->len > 0) {		/* was waiting for EPOLLOUT */
+		if ((rc = echo_flush(c)) < 0) {
+			echo_close(ep, c);
+			return;
+		}
+		if (rc == 1)
+			return;
+		ev.events = EPOLLIN;
+		ev.data.ptr = c;
+		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+	}
+	for (rounds = 0; rounds < 16; rounds++) {
+		r = recv(c->fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN)
+			return;
+		if (r <= 0) {
+			echo_close(ep, c);
+			return;
+		}
+		c->len = (size_t)r;
+		c->off = 0;
+		if ((rc = echo_flush(c)) < 0) {
+			echo_close(ep, c);
+			return;
+		}
+		if (rc == 1) {
+			ev.events = EPOLLOUT;
+			ev.data.ptr = c;
+			epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+			return;
+		}
+	}
+	(void)events;
+}
+
+static int
+cmd_echo(int port)
+{
+	struct sockaddr_in sa = loopback(port);
+	struct epoll_event ev = { 0 }, evs[256];
+	struct echo_conn *c;
+	int ls, ep, fd, n, i, one = 1;
+
+	raise_nofile();
+	signal(SIGPIPE, SIG_IGN);
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ls < 0)
+		die("socket: %s", strerror(errno));
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    listen(ls, 4096) != 0)
+		die("listen on 127.0.0.1:%d: %s", port, strerror(errno));
+	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
+		die("epoll_create1: %s", strerror(errno));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;		/* NULL marks the listener */
+	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
+	printf("echo listening on 127.0.0.1:%d\n", port);
+	fflush(stdout);
+	for (;;) {
+		n = epoll_wait(ep, evs, 256, -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			die("epoll_wait: %s", strerror(errno));
+		for (i = 0; i < n; i++) {
+			if (evs[i].data.ptr) {
+				echo_event(ep, evs[i].data.ptr, evs[i].events);
+				continue;
+			}
+			while ((fd = accept4(ls, NULL, NULL,
+			    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+				    sizeof(one));
+				if ((c = malloc(sizeof(*c))) == NULL) {
+					close(fd);
+					continue;
+				}
+				c->fd = fd;
+				c->len = c->off = 0;
+				ev.events = EPOLLIN;
+				ev.data.ptr = c;
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+					close(fd);
+					free(c);
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- request/response ------------------------------------------------- */
+
+static int
+cmd_rr(int port, long count, long size)
+{
+	long warm = count / 10 < 100 ? count / 10 : 100, i;
+	uint64_t *v, t0;
+	char *buf;
+	int fd;
+
+	if ((v = calloc((size_t)count, sizeof(*v))) == NULL ||
+	    (buf = calloc(1, (size_t)size)) == NULL)
+		die("out of memory");
+	memset(buf, 'r', (size_t)size);
+	if ((fd = dial(port)) < 0)
+		die("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+	for (i = -warm; i < count; i++) {
+		t0 = now_ns();
+		if (send_all(fd, buf, (size_t)size) != 0 ||
+		    recv_all(fd, buf, (size_t)size) != 0)
+			die("round trip %ld on 127.0.0.1:%d: %s", i, port,
+			    errno ? strerror(errno) : "connection closed");
+		if (i >= 0)
+			v[i] = now_ns() - t0;
+	}
+	close(fd);
+	print_stats("", v, (size_t)count, 0);
+	return 0;
+}
+
+/* ---- time to first byte of a new connection --------------------------- */
+
+static int
+cmd_ttfb(int port, long count)
+{
+	char buf[64];
+	uint64_t *v, t0;
+	long i;
+	int fd;
+
+	if ((v = calloc((size_t)count, sizeof(*v))) == NULL)
+		die("out of memory");
+	memset(buf, 't', sizeof(buf));
+	for (i = 0; i < count; i++) {
+		t0 = now_ns();
+		if ((fd = dial(port)) < 0)
+			die("connect to 127.0.0.1:%d: %s", port,
+			    strerror(errno));
+		if (send_all(fd, buf, sizeof(buf)) != 0 ||
+		    recv_all(fd, buf, 1) != 0)
+			die("first byte from 127.0.0.1:%d: %s", port,
+			    errno ? strerror(errno) : "connection closed");
+		v[i] = now_ns() - t0;
+		if (recv_all(fd, buf, sizeof(buf) - 1) != 0)
+			die("echo from 127.0.0.1:%d: %s", port,
+			    errno ? strerror(errno) : "connection closed");
+		close(fd);
+	}
+	print_stats("", v, (size_t)count, 1);
+	return 0;
+}
+
+/* ---- short connections per second ------------------------------------- */
+
+struct cps_worker {
+	pthread_t	th;
+	int		port;
+	uint64_t	deadline;
+	uint64_t	conns, errors;
+	int		last_errno;
+};
+
+static void *
+cps_run(void *arg)
+{
+	struct cps_worker *w = arg;
+	char b = 'c';
+	int fd;
+
+	while (now_ns() < w->deadline) {
+		if ((fd = dial(w->port)) < 0) {
+			w->errors++;
+			w->last_errno = errno;
+		} else {
+			if (send_all(fd, &b, 1) != 0 || recv_all(fd, &b, 1) != 0) {
+				w->errors++;
+				w->last_errno = errno ? errno : ECONNRESET;
+			} else
+				w->conns++;
+			close(fd);
+		}
+		/* A path that refuses everything must not spin for long. */
+		if (w->errors > 1000)
+			break;
+	}
+	return NULL;
+}
+
+static int
+cmd_cps(int port, long secs, long par)
+{
+	struct cps_worker *w;
+	uint64_t t0, conns = 0, errors = 0;
+	double elapsed;
+	int last_errno = 0;
+	long i;
+
+	raise_nofile();
+	if ((w = calloc((size_t)par, sizeof(*w))) == NULL)
+		die("out of memory");
+	t0 = now_ns();
+	for (i = 0; i < par; i++) {
+		w[i].port = port;
+		w[i].deadline = t0 + (uint64_t)secs * 1000000000u;
+		if (pthread_create(&w[i].th, NULL, cps_run, &w[i]) != 0)
+			die("pthread_create failed");
+	}
+	for (i = 0; i < par; i++) {
+		pthread_join(w[i].th, NULL);
+		conns += w[i].conns;
+		errors += w[i].errors;
+		if (w[i].last_errno)
+			last_errno = w[i].last_errno;
+	}
+	elapsed = (double)(now_ns() - t0) / 1e9;
+	printf("{\"cps\": %.1f, \"conns\": %llu, \"errors\": %llu, "
+	    "\"seconds\": %.3f, \"last_error\": \"%s\"}\n",
+	    (double)conns / elapsed, (unsigned long long)conns,
+	    (unsigned long long)errors, elapsed,
+	    last_errno ? strerror(last_errno) : "");
+	/* Errors beyond 1% mean the figure describes a failing path. */
+	return errors * 100 > conns + errors ? 1 : 0;
+}
+
+/* ---- many idle connections -------------------------------------------- */
+
+static int
+cmd_hold(int port, long n)
+{
+	sigset_t set;
+	uint64_t t0 = now_ns();
+	char b = 'h';
+	int *fds, sig;
+	long i;
+
+	raise_nofile();
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((fds = calloc((size_t)n, sizeof(*fds))) == NULL)
+		die("out of memory");
+	for (i = 0; i < n; i++) {
+		if ((fds[i] = dial(port)) < 0)
+			die("connection %ld to 127.0.0.1:%d: %s", i, port,
+			    strerror(errno));
+		if (send_all(fds[i], &b, 1) != 0 || recv_all(fds[i], &b, 1) != 0)
+			die("echo on connection %ld to 127.0.0.1:%d: %s", i,
+			    port, errno ? strerror(errno) : "closed");
+	}
+	printf("holding %ld connections (opened in %.3f s)\n", n,
+	    (double)(now_ns() - t0) / 1e9);
+	fflush(stdout);
+	sigwait(&set, &sig);
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	return 0;
+}
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: npbench echo PORT\n"
+	    "       npbench rr PORT COUNT SIZE\n"
+	    "       npbench ttfb PORT COUNT\n"
+	    "       npbench cps PORT SECONDS PARALLEL\n"
+	    "       npbench hold PORT N\n");
+	exit(2);
+}
+
+int
+main(int argc, char **argv)
+{
+	int port;
+
+	if (argc < 3)
+		usage();
+	signal(SIGPIPE, SIG_IGN);
+	port = (int)parse_num(argv[2], 1, 65535, "port");
+	if (strcmp(argv[1], "echo") == 0 && argc == 3)
+		return cmd_echo(port);
+	if (strcmp(argv[1], "rr") == 0 && argc == 5)
+		return cmd_rr(port, parse_num(argv[3], 1, 10000000, "count"),
+		    parse_num(argv[4], 1, 65536, "size"));
+	if (strcmp(argv[1], "ttfb") == 0 && argc == 4)
+		return cmd_ttfb(port, parse_num(argv[3], 1, 100000, "count"));
+	if (strcmp(argv[1], "cps") == 0 && argc == 5)
+		return cmd_cps(port, parse_num(argv[3], 1, 600, "seconds"),
+		    parse_num(argv[4], 1, 256, "parallel"));
+	if (strcmp(argv[1], "hold") == 0 && argc == 4)
+		return cmd_hold(port, parse_num(argv[3], 1, 100000, "count"));
+	usage();
+	return 2;
+}

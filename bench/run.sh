@@ -1,0 +1,760 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Measures netport side by side with direct loopback, an stunnel chain and
+# ssh -L, in one run, on loopback: throughput (iperf3, 1 and 4 streams),
+# 64-byte round trips, time to first byte of new connections and of a new
+# tunnel, short connections per second, memory per process and per idle
+# stream, and CPU-seconds per GiB moved.  Prints one table of medians over
+# several runs with min-max and the ratio to direct loopback, and writes it
+# as JSON.  docs/PERFORMANCE.md explains every figure.
+#
+#   bash bench/run.sh                 full run (about 7 minutes on 2 cores)
+#   bash bench/run.sh --quick         shorter runs, fewer repetitions (~2.5 min)
+#   bash bench/run.sh --out FILE      JSON to FILE (default bench/results/latest.json)
+#   bash bench/run.sh --runs N        repetitions of every measurement
+#   bash bench/run.sh --profile DIR   also perf-record the forwarding processes
+#                                     during a 1-stream transfer and 8 parallel
+#                                     short connections; reports in DIR
+#   bash bench/run.sh --keep          keep the scratch directory (logs, configs)
+#   bash bench/run.sh --no-setup      skip scripts/setup.sh --bench
+#
+# Paths, all ending at the same iperf3 server and echo server:
+#   direct   client -> target
+#   netport  client -> portal A -> relay -> portal B -> target
+#            (the bench's own CA, server, relay and two portals)
+#   stunnel  client -> stunnel (client mode) -> socat -> stunnel (server) -> target
+#            (TLS 1.3 end to end through a plain relay, the shape of netport)
+#   ssh      client -> ssh -N -L -> sshd on a high port -> target
+# Everything runs in a scratch directory on 127.0.0.1 with free ports, and
+# is stopped on exit (only the processes this script started, by PID).
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+mode=full
+runs=
+out=$top/bench/results/latest.json
+keep=0
+setup=1
+profile_dir=
+
+usage() {
+	sed -n '3,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+	exit "${1:-2}"
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) mode=quick ;;
+	--out) [ $# -ge 2 ] || usage; out=$2; shift ;;
+	--out=*) out=${1#--out=} ;;
+	--runs) [ $# -ge 2 ] || usage; runs=$2; shift ;;
+	--runs=*) runs=${1#--runs=} ;;
+	--profile) [ $# -ge 2 ] || usage; profile_dir=$2; shift ;;
+	--profile=*) profile_dir=${1#--profile=} ;;
+	--keep) keep=1 ;;
+	--no-setup) setup=0 ;;
+	-h | --help) usage 0 ;;
+	*) echo "bench: unknown argument '$1'" >&2; usage ;;
+	esac
+	shift
+done
+
+if [ "$mode" = quick ]; then
+	: "${runs:=3}"
+	tput_secs=2		# iperf3 -t, per run and path
+	cps_secs=1		# short-connection loop, per run and path
+	rr_count=2000		# round trips per run
+	ttfb_count=10		# new connections per run
+	cpu_bytes=256M		# fixed-size transfer for CPU per GiB
+	mem_runs=1		# 1000-idle-stream rounds
+	cold_runs=3		# restarts of the client portal
+else
+	: "${runs:=5}"
+	tput_secs=4
+	cps_secs=2
+	rr_count=5000
+	ttfb_count=20
+	cpu_bytes=1G
+	mem_runs=2
+	cold_runs=5
+fi
+held=1000
+case $runs in
+'' | *[!0-9]* | 0) echo "bench: --runs needs a positive number" >&2; exit 2 ;;
+esac
+case $out in
+/*) ;;
+*) out=$PWD/$out ;;
+esac
+
+t0_ms=$(( ${EPOCHREALTIME/./} / 1000 ))
+now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
+clock() {
+	local s=$((($(now_ms) - t0_ms) / 1000))
+	printf '%02d:%02d' $((s / 60)) $((s % 60))
+}
+if [ -t 2 ]; then
+	say() { printf '\033[1m== [%s] %s\033[0m\n' "$(clock)" "$*" >&2; }
+else
+	say() { printf '== [%s] %s\n' "$(clock)" "$*" >&2; }
+fi
+# progress: "  [mm:ss] what ... result"; the result comes with done_.
+step() { printf '   [%s] %-52s ' "$(clock)" "$*" >&2; }
+done_() { printf '%s\n' "$*" >&2; }
+
+fail() {
+	printf '\nbench: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# ---- setup and build ---------------------------------------------------
+
+say "packages (scripts/setup.sh --bench) and build (release)"
+if [ "$setup" = 1 ]; then
+	bash scripts/setup.sh --bench >&2
+fi
+for tool in iperf3 stunnel4 socat ssh ssh-keygen python3 ss cc cmake; do
+	command -v "$tool" >/dev/null || fail "$tool not found (run without --no-setup)"
+done
+[ -x /usr/sbin/sshd ] || fail "/usr/sbin/sshd not found (openssh-server)"
+if [ -n "$profile_dir" ]; then
+	command -v perf >/dev/null || fail "--profile needs perf (apt-get install linux-perf)"
+fi
+buildlog=$(mktemp)
+if ! { cmake --preset release && cmake --build --preset release; } \
+    >"$buildlog" 2>&1; then
+	cat "$buildlog" >&2
+	rm -f "$buildlog"
+	fail "release build failed"
+fi
+rm -f "$buildlog"
+np=$top/build/release/netport
+bindir=$top/build/bench
+mkdir -p "$bindir"
+npbench=$bindir/npbench
+cc -O2 -g -Wall -Wextra -Wshadow -Wformat=2 -std=gnu11 -pthread \
+    -o "$npbench.tmp" bench/npbench.c || fail "cannot compile bench/npbench.c"
+mv -f "$npbench.tmp" "$npbench"
+bl() { python3 "$top/bench/benchlib.py" "$@"; }
+
+# Enough descriptors for 1000 held connections through every forwarder.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" -ge $((2 * held + 100)) ] ||
+    fail "need at least $((2 * held + 100)) open files (ulimit -n is $(ulimit -n))"
+
+# ---- processes ---------------------------------------------------------
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/netport-bench.XXXXXX")
+raw=$work/raw.jsonl
+: >"$raw"
+declare -A PID=()
+NAMES=()
+
+# alive NAME: true while the process runs (a zombie is dead).
+alive() {
+	local pid=${PID[$1]:-} line rest
+	[ -n "$pid" ] || return 1
+	read -r line 2>/dev/null <"/proc/$pid/stat" || return 1
+	rest=${line##*) }
+	[ "${rest%% *}" != Z ]
+}
+
+# start NAME CMD...: runs CMD in the background, output to $work/NAME.log.
+start() {
+	local name=$1
+	shift
+	"$@" </dev/null >>"$work/$name.log" 2>&1 &
+	PID[$name]=$!
+	case " ${NAMES[*]} " in
+	*" $name "*) ;;
+	*) NAMES+=("$name") ;;
+	esac
+}
+
+# Every descendant of a PID (socat's and sshd's per-connection children).
+descendants() {
+	local kid
+	for kid in $(pgrep -P "$1" 2>/dev/null || true); do
+		echo "$kid"
+		descendants "$kid"
+	done
+}
+
+# stop NAME: SIGTERM, up to 5 s, then SIGKILL; reaps it.
+stop() {
+	local name=$1 pid=${PID[$1]:-} deadline
+	[ -n "$pid" ] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	deadline=$(($(now_ms) + 5000))
+	while alive "$name" && [ "$(now_ms)" -lt "$deadline" ]; do
+		sleep 0.02
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset "PID[$name]"
+}
+
+cleanup() {
+	local status=$? i name pid deadline
+	local -a kids=()
+
+	trap - EXIT INT TERM
+	set +e
+	# Children forked by what we started (socat, sshd) go too.
+	for name in "${NAMES[@]}"; do
+		[ -n "${PID[$name]:-}" ] || continue
+		mapfile -t -O "${#kids[@]}" kids < <(descendants "${PID[$name]}")
+	done
+	for ((i = ${#NAMES[@]} - 1; i >= 0; i--)); do
+		name=${NAMES[$i]}
+		[ -n "${PID[$name]:-}" ] && kill -TERM "${PID[$name]}" 2>/dev/null
+	done
+	deadline=$(($(now_ms) + 5000))
+	for name in "${NAMES[@]}"; do
+		while alive "$name" && [ "$(now_ms)" -lt "$deadline" ]; do
+			sleep 0.02
+		done
+		pid=${PID[$name]:-}
+		[ -n "$pid" ] || continue
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	for pid in "${kids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	if [ "$status" -ne 0 ]; then
+		for name in "${NAMES[@]}"; do
+			[ -s "$work/$name.log" ] || continue
+			echo "--- last 15 lines of $name.log" >&2
+			tail -n 15 "$work/$name.log" >&2
+		done
+	fi
+	if [ "$keep" = 1 ]; then
+		echo "bench: kept $work" >&2
+	else
+		rm -rf "$work"
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_for WHAT SECONDS NAME CMD...: polls CMD every 50 ms until it
+# succeeds; fails after SECONDS, or at once when process NAME exits.
+wait_for() {
+	local what=$1 secs=$2 name=$3 deadline
+	shift 3
+	deadline=$(($(now_ms) + secs * 1000))
+	until "$@"; do
+		if [ -n "$name" ] && ! alive "$name"; then
+			fail "$name exited while waiting for $what"
+		fi
+		[ "$(now_ms)" -lt "$deadline" ] ||
+		    fail "no $what after $secs s"
+		sleep 0.05
+	done
+}
+log_count() {
+	local n
+	n=$(grep -Ec -- "$2" "$work/$1.log" 2>/dev/null) || true
+	echo "${n:-0}"
+}
+log_more() { [ "$(log_count "$1" "$2")" -gt "$3" ]; }
+log_has() { log_more "$1" "$2" 0; }
+listening() {
+	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null |
+	    awk '$4 == "127.0.0.1:'"$1"'"')" ]
+}
+# Established connections whose local port is PORT (seen from a server).
+conns_on() { ss -Htn state established "sport = :$1" 2>/dev/null | wc -l; }
+
+# ---- configuration -----------------------------------------------------
+
+say "starting everything on loopback in $work"
+read -r p_echo p_iperf p_server p_relay np_echo np_iperf st_echo st_iperf \
+    so_echo so_iperf sts_echo sts_iperf p_sshd ssh_echo ssh_iperf \
+    < <(bl ports 15)
+
+cd "$work"
+export NETPORT_CA_DIR=$work/ca
+"$np" ca init --name "bench CA" >/dev/null
+for cert in "server srv" "relay relay-1" "portal alice" "portal bob" \
+    "portal stunnel-client" "portal stunnel-server"; do
+	read -r role cname <<<"$cert"
+	"$np" ca issue --role "$role" --name "$cname" >/dev/null
+done
+
+tls() {
+	printf 'tls:\n  ca: %s/ca/ca.crt\n  cert: %s/ca/certs/%s.crt\n' \
+	    "$work" "$work" "$1"
+	printf '  key: %s/ca/certs/%s.key\n  crl: %s/ca/crl.pem\n' \
+	    "$work" "$1" "$work"
+}
+cat >policy.yaml <<EOF
+rules:
+  - name: echo
+    client: alice
+    listen: 127.0.0.1:$np_echo
+    service: bob
+    target: 127.0.0.1:$p_echo
+  - name: iperf
+    client: alice
+    listen: 127.0.0.1:$np_iperf
+    service: bob
+    target: 127.0.0.1:$p_iperf
+EOF
+{ tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
+    "$p_server" "$work"; } >server.yaml
+{ tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
+    "$p_server" "$p_relay"; } >relay.yaml
+{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
+{ tls portal-bob; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$p_echo" "$p_iperf"
+} >bob.yaml
+
+# stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3
+# suite netport negotiates (AES-128-GCM), mutual authentication, TCP_NODELAY
+# like netport, and warnings only in the log (no line per connection).
+stunnel_conf() {
+	local side=$1 client=$2
+	shift 2
+	cat <<EOF
+foreground = yes
+pid =
+debug = 4
+socket = l:TCP_NODELAY=1
+socket = r:TCP_NODELAY=1
+cert = $work/ca/certs/portal-stunnel-$side.crt
+key = $work/ca/certs/portal-stunnel-$side.key
+CAfile = $work/ca/ca.crt
+CRLfile = $work/ca/crl.pem
+verifyChain = yes
+sslVersionMin = TLSv1.3
+ciphersuites = TLS_AES_128_GCM_SHA256
+client = $client
+EOF
+	while [ $# -gt 0 ]; do
+		printf '[%s]\naccept = 127.0.0.1:%s\nconnect = 127.0.0.1:%s\n' \
+		    "$1" "$2" "$3"
+		shift 3
+	done
+}
+stunnel_conf client yes echo "$st_echo" "$so_echo" \
+    iperf "$st_iperf" "$so_iperf" >stunnel-client.conf
+stunnel_conf server no echo "$sts_echo" "$p_echo" \
+    iperf "$sts_iperf" "$p_iperf" >stunnel-server.conf
+
+# sshd on a high port with its own host key, authorized key and config.
+mkdir -p ssh
+ssh-keygen -q -t ed25519 -N '' -C bench-host -f ssh/host_ed25519
+ssh-keygen -q -t ed25519 -N '' -C bench-user -f ssh/user_ed25519
+cp ssh/user_ed25519.pub ssh/authorized_keys
+printf '[127.0.0.1]:%s %s\n' "$p_sshd" "$(cut -d' ' -f1,2 ssh/host_ed25519.pub)" \
+    >ssh/known_hosts
+cat >ssh/sshd_config <<EOF
+Port $p_sshd
+ListenAddress 127.0.0.1
+HostKey $work/ssh/host_ed25519
+PidFile none
+AuthorizedKeysFile $work/ssh/authorized_keys
+StrictModes no
+UsePAM no
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+AllowTcpForwarding local
+AllowAgentForwarding no
+X11Forwarding no
+PermitTTY no
+PrintMotd no
+Ciphers aes128-gcm@openssh.com
+LogLevel ERROR
+EOF
+# sshd refuses to start as root without its privilege separation directory.
+if [ "$(id -u)" -eq 0 ] && [ ! -d /run/sshd ]; then
+	mkdir -p /run/sshd
+	chmod 0755 /run/sshd
+fi
+
+# ---- start -------------------------------------------------------------
+
+step "targets: echo server, iperf3 server"
+start echo "$npbench" echo "$p_echo"
+start iperf3 iperf3 -s -B 127.0.0.1 -p "$p_iperf" --idle-timeout 60
+wait_for "echo server" 10 echo log_has echo 'echo listening'
+wait_for "iperf3 server" 10 iperf3 listening "$p_iperf"
+done_ ok
+
+step "netport: server, relay, service portal, client portal"
+start server "$np" server -c server.yaml
+wait_for "netport server" 15 server log_has server 'listening on'
+start relay "$np" relay -c relay.yaml
+start bob "$np" portal -c bob.yaml
+start alice "$np" portal -c alice.yaml
+wait_for "relay registration" 15 relay log_has relay 'registered'
+wait_for "service portal rules" 15 bob log_has bob 'rule set .* applied'
+wait_for "client portal listener" 15 alice \
+    log_has alice "listening on 127.0.0.1:$np_echo "
+wait_for "client portal listener" 15 alice \
+    log_has alice "listening on 127.0.0.1:$np_iperf "
+done_ ok
+
+step "stunnel server, socat relays, stunnel client"
+start st_server stunnel4 "$work/stunnel-server.conf"
+start socat_echo socat -b 131072 \
+    "TCP-LISTEN:$so_echo,bind=127.0.0.1,reuseaddr,fork" \
+    "TCP:127.0.0.1:$sts_echo"
+start socat_iperf socat -b 131072 \
+    "TCP-LISTEN:$so_iperf,bind=127.0.0.1,reuseaddr,fork" \
+    "TCP:127.0.0.1:$sts_iperf"
+start st_client stunnel4 "$work/stunnel-client.conf"
+for port in "$sts_echo st_server" "$sts_iperf st_server" \
+    "$so_echo socat_echo" "$so_iperf socat_iperf" "$st_echo st_client" \
+    "$st_iperf st_client"; do
+	read -r pnum name <<<"$port"
+	wait_for "$name on port $pnum" 15 "$name" listening "$pnum"
+done
+done_ ok
+
+step "sshd, ssh -N -L"
+start sshd /usr/sbin/sshd -D -e -f "$work/ssh/sshd_config"
+wait_for "sshd" 15 sshd listening "$p_sshd"
+start ssh ssh -F /dev/null -N -p "$p_sshd" -i "$work/ssh/user_ed25519" \
+    -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
+    -o UserKnownHostsFile="$work/ssh/known_hosts" -o ExitOnForwardFailure=yes \
+    -o Compression=no -o ServerAliveInterval=0 -c aes128-gcm@openssh.com \
+    -L "127.0.0.1:$ssh_echo:127.0.0.1:$p_echo" \
+    -L "127.0.0.1:$ssh_iperf:127.0.0.1:$p_iperf" "$(id -un)@127.0.0.1"
+wait_for "ssh -L listener" 15 ssh listening "$ssh_echo"
+wait_for "ssh -L listener" 15 ssh listening "$ssh_iperf"
+done_ ok
+
+paths=(direct netport stunnel ssh)
+declare -A ECHO_PORT=([direct]=$p_echo [netport]=$np_echo [stunnel]=$st_echo
+    [ssh]=$ssh_echo)
+declare -A IPERF_PORT=([direct]=$p_iperf [netport]=$np_iperf
+    [stunnel]=$st_iperf [ssh]=$ssh_iperf)
+
+# procs PATH echo|iperf: sets P to the forwarding processes of a path, as
+# NAME=SPEC for benchlib.py (a SPEC of PID:sub means the PID's descendants:
+# sshd's session processes; socat's SPEC includes its forked children).
+procs() {
+	case $1 in
+	netport) P=("client=${PID[alice]}" "relay=${PID[relay]}"
+	    "service=${PID[bob]}") ;;
+	stunnel) P=("client=${PID[st_client]}" "socat=${PID[socat_$2]}"
+	    "server=${PID[st_server]}") ;;
+	ssh) P=("client=${PID[ssh]}" "sshd=${PID[sshd]}:sub") ;;
+	esac
+}
+
+# rec METRIC PATH PROC VALUE: one raw measurement of run $run.
+run=0
+rec() {
+	local proc=null
+	[ -z "$3" ] || proc="\"$3\""
+	printf '{"metric": "%s", "path": "%s", "proc": %s, "run": %d, "value": %s}\n' \
+	    "$1" "$2" "$proc" "$run" "$4" >>"$raw"
+}
+# rec_json METRIC PATH JSON: a {"proc": value} object from benchlib.py.
+rec_json() {
+	local k v
+	while read -r k v; do
+		rec "$1" "$2" "$k" "$v"
+	done < <(python3 -c 'import json, sys
+for k, v in json.loads(sys.argv[1]).items(): print(k, v)' "$3")
+}
+
+# ---- warm-up: every path works, every tunnel is up ---------------------
+
+say "warm-up: every path carries an echo and an iperf3 transfer"
+for path in "${paths[@]}"; do
+	step "$path"
+	"$npbench" ttfb "${ECHO_PORT[$path]}" 3 >"$work/warm.json" ||
+	    fail "$path: echo through port ${ECHO_PORT[$path]} failed"
+	timeout 60 iperf3 -c 127.0.0.1 -p "${IPERF_PORT[$path]}" -n 32M -J \
+	    >"$work/iperf.json" 2>&1 || fail "$path: iperf3 failed: $(
+	    bl field "$work/iperf.json" error 2>/dev/null || tail -3 "$work/iperf.json")"
+	done_ "ok ($(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s)"
+done
+
+# ---- memory: idle and with 1000 idle streams ---------------------------
+
+say "memory: RSS idle and with $held idle streams ($mem_runs round(s))"
+for ((run = 1; run <= mem_runs; run++)); do
+	for path in netport stunnel ssh; do
+		port=${ECHO_PORT[$path]}
+		step "$path: idle, then $held streams (round $run/$mem_runs)"
+		# Nothing left over from the previous round.
+		wait_for "teardown of earlier connections" 60 "" \
+		    test "$(conns_on "$p_echo")" -eq 0
+		procs "$path" echo
+		idle=$(bl rss "${P[@]}")
+		rec_json rss_idle "$path" "$idle"
+		start hold "$npbench" hold "$port" "$held"
+		wait_for "$held held connections through $path" 180 hold \
+		    log_has hold '^holding'
+		full=$(bl rss "${P[@]}")
+		rec_json rss_1000 "$path" "$full"
+		stop hold
+		rm -f "$work/hold.log"
+		done_ "$(python3 -c 'import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+print(", ".join(f"{k} {a[k] / 1024:.1f}->{b[k] / 1024:.1f} MiB" for k in a))' \
+		    "$idle" "$full")"
+	done
+done
+wait_for "teardown of held connections" 60 "" test "$(conns_on "$p_echo")" -eq 0
+
+# ---- the rounds --------------------------------------------------------
+
+# One measurement of one path; records and prints it.
+m_rr() {
+	"$npbench" rr "${ECHO_PORT[$1]}" "$rr_count" 64 >"$work/m.json" ||
+	    fail "$1: round trips failed"
+	local p50 p99
+	p50=$(bl field "$work/m.json" p50_us)
+	p99=$(bl field "$work/m.json" p99_us)
+	rec rr_p50 "$1" "" "$p50"
+	rec rr_p99 "$1" "" "$p99"
+	done_ "p50 $p50 µs, p99 $p99 µs"
+}
+m_ttfb() {
+	"$npbench" ttfb "${ECHO_PORT[$1]}" "$ttfb_count" >"$work/m.json" ||
+	    fail "$1: new connections failed"
+	local p50
+	p50=$(bl field "$work/m.json" p50_us)
+	rec ttfb_warm "$1" "" "$p50"
+	done_ "p50 $p50 µs"
+}
+m_cps() {	# PATH PARALLEL METRIC
+	local rc=0 cps errors
+	"$npbench" cps "${ECHO_PORT[$1]}" "$cps_secs" "$2" >"$work/m.json" ||
+	    rc=$?
+	[ -s "$work/m.json" ] || fail "$1: short connections failed"
+	cps=$(bl field "$work/m.json" cps)
+	errors=$(bl field "$work/m.json" errors)
+	rec "$3" "$1" "" "$cps"
+	if [ "$rc" -ne 0 ] || [ "$errors" -ne 0 ]; then
+		done_ "$cps conn/s, $errors FAILED ($(bl field "$work/m.json" last_error))"
+	else
+		done_ "$cps conn/s"
+	fi
+	# Let the closes of this burst settle before the next measurement.
+	wait_for "teardown of short connections" 60 "" \
+	    test "$(conns_on "$p_echo")" -eq 0
+}
+iperf() {	# PATH ARGS...: runs iperf3 -J through PATH into $work/iperf.json
+	local path=$1
+	shift
+	timeout 120 iperf3 -c 127.0.0.1 -p "${IPERF_PORT[$path]}" -J "$@" \
+	    >"$work/iperf.json" 2>&1 || fail "$path: iperf3 $* failed: $(
+	    bl field "$work/iperf.json" error 2>/dev/null || tail -3 "$work/iperf.json")"
+}
+m_tput() {	# PATH STREAMS METRIC
+	local sampler='' gbps bytes
+	if [ "$1" != direct ] && [ "$2" -gt 1 ]; then
+		# RSS of the forwarding processes while the transfer runs.
+		procs "$1" iperf
+		bl rss-peak "$((tput_secs - 1)).7" "${P[@]}" \
+		    >"$work/rss.json" &
+		sampler=$!
+	fi
+	iperf "$1" -t "$tput_secs" -P "$2"
+	if [ -n "$sampler" ]; then
+		wait "$sampler" || fail "RSS sampler failed"
+		rec_json rss_xfer "$1" "$(cat "$work/rss.json")"
+	fi
+	read -r gbps bytes < <(bl iperf "$work/iperf.json")
+	rec "$3" "$1" "" "$gbps"
+	done_ "$gbps Gbit/s"
+}
+m_cpu() {
+	local before after bytes
+	procs "$1" iperf
+	before=$(bl cpu "${P[@]}")
+	iperf "$1" -n "$cpu_bytes"
+	after=$(bl cpu "${P[@]}")
+	read -r _ bytes < <(bl iperf "$work/iperf.json")
+	perg=$(python3 -c 'import json, sys
+a, b, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+print(json.dumps({k: round((b[k] - a[k]) / (n / 2**30), 4) for k in a}))' \
+	    "$before" "$after" "$bytes")
+	rec_json cpu_gib "$1" "$perg"
+	done_ "$(python3 -c 'import json, sys
+print(", ".join(f"{k} {v:.2f}" for k, v in json.loads(sys.argv[1]).items()), "CPU-s/GiB")' "$perg")"
+}
+
+say "measurements: $runs rounds, every path side by side in each"
+for ((run = 1; run <= runs; run++)); do
+	# Rotate the order so that no path always goes first.
+	order=("${paths[@]:$(((run - 1) % 4))}" "${paths[@]:0:$(((run - 1) % 4))}")
+	for path in "${order[@]}"; do
+		step "round $run/$runs  round trip 64 B    $path"; m_rr "$path"
+	done
+	for path in "${order[@]}"; do
+		step "round $run/$runs  new connection     $path"; m_ttfb "$path"
+	done
+	for path in "${order[@]}"; do
+		step "round $run/$runs  short conns seq.   $path"
+		m_cps "$path" 1 cps1
+	done
+	for path in "${order[@]}"; do
+		step "round $run/$runs  short conns 8 par. $path"
+		m_cps "$path" 8 cps8
+	done
+	for path in "${order[@]}"; do
+		step "round $run/$runs  iperf3 1 stream    $path"
+		m_tput "$path" 1 tput1
+	done
+	for path in "${order[@]}"; do
+		step "round $run/$runs  iperf3 4 streams   $path"
+		m_tput "$path" 4 tput4
+	done
+	for path in "${order[@]}"; do
+		[ "$path" = direct ] && continue
+		step "round $run/$runs  CPU per GiB ($cpu_bytes) $path"
+		m_cpu "$path"
+	done
+done
+
+# ---- idle again --------------------------------------------------------
+
+run=1
+wait_for "teardown of test connections" 60 "" test "$(conns_on "$p_echo")" -eq 0
+for path in netport stunnel ssh; do
+	procs "$path" echo
+	rec_json rss_after "$path" "$(bl rss "${P[@]}")"
+done
+
+# ---- profiles (optional) -----------------------------------------------
+
+if [ -n "$profile_dir" ]; then
+	mkdir -p "$profile_dir"
+	profile_dir=$(cd "$profile_dir" && pwd)
+	say "profiles (perf record -g) into $profile_dir"
+	# profile LABEL WHAT-TO-RUN NAME=PID...
+	profile() {
+		local label=$1 cmd=$2 spec name pid i=0
+		local -a perfs=()
+		shift 2
+		for spec in "$@"; do
+			name=${spec%%=*}
+			pid=${spec#*=}
+			start "perf$i" perf record -g -F 999 -p "$pid" \
+			    -o "$profile_dir/$label-$name.data" -- sleep "$tput_secs"
+			perfs+=("perf$i:$name")
+			i=$((i + 1))
+		done
+		# perf attaches within a few ms; its "sleep" bounds the record.
+		eval "$cmd"
+		for spec in "${perfs[@]}"; do
+			name=${spec#*:}
+			wait "${PID[${spec%%:*}]}" 2>/dev/null || true
+			unset "PID[${spec%%:*}]"
+			perf report --stdio --no-children --percent-limit 0.7 \
+			    -g none --sort dso,sym \
+			    -i "$profile_dir/$label-$name.data" \
+			    >"$profile_dir/$label-$name.txt" 2>/dev/null || true
+			perf report --stdio --no-children --percent-limit 3 \
+			    -g caller,0.5,callee,function,percent --sort sym \
+			    -i "$profile_dir/$label-$name.data" \
+			    >"$profile_dir/$label-$name.callers.txt" 2>/dev/null || true
+		done
+	}
+	sshd_kids=$(descendants "${PID[sshd]}" | paste -sd, -)
+	step "netport 1 stream"
+	profile tput1-netport "iperf netport -t $tput_secs -P 1" \
+	    client="${PID[alice]}" relay="${PID[relay]}" service="${PID[bob]}"
+	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
+	step "stunnel 1 stream"
+	profile tput1-stunnel "iperf stunnel -t $tput_secs -P 1" \
+	    client="${PID[st_client]}" server="${PID[st_server]}"
+	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
+	step "ssh 1 stream"
+	profile tput1-ssh "iperf ssh -t $tput_secs -P 1" \
+	    client="${PID[ssh]}" sshd="$sshd_kids"
+	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
+	step "netport 8 parallel short connections"
+	profile cps8-netport \
+	    "\"\$npbench\" cps \"\$np_echo\" \"\$tput_secs\" 8 >\"\$work/m.json\" || true" \
+	    client="${PID[alice]}" relay="${PID[relay]}" service="${PID[bob]}"
+	done_ "$(bl field "$work/m.json" cps) conn/s"
+	step "ssh 8 parallel short connections"
+	profile cps8-ssh \
+	    "\"\$npbench\" cps \"\$ssh_echo\" \"\$tput_secs\" 8 >\"\$work/m.json\" || true" \
+	    client="${PID[ssh]}" sshd="$sshd_kids"
+	done_ "$(bl field "$work/m.json" cps) conn/s"
+	wait_for "teardown of short connections" 60 "" \
+	    test "$(conns_on "$p_echo")" -eq 0
+fi
+
+# ---- time to first byte of a stream that brings a tunnel up ------------
+
+say "netport: first stream of a new tunnel ($cold_runs client-portal restarts)"
+for ((run = 1; run <= cold_runs; run++)); do
+	step "restart the client portal ($run/$cold_runs), first stream"
+	n=$(log_count alice "listening on 127.0.0.1:$np_echo ")
+	up=$(log_count alice 'up via relay')
+	stop alice
+	start alice "$np" portal -c alice.yaml
+	wait_for "client portal listener" 15 alice \
+	    log_more alice "listening on 127.0.0.1:$np_echo " "$n"
+	"$npbench" ttfb "$np_echo" 1 >"$work/m.json" ||
+	    fail "netport: first stream after a restart failed"
+	log_more alice 'up via relay' "$up" ||
+	    fail "netport: the first stream did not bring a new tunnel up"
+	ms=$(python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["p50_us"] / 1000)' "$work/m.json")
+	rec ttfb_cold netport "" "$ms"
+	done_ "$ms ms"
+done
+
+# ---- report ------------------------------------------------------------
+
+python3 - "$work/meta.json" "$top" <<EOF
+import json, os, platform, subprocess, sys
+
+def out(cmd, match=""):
+    """The first output line of cmd (stdout or stderr) containing match."""
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    for line in (r.stdout + r.stderr).splitlines():
+        if match in line:
+            return line.strip()
+    return "?"
+
+cpu = out(["cat", "/proc/cpuinfo"], "model name").split(":", 1)[-1].strip()
+meta = {
+    "mode": "$mode", "runs": $runs, "nproc": os.cpu_count(), "cpu": cpu,
+    "kernel": platform.release(),
+    "date": out(["date", "-u", "+%Y-%m-%dT%H:%M:%SZ"]),
+    "loadavg_end": open("/proc/loadavg").read().split()[:3],
+    "netport": out(["git", "-C", sys.argv[2], "describe", "--always",
+                    "--dirty"]),
+    "openssl": out(["openssl", "version"]),
+    "stunnel": out(["stunnel4", "-version"], "stunnel "),
+    "ssh": out(["ssh", "-V"]),
+    "iperf3": out(["iperf3", "--version"], "iperf"),
+    "socat": out(["socat", "-V"], "socat version"),
+    "params": {"tput_secs": $tput_secs, "cps_secs": $cps_secs,
+               "rr_count": $rr_count, "ttfb_count": $ttfb_count,
+               "cpu_bytes": "$cpu_bytes", "mem_runs": $mem_runs,
+               "cold_runs": $cold_runs},
+    "held_streams": $held,
+    "elapsed_s": round(($(now_ms) - $t0_ms) / 1000),
+}
+json.dump(meta, open(sys.argv[1], "w"), indent=1)
+EOF
+say "results"
+echo
+bl report "$raw" "$work/meta.json" "$out" | tee "${out%.json}.txt"
+echo
+echo "JSON: $out   (table: ${out%.json}.txt)   elapsed $(clock)" >&2

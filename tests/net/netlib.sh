@@ -1,0 +1,669 @@
+# SPDX-License-Identifier: MIT
+#
+# The network test bed: netport's daemons in network namespaces joined by
+# veth links, behind Linux routers that do NAT with iptables, over links
+# that can be delayed, made lossy, rate-limited and cut.  Source it first
+# (it sources tests/lib.sh and tests/lib_data.sh itself):
+#
+#	. "$(dirname "$0")/netlib.sh"
+#
+# Needs root: without it the script prints SKIP and exits 77.  The topology
+# (nl_topo) is the one of tests/net/README.md:
+#
+#   A 10.1.0.2 --- rA [lan0 10.1.0.1 | wan0 203.0.113.101] --+
+#                                                             +-- br0 in sw
+#   B 10.2.0.2 --- rB [lan0 10.2.0.1 | wan0 203.0.113.102] --+   (public)
+#                                                             +-- srv   203.0.113.10
+#                                                             +-- relay 203.0.113.20
+#
+# Every namespace is named $NL_PREFIX<role>, where the prefix carries the
+# PID and start time of the script ("npnet-PID-TICKS-"), so that parallel
+# runs never collide and the leftovers of a run that was killed are
+# recognised (their owner is gone) and removed by the next run.  Nothing is
+# configured in the root namespace: every address, route, iptables rule,
+# qdisc and process lives in a namespace of this run.
+#
+# The EXIT trap of lib.sh is replaced by one that stops every process the
+# script started (SIGTERM, then SIGKILL, by recorded PID, checking exit
+# status and sanitizer reports as lib.sh does), kills whatever else still
+# runs inside this run's namespaces, deletes the namespaces, and on failure
+# prints the routers' firewall state besides the process logs.
+#
+# Environment: NETPORT (the binary), NP_NFQ_DELAY (the delay line,
+# tests/net/nfq_delay.c; ctest sets both), NL_IPT (iptables command,
+# default iptables; iptables-legacy works too), NP_KEEP=1 (keep $NP_TMP).
+
+NL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NL_SCRIPT=$(basename "$0" .sh)
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: $NL_SCRIPT: needs root (network namespaces, veth, iptables);" \
+	    "run it as root or with sudo"
+	exit 77
+fi
+: "${NL_IPT:=iptables}"
+for nl_tool in ip tc "$NL_IPT" "$NL_IPT-restore" python3; do
+	if ! command -v "$nl_tool" >/dev/null 2>&1; then
+		echo "FAIL: $NL_SCRIPT: $nl_tool is missing (bash scripts/setup.sh" \
+		    "installs it)" >&2
+		exit 1
+	fi
+done
+unset nl_tool
+
+. "$NL_DIR/../lib.sh"
+. "$NL_DIR/../lib_data.sh"
+
+NL_PY=$(python3 -c 'import sys; print(sys.executable)')
+NL_HELP=$NL_DIR/nethelp.py
+: "${NP_NFQ_DELAY:=}"
+
+# $$ is the script's shell; its start time tells it from a later process
+# that reuses the PID.
+nl__starttime() {
+	local stat
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	# shellcheck disable=SC2086
+	set -- $stat
+	echo "${20}"
+}
+NL_PREFIX="npnet-$$-$(nl__starttime $$)-"
+NL_NS=()			# roles of the namespaces made, in order
+NL_PUBLIC=()			# public hosts (on the switch)
+NL_ROUTERS=()			# routers
+declare -A NL_WAN=()		# router -> WAN address
+declare -A NL_LAN=()		# router -> LAN prefix (first three octets)
+declare -A NL_MODE=()		# router -> NAT mode
+declare -A NL_MASQ=()		# router -> its nat POSTROUTING rule
+declare -A NL_IMPAIRED=()	# "role dev" -> 1
+NL_NETEM=			# 1 when the kernel has netem, 0 when not
+
+# nl_ns ROLE: the name of the namespace of ROLE.
+nl_ns() {
+	echo "$NL_PREFIX$1"
+}
+
+# nl_x ROLE CMD...: runs CMD inside the namespace of ROLE.
+nl_x() {
+	local role=$1
+	shift
+	ip netns exec "$NL_PREFIX$role" "$@"
+}
+
+# nl_ipt ROLE ARGS...: iptables inside ROLE.
+nl_ipt() {
+	local role=$1
+	shift
+	nl_x "$role" "$NL_IPT" -w 5 "$@"
+}
+
+# nl_sysctl ROLE KEY=VALUE...: sysctl inside ROLE.
+nl_sysctl() {
+	local role=$1
+	shift
+	nl_x "$role" sysctl -q -w "$@" >/dev/null
+}
+
+# --- clean-up -------------------------------------------------------------
+
+# Kills the processes inside namespace NS (a full name) and deletes it.
+nl__remove_ns() {
+	local ns=$1 pid
+	for pid in $(ip netns pids "$ns" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null || true
+	done
+	ip netns del "$ns" 2>/dev/null || true
+}
+
+# Removes the namespaces of earlier runs whose script is no longer alive
+# (killed by a timeout, say): their owner's PID is gone or belongs to a
+# process with another start time.  A live run is never touched.
+nl__clean_stale() {
+	local ns pid ticks
+	for ns in $(ip netns list 2>/dev/null | awk '{ print $1 }'); do
+		[[ $ns =~ ^npnet-([0-9]+)-([0-9]+)- ]] || continue
+		pid=${BASH_REMATCH[1]}
+		ticks=${BASH_REMATCH[2]}
+		[ "$(nl__starttime "$pid" 2>/dev/null)" = "$ticks" ] && continue
+		echo "netlib: removing $ns, left over by a run that is gone" >&2
+		nl__remove_ns "$ns"
+	done
+}
+
+# Prints the routers' rules and connection counts (on failure).
+nl__dump_state() {
+	local r
+	for r in "${NL_ROUTERS[@]}"; do
+		echo "--- router $r (${NL_MODE[$r]:-?}): filter, nat, mangle ---"
+		nl_ipt "$r" -S 2>&1 | grep -v '^-P .* ACCEPT$'
+		nl_ipt "$r" -t nat -S POSTROUTING 2>&1 | grep -- '^-A'
+		nl_ipt "$r" -t mangle -S 2>&1 | grep -- '^-A'
+		if command -v conntrack >/dev/null; then
+			echo "conntrack entries: $(nl_x "$r" conntrack -C 2>/dev/null)"
+		fi
+	done >&2
+}
+
+# The EXIT trap (replaces lib.sh's np__on_exit, whose steps it repeats
+# around the namespaces).
+nl__on_exit() {
+	local rc=$? name pid st deadline
+	local -a running=()
+	local -A mine=()
+
+	trap - EXIT TERM INT HUP
+	set +e
+	if [ "$rc" -ne 0 ] && [ "${#NL_NS[@]}" -gt 0 ]; then
+		nl__dump_state
+	fi
+	# 1. Every process this script started: SIGTERM, wait, SIGKILL.
+	for name in "${NP_NAMES[@]}"; do
+		if np_is_running "$name"; then
+			running+=("$name")
+			kill -TERM "${NP_PID[$name]}" 2>/dev/null
+		fi
+	done
+	deadline=$(($(np__now_ms) + NP_STOP_TIMEOUT * 1000))
+	for name in "${running[@]}"; do
+		pid=${NP_PID[$name]}
+		while np_is_running "$name" && [ "$(np__now_ms)" -lt "$deadline" ]; do
+			sleep 0.02
+		done
+		if np_is_running "$name"; then
+			kill -KILL "$pid" 2>/dev/null
+			echo "FAIL: $NP_SCRIPT: $name did not stop within" \
+			    "$NP_STOP_TIMEOUT s of SIGTERM" >&2
+			[ "$rc" -ne 0 ] || rc=1
+		fi
+		np__reap "$name"
+		st=$NP_STATUS
+		if [ "$st" -ne 0 ] && [ "$rc" -eq 0 ]; then
+			echo "FAIL: $NP_SCRIPT: $name exited with status $st" \
+			    "on SIGTERM" >&2
+			rc=1
+		fi
+	done
+	# 2. Anything else still inside this run's namespaces (started by
+	# this script, directly or not: nothing else enters them), then the
+	# namespaces themselves, with their links, rules and qdiscs.
+	for name in "${NL_NS[@]}"; do
+		nl__remove_ns "$NL_PREFIX$name"
+	done
+	# 3. As lib.sh: sanitizer reports, logs on failure, the scratch dir.
+	for name in "${NP_NAMES[@]}"; do
+		np__check_sanitizer "$name" || { [ "$rc" -ne 0 ] || rc=1; }
+	done
+	if [ "$rc" -ne 0 ]; then
+		for name in "${NP_NAMES[@]}" py; do
+			[ -s "$NP_TMP/$name.log" ] || continue
+			echo "--- last 40 lines of $name.log ---" >&2
+			tail -n 40 "$NP_TMP/$name.log" >&2
+		done
+	fi
+	if [ -n "${NP_KEEP:-}" ]; then
+		echo "kept $NP_TMP" >&2
+	else
+		rm -rf "$NP_TMP"
+	fi
+	exit "$rc"
+}
+trap nl__on_exit EXIT
+# A signal ends the script through the EXIT trap, so nothing is left.
+trap 'exit 143' TERM
+trap 'exit 130' INT
+trap 'exit 129' HUP
+
+nl__clean_stale
+
+# --- namespaces and links --------------------------------------------------
+
+# nl_add_ns ROLE: a new namespace with loopback up and IPv6 off.
+nl_add_ns() {
+	local ns=$NL_PREFIX$1
+	if ! ip netns add "$ns" 2>"$NP_TMP/netns.err"; then
+		if [ "${#NL_NS[@]}" -eq 0 ]; then
+			echo "SKIP: $NL_SCRIPT: cannot create network namespaces" \
+			    "here: $(cat "$NP_TMP/netns.err")"
+			exit 77
+		fi
+		np_fail "ip netns add $ns: $(cat "$NP_TMP/netns.err")"
+	fi
+	NL_NS+=("$1")
+	ip -n "$ns" link set lo up
+	nl_sysctl "$1" net.ipv6.conf.all.disable_ipv6=1 \
+	    net.ipv6.conf.default.disable_ipv6=1
+}
+
+# nl_veth ROLE1 DEV1 ROLE2 DEV2: a veth pair between two namespaces.
+nl_veth() {
+	ip -n "$NL_PREFIX$1" link add "$2" type veth peer name "$4" \
+	    netns "$NL_PREFIX$3"
+}
+
+# nl_switch: the public segment, a bridge br0 in namespace sw.
+nl_switch() {
+	nl_add_ns sw
+	ip -n "$NL_PREFIX"sw link add br0 type bridge forward_delay 0 stp_state 0
+	ip -n "$NL_PREFIX"sw link set br0 up
+	nl__bridge_plain sw
+}
+
+# Bridged frames skip iptables in ROLE (br_netfilter would otherwise run
+# them through the FORWARD chain, its policy and its impairments).
+nl__bridge_plain() {
+	nl_sysctl "$1" net.bridge.bridge-nf-call-iptables=0 \
+	    net.bridge.bridge-nf-call-ip6tables=0 \
+	    net.bridge.bridge-nf-call-arptables=0 2>/dev/null || true
+}
+
+# nl__sw_port ROLE DEV: plugs DEV of ROLE into the switch (as p-ROLE).
+nl__sw_port() {
+	nl_veth "$1" "$2" sw "p-$1"
+	ip -n "$NL_PREFIX"sw link set "p-$1" master br0 up
+	ip -n "$NL_PREFIX$1" link set "$2" up
+}
+
+# nl_public_host ROLE ADDR...: a host on the public segment (eth0 with
+# each ADDR/24), with routes to every router's LAN through that router:
+# the public side may try to reach a LAN, and only the router stops it.
+nl_public_host() {
+	local role=$1 addr r
+	shift
+	nl_add_ns "$role"
+	nl__sw_port "$role" eth0
+	for addr in "$@"; do
+		ip -n "$NL_PREFIX$role" addr add "$addr/24" dev eth0
+	done
+	NL_PUBLIC+=("$role")
+	for r in "${NL_ROUTERS[@]}"; do
+		ip -n "$NL_PREFIX$role" route add "${NL_LAN[$r]}.0/24" via "${NL_WAN[$r]}"
+	done
+}
+
+# nl_router ROLE WAN_ADDR LAN_PREFIX [MODE]: a router with wan0 on the
+# switch and a LAN bridge lan0 (LAN_PREFIX.1/24, e.g. 10.1.0), forwarding,
+# in NAT MODE (default masq; see nl_nat).
+nl_router() {
+	local role=$1 wan=$2 lan=$3 mode=${4:-masq} h
+	nl_add_ns "$role"
+	nl__sw_port "$role" wan0
+	ip -n "$NL_PREFIX$role" addr add "$wan/24" dev wan0
+	ip -n "$NL_PREFIX$role" link add lan0 type bridge forward_delay 0 stp_state 0
+	ip -n "$NL_PREFIX$role" addr add "$lan.1/24" dev lan0
+	ip -n "$NL_PREFIX$role" link set lan0 up
+	nl__bridge_plain "$role"
+	nl_sysctl "$role" net.ipv4.ip_forward=1
+	NL_ROUTERS+=("$role")
+	NL_WAN[$role]=$wan
+	NL_LAN[$role]=$lan
+	# Public hosts and the other routers know the way to this LAN: only
+	# the router's own rules keep them out.
+	for h in "${NL_PUBLIC[@]}"; do
+		ip -n "$NL_PREFIX$h" route add "$lan.0/24" via "$wan"
+	done
+	for h in "${NL_ROUTERS[@]}"; do
+		[ "$h" != "$role" ] || continue
+		ip -n "$NL_PREFIX$h" route add "$lan.0/24" via "$wan"
+		ip -n "$NL_PREFIX$role" route add "${NL_LAN[$h]}.0/24" via "${NL_WAN[$h]}"
+	done
+	nl_nat "$role" "$mode"
+}
+
+# nl_lan_host ROUTER ROLE ADDR: a host on ROUTER's LAN, default route via
+# the router.
+nl_lan_host() {
+	local router=$1 role=$2 addr=$3
+	nl_add_ns "$role"
+	nl_veth "$role" eth0 "$router" "h-$role"
+	ip -n "$NL_PREFIX$router" link set "h-$role" master lan0 up
+	ip -n "$NL_PREFIX$role" addr add "$addr/24" dev eth0
+	ip -n "$NL_PREFIX$role" link set eth0 up
+	ip -n "$NL_PREFIX$role" route add default via "${NL_LAN[$router]}.1"
+}
+
+# nl_nat ROUTER MODE: sets the router's filter and nat tables at once
+# (iptables-restore; the mangle table, where impairments live, is kept):
+#   masq          MASQUERADE (endpoint-independent, keeps the source port
+#                 when it is free), stateful firewall
+#   random-fully  MASQUERADE --random-fully (a random port per mapping),
+#                 stateful firewall
+#   firewall      no translation (the LAN is routed as it is), stateful
+#                 firewall
+#   none          routing only: no translation, no filter
+# The stateful firewall forwards LAN -> WAN, lets WAN -> LAN through only
+# for ESTABLISHED,RELATED connections, drops INVALID ones, and drops
+# unsolicited packets to the router itself from the WAN (as home routers
+# do; it also keeps conntrack from confirming them).  Existing conntrack
+# entries keep the translation they were made with.
+nl_nat() {
+	local r=$1 mode=$2 lan=${NL_LAN[$1]}.0/24
+	local -a masq=()
+	case $mode in
+	masq) masq=(-s "$lan" -o wan0 -j MASQUERADE) ;;
+	random-fully) masq=(-s "$lan" -o wan0 -j MASQUERADE --random-fully) ;;
+	firewall|none) ;;
+	*) np_fail "nl_nat: unknown mode $mode (masq, random-fully, firewall, none)" ;;
+	esac
+	{
+		echo '*filter'
+		if [ "$mode" = none ]; then
+			printf '%s\n' ':INPUT ACCEPT [0:0]' ':FORWARD ACCEPT [0:0]' \
+			    ':OUTPUT ACCEPT [0:0]'
+		else
+			printf '%s\n' ':INPUT DROP [0:0]' ':FORWARD DROP [0:0]' \
+			    ':OUTPUT ACCEPT [0:0]' \
+			    '-A INPUT -i lo -j ACCEPT' \
+			    '-A INPUT -i lan0 -j ACCEPT' \
+			    '-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT' \
+			    '-A FORWARD -m conntrack --ctstate INVALID -j DROP' \
+			    '-A FORWARD -i lan0 -o wan0 -j ACCEPT' \
+			    '-A FORWARD -i wan0 -o lan0 -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT'
+		fi
+		echo COMMIT
+	} >"$NP_TMP/ipt-$r.rules"
+	nl_x "$r" "$NL_IPT-restore" -w 5 <"$NP_TMP/ipt-$r.rules" ||
+	    np_fail "$NL_IPT-restore in $r failed for mode $mode"
+	# The nat table changes by one rule at a time: replacing the table
+	# (iptables-restore) would unregister its hooks, and the kernel then
+	# strips the translation of every live connection.
+	if [ -n "${NL_MASQ[$r]:-}" ]; then
+		# shellcheck disable=SC2086
+		nl_ipt "$r" -t nat -D POSTROUTING ${NL_MASQ[$r]}
+	fi
+	NL_MASQ[$r]=${masq[*]}
+	if [ "${#masq[@]}" -gt 0 ]; then
+		nl_ipt "$r" -t nat -A POSTROUTING "${masq[@]}"
+	fi
+	NL_MODE[$r]=$mode
+}
+
+# nl_topo [MODE_A [MODE_B]]: the standard topology (see the top of this
+# file): switch sw; srv 203.0.113.10 and relay 203.0.113.20 on it; routers
+# rA (203.0.113.101, LAN 10.1.0.0/24) and rB (203.0.113.102, 10.2.0.0/24)
+# in the given NAT modes (default masq); A 10.1.0.2 and B 10.2.0.2.
+nl_topo() {
+	nl_switch
+	nl_public_host srv 203.0.113.10
+	nl_public_host relay 203.0.113.20
+	nl_router rA 203.0.113.101 10.1.0 "${1:-masq}"
+	nl_router rB 203.0.113.102 10.2.0 "${2:-masq}"
+	nl_lan_host rA A 10.1.0.2
+	nl_lan_host rB B 10.2.0.2
+}
+
+# nl_probe ROLE open|closed [--timeout S] HOST:PORT...: connection
+# attempts from ROLE, all at once; fails unless each is as expected
+# (closed: refused, timed out or unreachable).  Prints the results.
+nl_probe() {
+	local role=$1 want=$2
+	shift 2
+	nl_x "$role" "$NL_PY" "$NL_HELP" probe --expect "$want" "$@" \
+	    >"$NP_TMP/probe.out" 2>&1 || {
+		cat "$NP_TMP/probe.out" >&2
+		np_fail "from $role, expected $want: $*"
+	}
+	sed "s/^/    $role -> /" "$NP_TMP/probe.out"
+}
+
+# --- impairment ------------------------------------------------------------
+
+nl__have_netem() {
+	if [ -z "$NL_NETEM" ]; then
+		NL_NETEM=0
+		if nl_x "${NL_NS[0]}" tc qdisc add dev lo root netem delay 1ms \
+		    2>/dev/null; then
+			NL_NETEM=1
+			nl_x "${NL_NS[0]}" tc qdisc del dev lo root 2>/dev/null || true
+		fi
+	fi
+	[ "$NL_NETEM" = 1 ]
+}
+
+# nl_can_delay: true when delay can be emulated here (netem in the
+# kernel, or the nfq_delay program built).
+nl_can_delay() {
+	nl__have_netem || [ -x "$NP_NFQ_DELAY" ]
+}
+
+# Converts a rate (e.g. 10mbit, 500kbit, 1gbit) to bytes per second.
+nl__rate_bytes() {
+	local n unit
+	[[ $1 =~ ^([0-9]+)(bit|kbit|mbit|gbit)$ ]] ||
+	    np_fail "nl_impair: rate $1: expected N followed by bit, kbit, mbit or gbit"
+	n=${BASH_REMATCH[1]}
+	unit=${BASH_REMATCH[2]}
+	case $unit in
+	bit) echo $((n / 8)) ;;
+	kbit) echo $((n * 1000 / 8)) ;;
+	mbit) echo $((n * 1000000 / 8)) ;;
+	gbit) echo $((n * 1000000000 / 8)) ;;
+	esac
+}
+
+# nl_impair ROLE DEV [delay=MS] [jitter=MS] [loss=PCT] [rate=RATE]: impairs
+# what leaves DEV in ROLE (egress only, like netem: impair both ends of a
+# link, or both sides of a router, for both directions).  With netem in
+# the kernel it is one netem qdisc.  Without: loss is an iptables rule
+# (-m statistic --mode random --probability P -j DROP), delay and jitter an
+# NFQUEUE rule served by nfq_delay (a FIFO hold in user space, jitter
+# uniform in [-J, +J] without reordering), rate a tbf qdisc.  The rules sit
+# in a chain NL-DEV of the mangle table, hooked into POSTROUTING.  Replaces
+# an earlier impairment of DEV.
+nl_impair() {
+	local role=$1 dev=$2 kv delay=0 jitter=0 loss=0 rate= chain q name
+	local -a netem=()
+	shift 2
+	for kv in "$@"; do
+		case $kv in
+		delay=*) delay=${kv#*=} ;;
+		jitter=*) jitter=${kv#*=} ;;
+		loss=*) loss=${kv#*=} ;;
+		rate=*) rate=${kv#*=} ;;
+		*) np_fail "nl_impair: unknown setting $kv" ;;
+		esac
+	done
+	nl_impair_clear "$role" "$dev"
+	NL_IMPAIRED["$role $dev"]=1
+	if nl__have_netem; then
+		[ "$delay" = 0 ] && [ "$jitter" = 0 ] || netem+=(delay "${delay}ms" "${jitter}ms")
+		[ "$loss" = 0 ] || netem+=(loss "$loss%")
+		[ -z "$rate" ] || netem+=(rate "$rate")
+		[ "${#netem[@]}" -eq 0 ] ||
+		    nl_x "$role" tc qdisc replace dev "$dev" root netem "${netem[@]}" ||
+		    np_fail "netem on $role/$dev failed"
+		return 0
+	fi
+	chain=NL-$dev
+	nl_ipt "$role" -t mangle -N "$chain"
+	if [ "$loss" != 0 ]; then
+		nl_ipt "$role" -t mangle -A "$chain" -m statistic --mode random \
+		    --probability "$(awk -v p="$loss" 'BEGIN { printf "%.6f", p / 100 }')" \
+		    -j DROP
+	fi
+	if [ "$delay" != 0 ] || [ "$jitter" != 0 ]; then
+		[ -x "$NP_NFQ_DELAY" ] ||
+		    np_fail "no netem in this kernel and no nfq_delay program (NP_NFQ_DELAY=$NP_NFQ_DELAY): build it (needs libnetfilter-queue-dev)"
+		# Queue numbers are per namespace: 100 + ifindex is unique.
+		q=$((100 + $(nl_x "$role" cat "/sys/class/net/$dev/ifindex")))
+		name=nfq-$role-$dev
+		np_start "$name" ip netns exec "$NL_PREFIX$role" "$NP_NFQ_DELAY" \
+		    -q "$q" -d "$delay" -j "$jitter"
+		np_wait_log "$name" "^nfq_delay: queue $q ready"
+		nl_ipt "$role" -t mangle -A "$chain" -j NFQUEUE --queue-num "$q" \
+		    --queue-bypass
+	fi
+	nl_ipt "$role" -t mangle -A POSTROUTING -o "$dev" -j "$chain"
+	if [ -n "$rate" ]; then
+		local bps burst
+		bps=$(nl__rate_bytes "$rate")
+		burst=$((bps / 50 > 16384 ? bps / 50 : 16384))
+		nl_x "$role" tc qdisc replace dev "$dev" root tbf rate "$rate" \
+		    burst "$burst" latency 200ms ||
+		    np_fail "tbf on $role/$dev failed"
+	fi
+}
+
+# nl_impair_clear ROLE DEV: removes what nl_impair set on DEV.
+nl_impair_clear() {
+	local role=$1 dev=$2 name=nfq-$1-$2
+	[ -n "${NL_IMPAIRED["$role $dev"]:-}" ] || return 0
+	unset "NL_IMPAIRED[$role $dev]"
+	nl_x "$role" tc qdisc del dev "$dev" root 2>/dev/null || true
+	if nl_ipt "$role" -t mangle -S "NL-$dev" >/dev/null 2>&1; then
+		nl_ipt "$role" -t mangle -D POSTROUTING -o "$dev" -j "NL-$dev" 2>/dev/null || true
+		nl_ipt "$role" -t mangle -F "NL-$dev"
+		nl_ipt "$role" -t mangle -X "NL-$dev"
+	fi
+	if np_is_running "$name"; then
+		np_stop "$name"
+	fi
+}
+
+# nl_impair_router ROUTER SETTINGS...: impairs the router's WAN access
+# link both ways: what it sends to the WAN (wan0) and what it forwards from
+# the WAN to its LAN (lan0) each get SETTINGS (see nl_impair), so a delay
+# of D ms adds 2*D ms to the round trip of every LAN host to the public side.
+nl_impair_router() {
+	local r=$1
+	shift
+	nl_impair "$r" wan0 "$@"
+	nl_impair "$r" lan0 "$@"
+}
+
+# nl_cut ROUTER link|drop: cuts the router's WAN: "link" sets wan0 down
+# (routes via wan0 go away, and the kernel forgets the masqueraded
+# connections of a device that goes down), "drop" drops every packet in
+# and out of wan0 with iptables (conntrack keeps its entries).  nl_uncut
+# ROUTER restores it.
+nl_cut() {
+	case $2 in
+	link) ip -n "$NL_PREFIX$1" link set wan0 down ;;
+	drop)
+		nl_ipt "$1" -t mangle -N NL-CUT
+		nl_ipt "$1" -t mangle -A NL-CUT -j DROP
+		nl_ipt "$1" -t mangle -I PREROUTING -i wan0 -j NL-CUT
+		nl_ipt "$1" -t mangle -I POSTROUTING -o wan0 -j NL-CUT
+		;;
+	*) np_fail "nl_cut: link or drop, not $2" ;;
+	esac
+}
+
+nl_uncut() {
+	ip -n "$NL_PREFIX$1" link set wan0 up
+	if nl_ipt "$1" -t mangle -S NL-CUT >/dev/null 2>&1; then
+		nl_ipt "$1" -t mangle -D PREROUTING -i wan0 -j NL-CUT
+		nl_ipt "$1" -t mangle -D POSTROUTING -o wan0 -j NL-CUT
+		nl_ipt "$1" -t mangle -F NL-CUT
+		nl_ipt "$1" -t mangle -X NL-CUT
+	fi
+}
+
+# --- netport and applications in namespaces ------------------------------
+
+# nl_netport ROLE: prints the path of a wrapper that runs $NETPORT inside
+# ROLE's namespace (exec all the way, so the recorded PID is netport's).
+# lib.sh's starters take it as NETPORT: NETPORT=$(nl_netport A) np_...
+nl_netport() {
+	local w=$NP_TMP/bin/netport-$1
+	if [ ! -x "$w" ]; then
+		mkdir -p "$NP_TMP/bin"
+		printf '#!/bin/sh\nexec ip netns exec %s %s "$@"\n' \
+		    "$NL_PREFIX$1" "$NETPORT" >"$w"
+		chmod +x "$w"
+	fi
+	echo "$w"
+}
+
+# nl_server [KEY=VALUE...]: server hub in srv, listening on
+# 203.0.113.10:443, with timings that suit impaired links; sets
+# NP_SERVER_ADDR.
+nl_server() {
+	np_server_conf hub listen=203.0.113.10:443 keepalive=1s \
+	    dead_timeout=5s handshake_timeout=5s "$@"
+	NETPORT=$(nl_netport srv) np_start_server hub
+}
+
+# nl_relay [KEY=VALUE...]: relay r1 in relay, 203.0.113.20:8443, and
+# waits until the server has registered it.
+nl_relay() {
+	NETPORT=$(nl_netport relay) np_dp_relay r1 listen=203.0.113.20:8443 "$@"
+}
+
+# nl_portal NAME ROLE CLIENT_RULES SERVICE_RULES [KEY=VALUE...]: portal
+# NAME in ROLE's namespace; waits until it has applied its rule set.
+nl_portal() {
+	local name=$1 role=$2
+	shift 2
+	NETPORT=$(nl_netport "$role") np_dp_portal "$name" "$@"
+}
+
+# nl_start ROLE NAME CMD...: np_start inside ROLE's namespace.
+nl_start() {
+	local role=$1 name=$2
+	shift 2
+	np_start "$name" ip netns exec "$NL_PREFIX$role" "$@"
+}
+
+# nl_app ROLE NAME KIND PORT [ARGS...]: a tests/dpio.py server (echo,
+# source, sink, talk, http) on 127.0.0.1:PORT inside ROLE; waits until it
+# listens.
+nl_app() {
+	local role=$1 name=$2 kind=$3 port=$4
+	shift 4
+	nl_start "$role" "$name" "$NL_PY" "$NP_DPIO" "$kind" "$port" "$@"
+	np_wait_log "$name" "^$kind listening on 127\\.0\\.0\\.1:$port\$"
+}
+
+# nl_client ROLE NAME SECONDS ARGS...: a tests/dpio.py client inside ROLE,
+# in the background, with a deadline; wait for it with np_dp_done.
+nl_client() {
+	local role=$1 name=$2 secs=$3
+	shift 3
+	nl_start "$role" "$name" "$NL_PY" "$NP_DPIO" --timeout "$secs" "$@"
+}
+
+# nl_help ROLE NAME ARGS...: tests/net/nethelp.py inside ROLE, in the
+# background.
+nl_help() {
+	local role=$1 name=$2
+	shift 2
+	nl_start "$role" "$name" "$NL_PY" "$NL_HELP" "$@"
+}
+
+# nl_rule NAME CLIENT LISTEN SERVICE TARGET: one policy rule (YAML, after
+# a "rules:" line); LISTEN and TARGET are host:port.
+nl_rule() {
+	cat <<EOF
+  - name: $1
+    client: $2
+    listen: $3
+    service: $4
+    target: $5
+EOF
+}
+
+# nl_asan: true when $NETPORT is built with AddressSanitizer.
+nl_asan() {
+	nm "$NETPORT" 2>/dev/null | grep -q '__asan_init'
+}
+
+# nl_hold SECONDS NAME...: lets SECONDS pass (a scenario's duration, such
+# as an outage, not a wait for an event), failing early if one of the
+# named processes dies meanwhile.
+nl_hold() {
+	local secs=$1 deadline name
+	shift
+	deadline=$(($(np__now_ms) + secs * 1000))
+	while [ "$(np__now_ms)" -lt "$deadline" ]; do
+		for name in "$@"; do
+			np_is_running "$name" || np_fail "$name exited during a $secs s hold"
+		done
+		sleep 0.1
+	done
+}
+
+# nl_rss NAME: resident memory of process NAME, in KiB.
+nl_rss() {
+	awk '/^VmRSS:/ { print $2 }' "/proc/${NP_PID[$1]}/status"
+}
