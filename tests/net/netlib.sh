@@ -330,7 +330,9 @@ nl_lan_host() {
 #                 stateful firewall
 #   firewall      no translation (the LAN is routed as it is), stateful
 #                 firewall
-#   none          routing only: no translation, no filter
+#   none          routing only: no translation, no filter (connection
+#                 tracking stays on, so that connections made under an
+#                 earlier mode keep their translation)
 # The stateful firewall forwards LAN -> WAN, lets WAN -> LAN through only
 # for ESTABLISHED,RELATED connections, drops INVALID ones, and drops
 # unsolicited packets to the router itself from the WAN (as home routers
@@ -348,8 +350,13 @@ nl_nat() {
 	{
 		echo '*filter'
 		if [ "$mode" = none ]; then
+			# Accepts everything, but uses conntrack: without any
+			# user of it the kernel stops tracking in this
+			# namespace, and connections made under an earlier mode
+			# would lose their translation.
 			printf '%s\n' ':INPUT ACCEPT [0:0]' ':FORWARD ACCEPT [0:0]' \
-			    ':OUTPUT ACCEPT [0:0]'
+			    ':OUTPUT ACCEPT [0:0]' \
+			    '-A FORWARD -m conntrack --ctstate NEW,ESTABLISHED,RELATED,INVALID,UNTRACKED -j ACCEPT'
 		else
 			printf '%s\n' ':INPUT DROP [0:0]' ':FORWARD DROP [0:0]' \
 			    ':OUTPUT ACCEPT [0:0]' \
