@@ -22,7 +22,12 @@ fuzz_check_roundtrip(const uint8_t *p, size_t n, const struct mux_frame *f)
 	buf_init(&b, MUX_HDR_LEN + MUX_MAX_PAYLOAD);
 	switch (f->hdr.type) {
 	case MUX_OPEN:
-		r = mux_put_open(&b, f->hdr.stream, f->rule);
+		r = (f->hdr.flags & MUX_FLAG_DGRAM) ?
+		    mux_put_open_dgram(&b, f->hdr.stream, f->rule) :
+		    mux_put_open(&b, f->hdr.stream, f->rule);
+		break;
+	case MUX_DGRAM:
+		r = mux_put_dgram(&b, f->hdr.stream, f->data, f->hdr.len);
 		break;
 	case MUX_WINDOW:
 		r = mux_put_window(&b, f->hdr.stream, f->increment);
