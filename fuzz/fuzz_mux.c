@@ -19,7 +19,7 @@ fuzz_check_roundtrip(const uint8_t *p, size_t n, const struct mux_frame *f)
 	struct buf b;
 	int r = 0;
 
-	buf_init(&b, MUX_HDR_LEN + MUX_MAX_PAYLOAD);
+	buf_init(&b, MUX_HDR_LEN + MUX_MAX_DGRAM);
 	switch (f->hdr.type) {
 	case MUX_OPEN:
 		r = (f->hdr.flags & MUX_FLAG_DGRAM) ?

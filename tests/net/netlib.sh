@@ -418,11 +418,14 @@ nl_probe() {
 nl__have_netem() {
 	if [ -z "$NL_NETEM" ]; then
 		NL_NETEM=0
-		if nl_x "${NL_NS[0]}" tc qdisc add dev lo root netem delay 1ms \
+		nl_add_ns probe
+		if nl_x probe tc qdisc add dev lo root netem delay 1ms \
 		    2>/dev/null; then
 			NL_NETEM=1
-			nl_x "${NL_NS[0]}" tc qdisc del dev lo root 2>/dev/null || true
 		fi
+		nl__remove_ns "${NL_PREFIX}probe"
+		unset 'NL_NS[-1]'
+		NL_NS=("${NL_NS[@]}")
 	fi
 	[ "$NL_NETEM" = 1 ]
 }
