@@ -5,7 +5,7 @@
     benchlib.py ports N                    N free loopback TCP ports
     benchlib.py cpu NAME=SPEC...           CPU seconds of processes, as JSON
     benchlib.py rss NAME=SPEC...           resident set sizes in KiB, as JSON
-    benchlib.py rss-peak SECS NAME=SPEC... largest RSS seen over SECS seconds
+    benchlib.py rss-peak WATCH NAME=SPEC... largest RSS seen while PID WATCH runs
     benchlib.py field FILE KEY             a top-level value of a JSON file
     benchlib.py iperf FILE                 "GBIT_PER_S BYTES" of an iperf3 -J run
     benchlib.py report RAW META OUT        prints the table, writes OUT (JSON)
@@ -106,15 +106,25 @@ def cmd_rss(args):
     print(json.dumps(_rss_all(_parse_specs(args))))
 
 
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except OSError:
+        return False
+    return data[data.rindex(")") + 2:].split()[0] != "Z"
+
+
 def cmd_rss_peak(args):
-    secs = float(args[0])
+    """Samples every 100 ms while process WATCH runs (at most 10 min)."""
+    watch = int(args[0])
     specs = _parse_specs(args[1:])
     peak = {name: 0 for name, _ in specs}
-    end = time.monotonic() + secs
+    end = time.monotonic() + 600
     while True:
         for name, v in _rss_all(specs).items():
             peak[name] = max(peak[name], v)
-        if time.monotonic() >= end:
+        if not _running(watch) or time.monotonic() >= end:
             break
         time.sleep(0.1)
     print(json.dumps(peak))
@@ -195,14 +205,14 @@ PROC_METRICS = [
 ]
 
 PROCS = [
-    ("netport", "client", "client portal"),
-    ("netport", "relay", "relay"),
-    ("netport", "service", "service portal"),
+    ("netport", "client", "netport client portal"),
+    ("netport", "relay", "netport relay"),
+    ("netport", "service", "netport service portal"),
     ("stunnel", "client", "stunnel client"),
-    ("stunnel", "socat", "socat (+ forked children)"),
+    ("stunnel", "socat", "socat + forked children (sum)"),
     ("stunnel", "server", "stunnel server"),
     ("ssh", "client", "ssh client"),
-    ("ssh", "sshd", "sshd session processes"),
+    ("ssh", "sshd", "sshd session processes (sum)"),
 ]
 
 
@@ -304,7 +314,7 @@ def cmd_report(args):
             lab = f"{label} ({unit})" if first else ""
             first = False
             rng = f"[{fmt(s['min'])}–{fmt(s['max'])}]"
-            lines.append(f"  {lab:34} {path + ' ' + pname:30} "
+            lines.append(f"  {lab:34} {pname:30} "
                          f"{fmt(s['median']):>9}  {rng}")
         if not first:
             lines.append("")

@@ -6,7 +6,8 @@
  * (SO_RCVTIMEO/SO_SNDTIMEO, 10 s), so a broken path fails a measurement
  * instead of hanging it.  Results are one JSON object on standard output.
  *
- *   npbench echo PORT              echo server (epoll, any number of peers)
+ *   npbench echo PORT...           echo server on each PORT (one epoll loop,
+ *                                  any number of peers)
  *   npbench rr PORT COUNT SIZE     COUNT round trips of SIZE bytes on one
  *                                  connection: p50/p99 in microseconds
  *   npbench ttfb PORT COUNT        COUNT new connections, one after the
@@ -14,9 +15,10 @@
  *                                  the first byte of the answer
  *   npbench cps PORT SECONDS PAR   PAR threads, each: connect, 1-byte echo,
  *                                  close, for SECONDS: connections/second
- *   npbench hold PORT N            opens N connections, each proven by a
- *                                  1-byte echo, prints "holding N", then
- *                                  keeps them until SIGTERM or SIGINT
+ *   npbench hold PORT N            opens N connections (50 at a time), each
+ *                                  proven by a 1-byte echo, prints
+ *                                  "holding N", then keeps them until
+ *                                  SIGTERM or SIGINT
  *
  * Written in C rather than Python so that the client's own cost (a few
  * hundred nanoseconds per round trip) stays far below what is measured,
@@ -42,6 +44,7 @@
 
 #define IO_TIMEOUT_S	10
 #define ECHO_BUF	16384
+#define HOLD_BATCH	50
 
 static void die(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
@@ -207,8 +210,9 @@ print_stats(const char *extra, uint64_t *v, size_t n, int with_samples)
 
 struct echo_conn {
 	int	fd;
+	int	listener;	/* a listening socket: no buffer follows */
 	size_t	len, off;	/* bytes read but not yet written back */
-	char	buf[ECHO_BUF];
+	char	buf[];
 };
 
 static void
@@ -259,7 +263,7 @@ echo_event(int ep, struct echo_conn *c, uint32_t events)
 		epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
 	}
 	for (rounds = 0; rounds < 16; rounds++) {
-		r = recv(c->fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
+		r = recv(c->fd, c->buf, ECHO_BUF, MSG_DONTWAIT);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EAGAIN)
@@ -285,28 +289,36 @@ echo_event(int ep, struct echo_conn *c, uint32_t events)
 }
 
 static int
-cmd_echo(int port)
+cmd_echo(char **ports, int nports)
 {
-	struct sockaddr_in sa = loopback(port);
 	struct epoll_event ev = { 0 }, evs[256];
-	struct echo_conn *c;
-	int ls, ep, fd, n, i, one = 1;
+	struct sockaddr_in sa;
+	struct echo_conn *c, *l;
+	int ep, fd, n, i, one = 1;
 
 	raise_nofile();
 	signal(SIGPIPE, SIG_IGN);
-	ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (ls < 0)
-		die("socket: %s", strerror(errno));
-	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(ls, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    listen(ls, 4096) != 0)
-		die("listen on 127.0.0.1:%d: %s", port, strerror(errno));
 	if ((ep = epoll_create1(EPOLL_CLOEXEC)) < 0)
 		die("epoll_create1: %s", strerror(errno));
-	ev.events = EPOLLIN;
-	ev.data.ptr = NULL;		/* NULL marks the listener */
-	epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev);
-	printf("echo listening on 127.0.0.1:%d\n", port);
+	for (i = 0; i < nports; i++) {
+		sa = loopback((int)parse_num(ports[i], 1, 65535, "port"));
+		if ((l = calloc(1, sizeof(*l))) == NULL)
+			die("out of memory");
+		l->listener = 1;
+		l->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK |
+		    SOCK_CLOEXEC, 0);
+		if (l->fd < 0)
+			die("socket: %s", strerror(errno));
+		setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(l->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+		    listen(l->fd, 4096) != 0)
+			die("listen on 127.0.0.1:%s: %s", ports[i],
+			    strerror(errno));
+		ev.events = EPOLLIN;
+		ev.data.ptr = l;
+		epoll_ctl(ep, EPOLL_CTL_ADD, l->fd, &ev);
+		printf("echo listening on 127.0.0.1:%s\n", ports[i]);
+	}
 	fflush(stdout);
 	for (;;) {
 		n = epoll_wait(ep, evs, 256, -1);
@@ -315,19 +327,22 @@ cmd_echo(int port)
 		if (n < 0)
 			die("epoll_wait: %s", strerror(errno));
 		for (i = 0; i < n; i++) {
-			if (evs[i].data.ptr) {
-				echo_event(ep, evs[i].data.ptr, evs[i].events);
+			l = evs[i].data.ptr;
+			if (!l->listener) {
+				echo_event(ep, l, evs[i].events);
 				continue;
 			}
-			while ((fd = accept4(ls, NULL, NULL,
+			while ((fd = accept4(l->fd, NULL, NULL,
 			    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
 				    sizeof(one));
-				if ((c = malloc(sizeof(*c))) == NULL) {
+				if ((c = malloc(sizeof(*c) + ECHO_BUF)) ==
+				    NULL) {
 					close(fd);
 					continue;
 				}
 				c->fd = fd;
+				c->listener = 0;
 				c->len = c->off = 0;
 				ev.events = EPOLLIN;
 				ev.data.ptr = c;
@@ -493,13 +508,24 @@ cmd_hold(int port, long n)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if ((fds = calloc((size_t)n, sizeof(*fds))) == NULL)
 		die("out of memory");
-	for (i = 0; i < n; i++) {
-		if ((fds[i] = dial(port)) < 0)
-			die("connection %ld to 127.0.0.1:%d: %s", i, port,
-			    strerror(errno));
-		if (send_all(fds[i], &b, 1) != 0 || recv_all(fds[i], &b, 1) != 0)
-			die("echo on connection %ld to 127.0.0.1:%d: %s", i,
-			    port, errno ? strerror(errno) : "closed");
+	/* In batches: a forwarder that sets up each connection slowly (a TLS
+	 * handshake, a channel) works on a whole batch at once. */
+	for (i = 0; i < n; i += HOLD_BATCH) {
+		long end = i + HOLD_BATCH < n ? i + HOLD_BATCH : n, j;
+
+		for (j = i; j < end; j++) {
+			if ((fds[j] = dial(port)) < 0)
+				die("connection %ld to 127.0.0.1:%d: %s", j,
+				    port, strerror(errno));
+			if (send_all(fds[j], &b, 1) != 0)
+				die("send on connection %ld to 127.0.0.1:%d: "
+				    "%s", j, port, strerror(errno));
+		}
+		for (j = i; j < end; j++)
+			if (recv_all(fds[j], &b, 1) != 0)
+				die("echo on connection %ld to 127.0.0.1:%d: "
+				    "%s", j, port,
+				    errno ? strerror(errno) : "closed");
 	}
 	printf("holding %ld connections (opened in %.3f s)\n", n,
 	    (double)(now_ns() - t0) / 1e9);
@@ -514,7 +540,7 @@ static void
 usage(void)
 {
 	fprintf(stderr,
-	    "usage: npbench echo PORT\n"
+	    "usage: npbench echo PORT...\n"
 	    "       npbench rr PORT COUNT SIZE\n"
 	    "       npbench ttfb PORT COUNT\n"
 	    "       npbench cps PORT SECONDS PARALLEL\n"
@@ -530,9 +556,9 @@ main(int argc, char **argv)
 	if (argc < 3)
 		usage();
 	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(argv[1], "echo") == 0)
+		return cmd_echo(argv + 2, argc - 2);
 	port = (int)parse_num(argv[2], 1, 65535, "port");
-	if (strcmp(argv[1], "echo") == 0 && argc == 3)
-		return cmd_echo(port);
 	if (strcmp(argv[1], "rr") == 0 && argc == 5)
 		return cmd_rr(port, parse_num(argv[3], 1, 10000000, "count"),
 		    parse_num(argv[4], 1, 65536, "size"));

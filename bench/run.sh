@@ -275,9 +275,11 @@ conns_on() { ss -Htn state established "sport = :$1" 2>/dev/null | wc -l; }
 # ---- configuration -----------------------------------------------------
 
 say "starting everything on loopback in $work"
-read -r p_echo p_iperf p_server p_relay np_echo np_iperf st_echo st_iperf \
-    so_echo so_iperf sts_echo sts_iperf p_sshd ssh_echo ssh_iperf \
-    < <(bl ports 15)
+# Each path has its own echo target port, so that the TIME_WAIT sockets one
+# path's short connections leave behind never slow another path's connects.
+read -r e_direct e_netport e_stunnel e_ssh p_iperf p_server p_relay np_echo \
+    np_iperf st_echo st_iperf so_echo so_iperf sts_echo sts_iperf p_sshd \
+    ssh_echo ssh_iperf < <(bl ports 18)
 
 cd "$work"
 export NETPORT_CA_DIR=$work/ca
@@ -300,7 +302,7 @@ rules:
     client: alice
     listen: 127.0.0.1:$np_echo
     service: bob
-    target: 127.0.0.1:$p_echo
+    target: 127.0.0.1:$e_netport
   - name: iperf
     client: alice
     listen: 127.0.0.1:$np_iperf
@@ -313,7 +315,7 @@ EOF
     "$p_server" "$p_relay"; } >relay.yaml
 { tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\n' "$p_server"
-  printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$p_echo" "$p_iperf"
+  printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_netport" "$p_iperf"
 } >bob.yaml
 
 # stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3
@@ -345,7 +347,7 @@ EOF
 }
 stunnel_conf client yes echo "$st_echo" "$so_echo" \
     iperf "$st_iperf" "$so_iperf" >stunnel-client.conf
-stunnel_conf server no echo "$sts_echo" "$p_echo" \
+stunnel_conf server no echo "$sts_echo" "$e_stunnel" \
     iperf "$sts_iperf" "$p_iperf" >stunnel-server.conf
 
 # sshd on a high port with its own host key, authorized key and config.
@@ -384,7 +386,7 @@ fi
 # ---- start -------------------------------------------------------------
 
 step "targets: echo server, iperf3 server"
-start echo "$npbench" echo "$p_echo"
+start echo "$npbench" echo "$e_direct" "$e_netport" "$e_stunnel" "$e_ssh"
 start iperf3 iperf3 -s -B 127.0.0.1 -p "$p_iperf" --idle-timeout 60
 wait_for "echo server" 10 echo log_has echo 'echo listening'
 wait_for "iperf3 server" 10 iperf3 listening "$p_iperf"
@@ -406,12 +408,18 @@ done_ ok
 
 step "stunnel server, socat relays, stunnel client"
 start st_server stunnel4 "$work/stunnel-server.conf"
+# TCP_NODELAY on both sides, as netport's relay sets it: without it, socat
+# holds back the small second flight of each TLS handshake until the delayed
+# ACK (about 40 ms per new connection).  BENCH_SOCAT_NODELAY=0 measures the
+# plain command.
+nodelay=,nodelay
+[ "${BENCH_SOCAT_NODELAY:-1}" = 1 ] || nodelay=
 start socat_echo socat -b 131072 \
-    "TCP-LISTEN:$so_echo,bind=127.0.0.1,reuseaddr,fork" \
-    "TCP:127.0.0.1:$sts_echo"
+    "TCP-LISTEN:$so_echo,bind=127.0.0.1,reuseaddr,fork$nodelay" \
+    "TCP:127.0.0.1:$sts_echo$nodelay"
 start socat_iperf socat -b 131072 \
-    "TCP-LISTEN:$so_iperf,bind=127.0.0.1,reuseaddr,fork" \
-    "TCP:127.0.0.1:$sts_iperf"
+    "TCP-LISTEN:$so_iperf,bind=127.0.0.1,reuseaddr,fork$nodelay" \
+    "TCP:127.0.0.1:$sts_iperf$nodelay"
 start st_client stunnel4 "$work/stunnel-client.conf"
 for port in "$sts_echo st_server" "$sts_iperf st_server" \
     "$so_echo socat_echo" "$so_iperf socat_iperf" "$st_echo st_client" \
@@ -428,15 +436,22 @@ start ssh ssh -F /dev/null -N -p "$p_sshd" -i "$work/ssh/user_ed25519" \
     -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes \
     -o UserKnownHostsFile="$work/ssh/known_hosts" -o ExitOnForwardFailure=yes \
     -o Compression=no -o ServerAliveInterval=0 -c aes128-gcm@openssh.com \
-    -L "127.0.0.1:$ssh_echo:127.0.0.1:$p_echo" \
+    -L "127.0.0.1:$ssh_echo:127.0.0.1:$e_ssh" \
     -L "127.0.0.1:$ssh_iperf:127.0.0.1:$p_iperf" "$(id -un)@127.0.0.1"
 wait_for "ssh -L listener" 15 ssh listening "$ssh_echo"
 wait_for "ssh -L listener" 15 ssh listening "$ssh_iperf"
 done_ ok
 
 paths=(direct netport stunnel ssh)
-declare -A ECHO_PORT=([direct]=$p_echo [netport]=$np_echo [stunnel]=$st_echo
+declare -A ECHO_PORT=([direct]=$e_direct [netport]=$np_echo [stunnel]=$st_echo
     [ssh]=$ssh_echo)
+declare -A TARGET_PORT=([direct]=$e_direct [netport]=$e_netport
+    [stunnel]=$e_stunnel [ssh]=$e_ssh)
+# settled PATH: the path's target has no connection left (waits up to 60 s).
+settled() {
+	wait_for "teardown of $1's connections" 60 "" \
+	    test "$(conns_on "${TARGET_PORT[$1]}")" -eq 0
+}
 declare -A IPERF_PORT=([direct]=$p_iperf [netport]=$np_iperf
     [stunnel]=$st_iperf [ssh]=$ssh_iperf)
 
@@ -490,9 +505,7 @@ for ((run = 1; run <= mem_runs; run++)); do
 	for path in netport stunnel ssh; do
 		port=${ECHO_PORT[$path]}
 		step "$path: idle, then $held streams (round $run/$mem_runs)"
-		# Nothing left over from the previous round.
-		wait_for "teardown of earlier connections" 60 "" \
-		    test "$(conns_on "$p_echo")" -eq 0
+		settled "$path"	# nothing left from the previous round
 		procs "$path" echo
 		idle=$(bl rss "${P[@]}")
 		rec_json rss_idle "$path" "$idle"
@@ -509,7 +522,7 @@ print(", ".join(f"{k} {a[k] / 1024:.1f}->{b[k] / 1024:.1f} MiB" for k in a))' \
 		    "$idle" "$full")"
 	done
 done
-wait_for "teardown of held connections" 60 "" test "$(conns_on "$p_echo")" -eq 0
+for path in netport stunnel ssh; do settled "$path"; done
 
 # ---- the rounds --------------------------------------------------------
 
@@ -545,9 +558,7 @@ m_cps() {	# PATH PARALLEL METRIC
 	else
 		done_ "$cps conn/s"
 	fi
-	# Let the closes of this burst settle before the next measurement.
-	wait_for "teardown of short connections" 60 "" \
-	    test "$(conns_on "$p_echo")" -eq 0
+	settled "$1"	# the closes of this burst are done
 }
 iperf() {	# PATH ARGS...: runs iperf3 -J through PATH into $work/iperf.json
 	local path=$1
@@ -557,22 +568,22 @@ iperf() {	# PATH ARGS...: runs iperf3 -J through PATH into $work/iperf.json
 	    bl field "$work/iperf.json" error 2>/dev/null || tail -3 "$work/iperf.json")"
 }
 m_tput() {	# PATH STREAMS METRIC
-	local sampler='' gbps bytes
+	local gbps bytes ipid
 	if [ "$1" != direct ] && [ "$2" -gt 1 ]; then
 		# RSS of the forwarding processes while the transfer runs.
 		procs "$1" iperf
-		bl rss-peak "$((tput_secs - 1)).7" "${P[@]}" \
-		    >"$work/rss.json" &
-		sampler=$!
-	fi
-	iperf "$1" -t "$tput_secs" -P "$2"
-	if [ -n "$sampler" ]; then
-		wait "$sampler" || fail "RSS sampler failed"
+		iperf "$1" -t "$tput_secs" -P "$2" &
+		ipid=$!
+		bl rss-peak "$ipid" "${P[@]}" >"$work/rss.json" ||
+		    fail "RSS sampler failed"
+		wait "$ipid" || exit 1	# iperf has said why
 		rec_json rss_xfer "$1" "$(cat "$work/rss.json")"
+	else
+		iperf "$1" -t "$tput_secs" -P "$2"
 	fi
 	read -r gbps bytes < <(bl iperf "$work/iperf.json")
 	rec "$3" "$1" "" "$gbps"
-	done_ "$gbps Gbit/s"
+	done_ "$(printf '%.2f' "$gbps") Gbit/s"
 }
 m_cpu() {
 	local before after bytes
@@ -626,8 +637,8 @@ done
 # ---- idle again --------------------------------------------------------
 
 run=1
-wait_for "teardown of test connections" 60 "" test "$(conns_on "$p_echo")" -eq 0
 for path in netport stunnel ssh; do
+	settled "$path"
 	procs "$path" echo
 	rec_json rss_after "$path" "$(bl rss "${P[@]}")"
 done
@@ -638,32 +649,39 @@ if [ -n "$profile_dir" ]; then
 	mkdir -p "$profile_dir"
 	profile_dir=$(cd "$profile_dir" && pwd)
 	say "profiles (perf record -g) into $profile_dir"
-	# profile LABEL WHAT-TO-RUN NAME=PID...
+	# profile LABEL WHAT-TO-RUN NAME=PID[,PID...]...: one system-wide
+	# record while WHAT-TO-RUN runs (system-wide, because stunnel creates
+	# a thread per connection after any per-process record would attach),
+	# then one report per NAME, filtered to its processes.
 	profile() {
-		local label=$1 cmd=$2 spec name pid i=0
-		local -a perfs=()
+		local label=$1 cmd=$2 spec name pids data
+		local -a filter
 		shift 2
+		data=$profile_dir/$label.data
+		start perf perf record -a -g -F 999 -o "$data" -- \
+		    sleep "$tput_secs"
+		wait_for "perf record to start" 10 perf \
+		    test -s "$data"
+		eval "$cmd"
+		wait "${PID[perf]}" 2>/dev/null || true
+		unset "PID[perf]"
 		for spec in "$@"; do
 			name=${spec%%=*}
-			pid=${spec#*=}
-			start "perf$i" perf record -g -F 999 -p "$pid" \
-			    -o "$profile_dir/$label-$name.data" -- sleep "$tput_secs"
-			perfs+=("perf$i:$name")
-			i=$((i + 1))
-		done
-		# perf attaches within a few ms; its "sleep" bounds the record.
-		eval "$cmd"
-		for spec in "${perfs[@]}"; do
-			name=${spec#*:}
-			wait "${PID[${spec%%:*}]}" 2>/dev/null || true
-			unset "PID[${spec%%:*}]"
+			pids=${spec#*=}
+			# comm:NAME selects by command name (socat's children).
+			case $pids in
+			comm:*) filter=(--comm "${pids#comm:}") ;;
+			*) filter=(--pid "$pids") ;;
+			esac
 			perf report --stdio --no-children --percent-limit 0.7 \
-			    -g none --sort dso,sym \
-			    -i "$profile_dir/$label-$name.data" \
+			    -g none --sort dso,sym "${filter[@]}" -i "$data" \
 			    >"$profile_dir/$label-$name.txt" 2>/dev/null || true
+			perf report --stdio --no-children --percent-limit 0.5 \
+			    -g none --sort dso "${filter[@]}" -i "$data" \
+			    >"$profile_dir/$label-$name.dso.txt" 2>/dev/null || true
 			perf report --stdio --no-children --percent-limit 3 \
 			    -g caller,0.5,callee,function,percent --sort sym \
-			    -i "$profile_dir/$label-$name.data" \
+			    "${filter[@]}" -i "$data" \
 			    >"$profile_dir/$label-$name.callers.txt" 2>/dev/null || true
 		done
 	}
@@ -674,7 +692,7 @@ if [ -n "$profile_dir" ]; then
 	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
 	step "stunnel 1 stream"
 	profile tput1-stunnel "iperf stunnel -t $tput_secs -P 1" \
-	    client="${PID[st_client]}" server="${PID[st_server]}"
+	    client="${PID[st_client]}" socat=comm:socat server="${PID[st_server]}"
 	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
 	step "ssh 1 stream"
 	profile tput1-ssh "iperf ssh -t $tput_secs -P 1" \
@@ -690,8 +708,8 @@ if [ -n "$profile_dir" ]; then
 	    "\"\$npbench\" cps \"\$ssh_echo\" \"\$tput_secs\" 8 >\"\$work/m.json\" || true" \
 	    client="${PID[ssh]}" sshd="$sshd_kids"
 	done_ "$(bl field "$work/m.json" cps) conn/s"
-	wait_for "teardown of short connections" 60 "" \
-	    test "$(conns_on "$p_echo")" -eq 0
+	settled netport
+	settled ssh
 fi
 
 # ---- time to first byte of a stream that brings a tunnel up ------------

@@ -27,12 +27,12 @@ PAIRED, MALFORMED, BAD_SIGNATURE, EXPIRED, REPLAY, WRONG_RELAY, \
 
 # Frames.
 HDR = struct.Struct(">BBHI")
-DATA, OPEN, WINDOW, RESET, PING, GOAWAY = range(6)
+DATA, OPEN, WINDOW, RESET, PING, GOAWAY, DGRAM = range(7)
 FIN, ACK = 1, 2
 MAX_PAYLOAD = 16384
 INITIAL_WINDOW = 256 * 1024
 TYPE_NAMES = {DATA: "DATA", OPEN: "OPEN", WINDOW: "WINDOW", RESET: "RESET",
-              PING: "PING", GOAWAY: "GOAWAY"}
+              PING: "PING", GOAWAY: "GOAWAY", DGRAM: "DGRAM"}
 
 
 def relay_hello(ticket, side, version=1, magic=b"NPR"):

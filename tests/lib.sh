@@ -30,14 +30,10 @@ NP_CA=$NP_TMP/ca
 NP_SERVER_ADDR=
 export NETPORT NP_TMP NP_CA NP_TESTS NP_SERVER_ADDR
 
-# Sanitizer builds: report to the process log and fail the process.  The
-# suppressions of tests/lsan.supp (one known leak, explained there) apply
-# unless NP_LSAN_STRICT=1.
+# Sanitizer builds: report to the process log and fail the process.  No
+# leak is suppressed: every one fails its test.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-if [ -z "${NP_LSAN_STRICT:-}" ] && [ -z "${LSAN_OPTIONS:-}" ]; then
-	export LSAN_OPTIONS=suppressions=$NP_TESTS/lsan.supp
-fi
 
 declare -A NP_PID=()		# name -> pid, while running
 declare -A NP_ADDR=()		# name -> host:port it listens on
@@ -497,3 +493,5 @@ np__on_exit() {
 	exit "$rc"
 }
 trap np__on_exit EXIT
+# Interrupted (ctest's timeout, ^C): still stop everything and clean up.
+trap 'np_fail "interrupted by a signal"' INT TERM HUP

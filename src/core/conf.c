@@ -148,8 +148,10 @@ conf_errorf(struct conf_errors *errs, const char *name, unsigned long line,
 	if (vasprintf(&text, fmt, ap) < 0)
 		text = NULL;
 	va_end(ap);
-	if (text != NULL &&
-	    asprintf(&msg, "%s:%lu: %s", name, line, text) < 0)
+	/* Line 0: about the whole file (it cannot be read, say). */
+	if (text != NULL && (line ?
+	    asprintf(&msg, "%s:%lu: %s", name, line, text) :
+	    asprintf(&msg, "%s: %s", name, text)) < 0)
 		msg = NULL;
 	r = conf_errors_push(errs, msg);
 	free(text);

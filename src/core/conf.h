@@ -127,7 +127,8 @@ struct conf_errors {
 void	conf_errors_free(struct conf_errors *errs);
 
 /*
- * Appends "NAME:LINE: " + formatted text to errs.  Returns 0 or -ENOMEM.
+ * Appends "NAME:LINE: " + formatted text to errs ("NAME: " when line is 0,
+ * for what concerns the whole file).  Returns 0 or -ENOMEM.
  * Shared by every checker built on a tree so that messages look alike.
  */
 int	conf_errorf(struct conf_errors *errs, const char *name,

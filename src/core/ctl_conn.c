@@ -417,7 +417,14 @@ ctl_conn_read_cb(struct bufferevent *bev, void *arg)
 		c->last_rx_ms = loop_now_ms();
 		evbuffer_copyout(in, hdrbytes, sizeof(hdrbytes));
 		if ((r = proto_hdr_decode(hdrbytes, sizeof(hdrbytes),
-		    &h)) != 0) {
+		    &h)) == NP_EVERSION) {
+			/* Say why before closing: a newer peer can tell. */
+			ctl_conn_fail(c, PROTO_E_VERSION, "protocol version %u "
+			    "not supported (this side speaks %u)", hdrbytes[0],
+			    PROTO_VERSION);
+			return;
+		}
+		if (r != 0) {
 			ctl_conn_close(c, r, LOGLEVEL_WARN, "bad frame header "
 			    "(version %u, type %u, length %u): %s",
 			    hdrbytes[0], hdrbytes[1],
@@ -458,6 +465,22 @@ ctl_conn_write_cb(struct bufferevent *bev, void *arg)
 		    c->fail_reason);
 }
 
+/*
+ * The first real OpenSSL error libevent recorded for bev.  libevent puts
+ * the SSL_get_error() code (a small number of library 0) in front of the
+ * queue it drained; those say nothing, so they are skipped.
+ */
+static unsigned long
+ctl_conn_tls_error(struct bufferevent *bev)
+{
+	unsigned long e, first = 0;
+
+	while ((e = bufferevent_get_openssl_error(bev)) != 0)
+		if (first == 0 && ERR_GET_LIB(e) != 0)
+			first = e;
+	return first;
+}
+
 static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -478,28 +501,31 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    c->fail_reason);
 		return;
 	}
+	sock_err = EVUTIL_SOCKET_ERROR();
+	e = ctl_conn_tls_error(bev);
 	if (c->state == CTL_HANDSHAKE) {
 		dns_err = bufferevent_socket_get_dns_error(bev);
-		sock_err = EVUTIL_SOCKET_ERROR();
 		if (dns_err) {
 			ctl_conn_close(c, NP_ENOTFOUND, LOGLEVEL_WARN,
 			    "cannot resolve %s: %s", c->remote,
 			    evutil_gai_strerror(dns_err));
 			return;
 		}
-		if ((e = bufferevent_get_openssl_error(bev)) != 0 ||
-		    SSL_get_verify_result(c->ssl) != X509_V_OK) {
-			tls_failure_reason(c->ssl, reason, sizeof(reason));
-			if (reason[0] == '\0' && e)
+		/* Our own verdict on the peer first, then the library's. */
+		tls_failure_reason(c->ssl, reason, sizeof(reason));
+		if (strncmp(reason, "no detail", 9) == 0 || reason[0] == '\0') {
+			if (e)
 				ERR_error_string_n(e, reason, sizeof(reason));
-			ctl_conn_close(c, NP_ETLS, LOGLEVEL_WARN,
-			    "TLS handshake with %s failed: %s", c->remote,
-			    reason);
-			return;
+			else if (sock_err)
+				snprintf(reason, sizeof(reason), "%s",
+				    strerror(sock_err));
+			else
+				snprintf(reason, sizeof(reason), "connection "
+				    "closed by the peer");
 		}
-		ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED,
-		    LOGLEVEL_WARN, "%s before the TLS handshake finished",
-		    sock_err ? strerror(sock_err) : "connection closed");
+		ctl_conn_close(c, e ? NP_ETLS : sock_err ? -sock_err :
+		    NP_ECLOSED, LOGLEVEL_WARN, "TLS handshake with %s failed: "
+		    "%s", c->remote, reason);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -507,7 +533,7 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "the connection");
 		return;
 	}
-	if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+	if (e) {
 		/* A peer that exits closes TCP without a TLS close_notify. */
 		if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 			ctl_conn_close(c, NP_ECLOSED, LOGLEVEL_INFO, "peer "
@@ -519,7 +545,6 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    reason);
 		return;
 	}
-	sock_err = EVUTIL_SOCKET_ERROR();
 	ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN,
 	    "%s", sock_err ? strerror(sock_err) : "connection error");
 }

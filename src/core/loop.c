@@ -18,6 +18,8 @@
  */
 #define LOOP_PRIO_NORMAL	0
 #define LOOP_PRIO_FREE		1
+/* Turns of the loop at loop_free() for libevent's deferred releases. */
+#define LOOP_DRAIN_TURNS	4
 
 struct loop_sig {
 	struct loop_sig	*next;
@@ -89,10 +91,21 @@ void
 loop_free(struct loop *loop)
 {
 	struct loop_sig *s;
+	int i;
 
 	if (loop == NULL)
 		return;
 	loop_run_frees(loop);
+	/*
+	 * libevent releases a bufferevent only when the last of its deferred
+	 * callbacks has run; stopped from a signal, the loop may still hold
+	 * some.  A few non-blocking turns let them run (and free what they
+	 * release) before the base goes.
+	 */
+	for (i = 0; i < LOOP_DRAIN_TURNS && loop->base; i++) {
+		event_base_loop(loop->base, EVLOOP_NONBLOCK);
+		loop_run_frees(loop);
+	}
 	while ((s = loop->sigs) != NULL) {
 		loop->sigs = s->next;
 		event_free(s->ev);

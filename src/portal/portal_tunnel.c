@@ -329,6 +329,10 @@ tunnel_tls_step(struct tunnel *t)
 	}
 	switch (err) {
 	default:
+		/* The alert OpenSSL wrote tells the peer why: send it. */
+		(void)send(t->fd, buf_data(&t->cipher), buf_len(&t->cipher),
+		    MSG_NOSIGNAL | MSG_DONTWAIT);
+		buf_reset(&t->cipher);
 		tls_failure_reason(t->ssl, why, sizeof(why));
 		tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS handshake with the "
 		    "peer failed: %s", why[0] ? why : "connection closed");
@@ -623,6 +627,15 @@ tunnel_read(struct tunnel *t)
 			    "closed");
 			return;
 		default:
+			/* OpenSSL 3 reports a plain EOF (no close_notify) as
+			 * an SSL error: the path died, nobody misbehaved. */
+			if (ERR_GET_REASON(ERR_peek_error()) ==
+			    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+				ERR_clear_error();
+				tunnel_close(t, MUX_R_PEER_GONE, "connection "
+				    "through relay %s closed", t->relay);
+				return;
+			}
 			tls_drain_errors(why, sizeof(why));
 			tunnel_close(t, MUX_R_PROTOCOL, "TLS error: %s", why);
 			return;

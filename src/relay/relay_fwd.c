@@ -209,6 +209,9 @@ relay_dir_pump(struct relay_dir *d)
 		if (n == -EAGAIN)
 			break;
 		if (n < 0) {
+			/* What this side sent before it failed still goes
+			 * to the other side, as far as it takes it now. */
+			(void)relay_dir_flush(d);
 			snprintf(why, sizeof(why), "%s: %s", d == &t->dir[0] ?
 			    "initiator" : "acceptor", strerror((int)-n));
 			relay_fwd_close(t, 1, why);

@@ -69,14 +69,20 @@ server_mint_grant(struct server *srv, struct server_peer *relay,
     const char *initiator, const char *acceptor, struct proto_msg *g)
 {
 	struct ticket t;
+	struct timespec now;
+	uint64_t now_ms;
 	struct buf b;
 	int r;
 
 	memset(&t, 0, sizeof(t));
 	if (RAND_bytes(t.tunnel_id, sizeof(t.tunnel_id)) != 1)
 		return NP_ECRYPTO;
-	t.issued = (uint64_t)time(NULL);
-	t.expires = t.issued + (uint64_t)(srv->conf->ticket_lifetime / 1000);
+	clock_gettime(CLOCK_REALTIME, &now);
+	now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	t.issued = (uint64_t)now.tv_sec;
+	/* Rounded up: a ticket lives at least ticket_lifetime. */
+	t.expires = (now_ms + (uint64_t)srv->conf->ticket_lifetime + 999) /
+	    1000;
 	snprintf(t.relay, sizeof(t.relay), "%s",
 	    ctl_conn_peer(relay->conn)->name);
 	snprintf(t.initiator, sizeof(t.initiator), "%s", initiator);

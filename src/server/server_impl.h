@@ -83,6 +83,8 @@ struct server {
 /* server_session.c */
 int	server_listen(struct server *srv);
 void	server_close_all(struct server *srv, const char *why);
+/* Sends every session ERROR SHUTDOWN; each closes once that is written. */
+void	server_say_goodbye(struct server *srv);
 struct server_peer *server_find_portal(struct server *srv, const char *name);
 /* Closes the session of every peer whose certificate the CRL revokes. */
 void	server_drop_revoked(struct server *srv, X509_CRL *crl);

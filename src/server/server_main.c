@@ -178,6 +178,17 @@ server_poll_cb(struct loop_timer *t, void *arg)
 	loop_timer_arm(t, (uint64_t)srv->conf->policy_poll);
 }
 
+/* How long shutdown waits for the ERROR SHUTDOWN messages to go out. */
+#define SERVER_GOODBYE_MS	300
+
+static void
+server_stopped_cb(struct loop_timer *t, void *arg)
+{
+	struct server *srv = arg;
+
+	loop_stop(srv->loop);
+}
+
 static void
 server_stop_cb(int signo, void *arg)
 {
@@ -189,8 +200,13 @@ server_stop_cb(int signo, void *arg)
 	log_info(NULL, "%s: shutting down", strsignal(signo));
 	listener_free(srv->listener);
 	srv->listener = NULL;
-	server_close_all(srv, "server shutting down");
-	loop_stop(srv->loop);
+	/* Tell every peer why, then stop once that had time to go out. */
+	server_say_goodbye(srv);
+	if ((srv->stop_timer = loop_timer_new(srv->loop, server_stopped_cb,
+	    srv)) != NULL)
+		loop_timer_arm(srv->stop_timer, SERVER_GOODBYE_MS);
+	else
+		loop_stop(srv->loop);
 }
 
 static int
@@ -258,6 +274,7 @@ server_teardown(struct server *srv)
 	listener_free(srv->listener);
 	loop_timer_free(srv->poll_timer);
 	loop_timer_free(srv->expiry_timer);
+	loop_timer_free(srv->stop_timer);
 	loop_free(srv->loop);	/* runs the queued frees first */
 	policy_free(srv->policy);
 	if (srv->ticket_key.pkey)

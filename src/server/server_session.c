@@ -253,6 +253,27 @@ server_close_list(struct server_peer_list *list, const char *why)
 		ctl_conn_close(p->conn, 0, LOGLEVEL_INFO, "%s", why);
 }
 
+static void
+server_fail_list(struct server_peer_list *list, enum proto_error code,
+    const char *why)
+{
+	struct server_peer *p, *next;
+
+	TAILQ_FOREACH_SAFE(p, list, entry, next)
+		ctl_conn_fail(p->conn, code, "%s", why);
+}
+
+void
+server_say_goodbye(struct server *srv)
+{
+	server_fail_list(&srv->handshaking, PROTO_E_SHUTDOWN,
+	    "server shutting down");
+	server_fail_list(&srv->portals, PROTO_E_SHUTDOWN,
+	    "server shutting down");
+	server_fail_list(&srv->relays, PROTO_E_SHUTDOWN,
+	    "server shutting down");
+}
+
 void
 server_close_all(struct server *srv, const char *why)
 {
@@ -305,8 +326,7 @@ server_drop_revoked_list(struct server_peer_list *list, X509_CRL *crl)
 		    ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL)
 			server_announce_revoked(p->srv,
 			    ctl_conn_peer(p->conn)->name);
-		ctl_conn_close(p->conn, NP_EREVOKED, LOGLEVEL_WARN,
-		    "certificate revoked");
+		ctl_conn_fail(p->conn, PROTO_E_REVOKED, "certificate revoked");
 	}
 }
 

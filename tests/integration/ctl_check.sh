@@ -162,9 +162,7 @@ server_conf srv "$NP_TMP/nosuch.yaml"
 "$NETPORT" server -c srv.yaml -n >out.txt 2>err.txt || st=$?
 [ "$st" -eq 1 ] || np_fail "missing policy: exit $st, expected 1"
 [ ! -s out.txt ] || np_fail "missing policy: unexpected stdout: $(cat out.txt)"
-# XXX docs/CONFIG.md says "FILE: cannot read: REASON"; the policy loader
-# prints "FILE:0: cannot read: REASON".  Tighten once that is fixed.
-grep -Fq "$NP_TMP/nosuch.yaml" err.txt && grep -Fq 'cannot read: No such file' err.txt ||
+grep -Fq "$NP_TMP/nosuch.yaml: cannot read: No such file" err.txt ||
     np_fail "missing policy: error does not name the file: $(cat err.txt)"
 
 np_step "the daemon refuses to start on a bad policy"

@@ -9,12 +9,13 @@
 # stream for each application connection; the fake then sends what a real
 # portal never sends:
 #   (a) a frame header announcing 16385 bytes (over the 16384 cap),
-#   (b) a frame of unknown type 9,
+#   (b) a frame of unknown type 255,
 #   (c) DATA on stream 0,
+#   (d) an OPEN with an odd stream id (the initiator's, not the acceptor's),
 # each of which must make pa close that tunnel at once with a logged reason
 # (and a GOAWAY with code 4, protocol error, to the fake), reset the stream
 # in it, and reset the application's connection; and
-#   (d) DATA beyond the stream's credit: the application does not read, the
+#   (e) DATA beyond the stream's credit: the application does not read, the
 #       fake sends exactly the credit pa has given (following its WINDOW
 #       frames, synchronised with PINGs) until pa gives no more, then 16 KiB
 #       more; pa must reset only that stream (RESET code 5, flow control,
@@ -40,7 +41,7 @@ np_dp_portal pa 1 0
 np_wait_port "$web_port" open
 export WEB_PORT=$web_port
 
-np_step "a fake pb sends garbage in four tunnels"
+np_step "a fake pb sends garbage in five tunnels"
 np_py <<'EOF'
 import os, socket, dptun, npctl
 from npctl import fail
@@ -113,12 +114,14 @@ def main():
 
     tunnel_killed_by("oversized", dptun.frame(DATA, 1, b"", length=16385),
                      r"bad frame header \(type 0, length 16385\)")
-    tunnel_killed_by("unknown-type", dptun.frame(9, 1, b""),
-                     r"bad frame header \(type 9, length 0\)")
+    tunnel_killed_by("unknown-type", dptun.frame(255, 1, b""),
+                     r"bad frame header \(type 255, length 0\)")
     tunnel_killed_by("data-on-0", dptun.frame(DATA, 0, b"x"),
                      r"malformed frame \(type 0, stream 0\): data on stream 0")
+    tunnel_killed_by("odd-open", dptun.frame(OPEN, 5, b"\x03web"),
+                     r"peer opened stream 5, which is not a new id of its own")
 
-    # (d) DATA beyond the credit.  The application reads nothing and has a
+    # (e) DATA beyond the credit.  The application reads nothing and has a
     # small receive buffer, so pa soon stops handing out credit.
     t, c, tid = tunnel(b"hello credit", "credit", rcvbuf=4096)
     chunk = b"z" * 16384
@@ -183,7 +186,7 @@ def main():
 
 npctl.run(main)
 EOF
-grep -E '^(oversized|unknown-type|data-on-0|credit):' "$NP_TMP/py.log"
+grep -E '^(oversized|unknown-type|data-on-0|odd-open|credit):' "$NP_TMP/py.log"
 np_is_running pa || np_fail "pa is gone"
 np_no_log pa ' (warn|error) '
 

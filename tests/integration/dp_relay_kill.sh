@@ -6,7 +6,8 @@
 # sink behind pb, both many GiB long and both past 16 MiB when the relay is
 # killed.  Both portals must notice the dead path at once (the kernel
 # closes the relay's sockets), close the tunnel and reset its streams with
-# a logged reason ("the other side went away", naming the relay); each
+# a logged reason, "the other side went away" (a lost path, not a protocol
+# error; checked at the end, after the other steps); each
 # client sees its transfer cut (a reset, or EOF before the end) within
 # 5 s of the kill, and the applications behind pb see their connections
 # reset too.  With the relay gone the server has no relay: a new connection

@@ -9,8 +9,9 @@
 # stops reading, so A's bytes pile up (its socket buffers, at most its
 # credit of 256 KiB in the portals) and A's source blocks.  While A is
 # stalled, B downloads its 200 MiB again and must reach at least half the
-# rate it had alone; meanwhile A's source must not have finished (A really
-# was stalled).  Finally A's client reads the rest: all 64 MiB arrive, equal
+# rate it had alone (best of up to three tries, against the noise of a busy
+# machine); meanwhile A's source must not have finished (A really was
+# stalled).  Finally A's client reads the rest: all 64 MiB arrive, equal
 # to what the source sent (SHA-256), with a clean EOF.  One tunnel carries
 # everything and no stream is reset.
 . "$(dirname "$0")/../lib.sh"
@@ -85,14 +86,23 @@ np_start slowa python3 "$NP_TMP/slow.py" "$port_a" "$NP_TMP/go-a"
 np_wait_log slowa '^A: read 65536 bytes; not reading now'
 
 np_step "stream B again, beside the stalled stream A"
-np_dp_client b2 60 get "$port_b"
-np_dp_done b2 60
-np_wait_log srcb '^source 2: sent '
-beside=$(np_dp_same_data b2 '^get: received ' srcb '^source 2: sent ' "$bytes_b")
-rate2=$(np_dp_field "$beside" rate)
-echo "B beside a stalled stream: $rate2 MiB/s (alone: $rate1 MiB/s)"
-python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) >= 0.5 * float(sys.argv[1]) else 1)' \
-    "$rate1" "$rate2" || np_fail "B slowed down beside the stalled stream: $rate2 MiB/s, alone $rate1 MiB/s"
+# Up to three tries: a machine busy with other work may slow one run down,
+# but a stalled stream that holds B back does so every time.
+for try in 1 2 3; do
+	np_dp_client "b$((try + 1))" 60 get "$port_b"
+	np_dp_done "b$((try + 1))" 60
+	np_wait_log srcb "^source $((try + 1)): sent "
+	beside=$(np_dp_same_data "b$((try + 1))" '^get: received ' srcb \
+	    "^source $((try + 1)): sent " "$bytes_b")
+	rate2=$(np_dp_field "$beside" rate)
+	echo "B beside a stalled stream: $rate2 MiB/s (alone: $rate1 MiB/s)"
+	if python3 -c 'import sys; sys.exit(float(sys.argv[2]) < 0.5 * float(sys.argv[1]))' \
+	    "$rate1" "$rate2"; then
+		break
+	fi
+	[ "$try" -lt 3 ] ||
+	    np_fail "B slowed down beside the stalled stream: $rate2 MiB/s, alone $rate1 MiB/s"
+done
 [ "$(np_log_count srca '^source 1: sent ')" -eq 0 ] ||
     np_fail "stream A's source finished while its reader was stalled: $(np_log_line srca 'source 1')"
 

@@ -39,10 +39,10 @@ np_dp_pki
 } | np_policy
 
 if command -v ping >/dev/null; then
-	nl_x A ping -n -q -c 50 -i 0.02 -W 2 203.0.113.20 >"$NP_TMP/ping.out" 2>&1 || true
+	nl_x A ping -n -q -c 100 -i 0.02 -W 2 203.0.113.20 >"$NP_TMP/ping.out" 2>&1 || true
 	rtt=$(sed -nE 's|.*= [0-9.]+/([0-9.]+)/.*|\1|p' "$NP_TMP/ping.out")
 	plost=$(sed -nE 's/.* ([0-9.]+)% packet loss.*/\1/p' "$NP_TMP/ping.out")
-	echo "    ping A -> relay: rtt avg ${rtt:-?} ms, ${plost:-?} % of 50 round trips lost"
+	echo "    ping A -> relay: rtt avg ${rtt:-?} ms, ${plost:-?} % of 100 round trips lost"
 	awk -v r="${rtt:-0}" -v d="$delay" 'BEGIN { exit !(r >= 2 * d * 0.9 && r <= 2 * d * 1.5 + 5) }' ||
 	    np_fail "round trip A -> relay is ${rtt:-?} ms, expected about $((2 * delay)) ms"
 fi
@@ -69,19 +69,19 @@ np_step "one tunnel, no resets; what the link dropped"
 for d in pa pb; do
 	np_no_log "$d" ' reset'
 done
-for dev in wan0 lan0; do
-	n=$(nl_ipt rA -t mangle -L "NL-$dev" -v -n -x 2>/dev/null | awk '$3 == "DROP" { print $1 }')
-	echo "    rA $dev: ${n:-?} packets dropped by the loss rule"
+for dev in lan0 wan0; do
+	n=$(nl_ipt rA -t raw -L "NL-in-$dev" -v -n -x 2>/dev/null | awk '$3 == "DROP" { print $1 }')
+	[ -z "$n" ] || echo "    rA, arriving on $dev: $n packets dropped by the loss rule"
 done
 np_stop pa
 np_stop pb
 np_stop r1
 np_stop hub
 np_stop sink
-for dev in wan0 lan0; do
-	if np_is_running "nfq-rA-$dev"; then
-		np_stop "nfq-rA-$dev"
-		sed -n 's/^nfq_delay: queue [0-9]*: /    rA '"$dev"' delay line: /p' "$NP_TMP/nfq-rA-$dev.log"
+for dev in lan0 wan0; do
+	if np_is_running "nfq-rA-$dev-in"; then
+		np_stop "nfq-rA-$dev-in"
+		sed -n 's/^nfq_delay: queue [0-9]*: /    rA, arriving on '"$dev"', delay line: /p' "$NP_TMP/nfq-rA-$dev-in.log"
 	fi
 done
 

@@ -236,9 +236,14 @@ nl_add_ns() {
 }
 
 # nl_veth ROLE1 DEV1 ROLE2 DEV2: a veth pair between two namespaces.
+# Segmentation offload is off at both ends (gso_max_segs 1): each packet
+# that iptables, a qdisc or the delay line sees is one wire packet, as on a
+# real link, so that a loss rate is per packet and not per 64 KiB burst.
 nl_veth() {
-	ip -n "$NL_PREFIX$1" link add "$2" type veth peer name "$4" \
+	ip -n "$NL_PREFIX$1" link add name "$2" type veth peer name "$4" \
 	    netns "$NL_PREFIX$3"
+	ip -n "$NL_PREFIX$1" link set "$2" gso_max_segs 1
+	ip -n "$NL_PREFIX$3" link set "$4" gso_max_segs 1
 }
 
 # nl_switch: the public segment, a bridge br0 in namespace sw.
@@ -451,19 +456,34 @@ nl__rate_bytes() {
 	esac
 }
 
-# nl_impair ROLE DEV [delay=MS] [jitter=MS] [loss=PCT] [rate=RATE]: impairs
-# what leaves DEV in ROLE (egress only, like netem: impair both ends of a
-# link, or both sides of a router, for both directions).  With netem in
-# the kernel it is one netem qdisc.  Without: loss is an iptables rule
-# (-m statistic --mode random --probability P -j DROP), delay and jitter an
-# NFQUEUE rule served by nfq_delay (a FIFO hold in user space, jitter
-# uniform in [-J, +J] without reordering), rate a tbf qdisc.  The rules sit
-# in a chain NL-DEV of the mangle table, hooked into POSTROUTING.  Replaces
-# an earlier impairment of DEV.
+# nl_impair ROLE DEV in|out [delay=MS] [jitter=MS] [loss=PCT] [rate=RATE]:
+# impairs the packets that leave DEV (out) or arrive on it (in), in ROLE.
+# Impair both ends of a link, or both sides of a router, for both
+# directions.  With netem in the kernel, "out" is one netem qdisc (and
+# "in" is refused: use "out" on the other end).  Without netem:
+#   loss    an iptables rule, -m statistic --mode random --probability P
+#           -j DROP
+#   delay,  an NFQUEUE rule served by nfq_delay, which holds packets in a
+#   jitter  FIFO (jitter uniform in [-J, +J], never reordering)
+#   rate    a tbf qdisc on DEV (always on what leaves DEV)
+# The rules sit in chain NL-out-DEV of the mangle table (from POSTROUTING
+# -o DEV) or NL-in-DEV of the raw table (from PREROUTING -i DEV).  On a
+# router, prefer "in": the raw table comes before connection tracking, so
+# a held packet has no conntrack entry yet, whereas one held in
+# POSTROUTING has an unconfirmed entry, and a second packet of the same
+# flow sent meanwhile clashes with it and is dropped by the kernel (seen
+# with ping; TCP sends nothing more before its handshake completes).
+# Replaces an earlier impairment of DEV in that direction.
 nl_impair() {
-	local role=$1 dev=$2 kv delay=0 jitter=0 loss=0 rate= chain q name
+	local role=$1 dev=$2 dir=$3 kv delay=0 jitter=0 loss=0 rate= chain
+	local table hook match q name bps burst
 	local -a netem=()
-	shift 2
+	shift 3
+	case $dir in
+	in) table=raw hook=PREROUTING match=-i ;;
+	out) table=mangle hook=POSTROUTING match=-o ;;
+	*) np_fail "nl_impair: direction in or out, not $dir" ;;
+	esac
 	for kv in "$@"; do
 		case $kv in
 		delay=*) delay=${kv#*=} ;;
@@ -473,9 +493,10 @@ nl_impair() {
 		*) np_fail "nl_impair: unknown setting $kv" ;;
 		esac
 	done
-	nl_impair_clear "$role" "$dev"
-	NL_IMPAIRED["$role $dev"]=1
+	nl_impair_clear "$role" "$dev" "$dir"
+	NL_IMPAIRED["$role $dev $dir"]=1
 	if nl__have_netem; then
+		[ "$dir" = out ] || np_fail "nl_impair: with netem, impair what leaves a device (out)"
 		[ "$delay" = 0 ] && [ "$jitter" = 0 ] || netem+=(delay "${delay}ms" "${jitter}ms")
 		[ "$loss" = 0 ] || netem+=(loss "$loss%")
 		[ -z "$rate" ] || netem+=(rate "$rate")
@@ -484,28 +505,29 @@ nl_impair() {
 		    np_fail "netem on $role/$dev failed"
 		return 0
 	fi
-	chain=NL-$dev
-	nl_ipt "$role" -t mangle -N "$chain"
+	chain=NL-$dir-$dev
+	nl_ipt "$role" -t "$table" -N "$chain"
 	if [ "$loss" != 0 ]; then
-		nl_ipt "$role" -t mangle -A "$chain" -m statistic --mode random \
+		nl_ipt "$role" -t "$table" -A "$chain" -m statistic --mode random \
 		    --probability "$(awk -v p="$loss" 'BEGIN { printf "%.6f", p / 100 }')" \
 		    -j DROP
 	fi
 	if [ "$delay" != 0 ] || [ "$jitter" != 0 ]; then
 		[ -x "$NP_NFQ_DELAY" ] ||
 		    np_fail "no netem in this kernel and no nfq_delay program (NP_NFQ_DELAY=$NP_NFQ_DELAY): build it (needs libnetfilter-queue-dev)"
-		# Queue numbers are per namespace: 100 + ifindex is unique.
-		q=$((100 + $(nl_x "$role" cat "/sys/class/net/$dev/ifindex")))
-		name=nfq-$role-$dev
+		# Queue numbers are per namespace: unique per device and way.
+		q=$(nl_x "$role" cat "/sys/class/net/$dev/ifindex")
+		q=$((q * 2 + 100))
+		[ "$dir" = out ] || q=$((q + 1))
+		name=nfq-$role-$dev-$dir
 		np_start "$name" ip netns exec "$NL_PREFIX$role" "$NP_NFQ_DELAY" \
 		    -q "$q" -d "$delay" -j "$jitter"
 		np_wait_log "$name" "^nfq_delay: queue $q ready"
-		nl_ipt "$role" -t mangle -A "$chain" -j NFQUEUE --queue-num "$q" \
+		nl_ipt "$role" -t "$table" -A "$chain" -j NFQUEUE --queue-num "$q" \
 		    --queue-bypass
 	fi
-	nl_ipt "$role" -t mangle -A POSTROUTING -o "$dev" -j "$chain"
+	nl_ipt "$role" -t "$table" -A "$hook" "$match" "$dev" -j "$chain"
 	if [ -n "$rate" ]; then
-		local bps burst
 		bps=$(nl__rate_bytes "$rate")
 		burst=$((bps / 50 > 16384 ? bps / 50 : 16384))
 		nl_x "$role" tc qdisc replace dev "$dev" root tbf rate "$rate" \
@@ -514,31 +536,64 @@ nl_impair() {
 	fi
 }
 
-# nl_impair_clear ROLE DEV: removes what nl_impair set on DEV.
+# nl_impair_clear ROLE DEV in|out: removes what nl_impair set.
 nl_impair_clear() {
-	local role=$1 dev=$2 name=nfq-$1-$2
-	[ -n "${NL_IMPAIRED["$role $dev"]:-}" ] || return 0
-	unset "NL_IMPAIRED[$role $dev]"
-	nl_x "$role" tc qdisc del dev "$dev" root 2>/dev/null || true
-	if nl_ipt "$role" -t mangle -S "NL-$dev" >/dev/null 2>&1; then
-		nl_ipt "$role" -t mangle -D POSTROUTING -o "$dev" -j "NL-$dev" 2>/dev/null || true
-		nl_ipt "$role" -t mangle -F "NL-$dev"
-		nl_ipt "$role" -t mangle -X "NL-$dev"
+	local role=$1 dev=$2 dir=$3 name=nfq-$1-$2-$3 table=raw hook=PREROUTING
+	local match=-i
+	[ -n "${NL_IMPAIRED["$role $dev $dir"]:-}" ] || return 0
+	unset "NL_IMPAIRED[$role $dev $dir]"
+	[ "$dir" = in ] || { table=mangle hook=POSTROUTING match=-o; }
+	[ "$dir" = in ] || nl_x "$role" tc qdisc del dev "$dev" root 2>/dev/null || true
+	if nl_ipt "$role" -t "$table" -S "NL-$dir-$dev" >/dev/null 2>&1; then
+		nl_ipt "$role" -t "$table" -D "$hook" "$match" "$dev" -j "NL-$dir-$dev"
+		nl_ipt "$role" -t "$table" -F "NL-$dir-$dev"
+		nl_ipt "$role" -t "$table" -X "NL-$dir-$dev"
 	fi
 	if np_is_running "$name"; then
 		np_stop "$name"
 	fi
 }
 
-# nl_impair_router ROUTER SETTINGS...: impairs the router's WAN access
-# link both ways: what it sends to the WAN (wan0) and what it forwards from
-# the WAN to its LAN (lan0) each get SETTINGS (see nl_impair), so a delay
-# of D ms adds 2*D ms to the round trip of every LAN host to the public side.
+# nl_impair_router ROUTER SETTINGS...: impairs the router's WAN access link
+# both ways, with SETTINGS (see nl_impair) for each: what goes from the LAN
+# to the WAN and what goes from the WAN to the LAN.  A delay of D ms adds
+# 2*D ms to the round trip of every LAN host to the public side.  Without
+# netem, the router holds packets where they come in (raw table, before
+# conntrack); a rate limits what leaves wan0 and what leaves lan0.
 nl_impair_router() {
-	local r=$1
+	local r=$1 kv dir=in
+	local -a other=() rate=()
 	shift
-	nl_impair "$r" wan0 "$@"
-	nl_impair "$r" lan0 "$@"
+	nl__have_netem && dir=out
+	for kv in "$@"; do
+		case $kv in
+		rate=*) rate=("$kv") ;;
+		*) other+=("$kv") ;;
+		esac
+	done
+	if [ "$dir" = out ]; then
+		nl_impair "$r" wan0 out "$@"
+		nl_impair "$r" lan0 out "$@"
+		return 0
+	fi
+	if [ "${#other[@]}" -gt 0 ]; then
+		nl_impair "$r" lan0 in "${other[@]}"
+		nl_impair "$r" wan0 in "${other[@]}"
+	fi
+	if [ "${#rate[@]}" -gt 0 ]; then
+		nl_impair "$r" wan0 out "${rate[@]}"
+		nl_impair "$r" lan0 out "${rate[@]}"
+	fi
+}
+
+# nl_impair_router_clear ROUTER: undoes nl_impair_router.
+nl_impair_router_clear() {
+	local dev dir
+	for dev in wan0 lan0; do
+		for dir in in out; do
+			nl_impair_clear "$1" "$dev" "$dir"
+		done
+	done
 }
 
 # nl_cut ROUTER link|drop: cuts the router's WAN: "link" sets wan0 down
