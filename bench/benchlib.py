@@ -8,6 +8,8 @@
     benchlib.py rss-peak WATCH NAME=SPEC... largest RSS seen while PID WATCH runs
     benchlib.py field FILE KEY             a top-level value of a JSON file
     benchlib.py iperf FILE                 "GBIT_PER_S BYTES" of an iperf3 -J run
+    benchlib.py perf-split DATA PREFIX NAME=SPEC...
+                                           per-process views of a perf record
     benchlib.py report RAW META OUT        prints the table, writes OUT (JSON)
 
 A SPEC is a PID ("1234": the process and all its descendants, e.g. socat
@@ -166,6 +168,81 @@ def cmd_iperf(args):
         sys.exit(f"iperf3: {d['error']}")
     s = d["end"]["sum_received"]
     print(f"{s['bits_per_second'] / 1e9:.4f} {int(s['bytes'])}")
+
+
+# ---- profiles -------------------------------------------------------------
+
+def _perf(args):
+    import subprocess
+    r = subprocess.run(["perf", "report", "--stdio", "--no-children"] + args,
+                       capture_output=True, text=True)
+    return r.stdout
+
+
+def _matcher(spec):
+    """comm:NAME matches a command name; otherwise a comma list of PIDs."""
+    if spec.startswith("comm:"):
+        comm = spec[5:]
+        return lambda pid, c: c == comm
+    pids = {int(p) for p in spec.split(",") if p}
+    return lambda pid, c: pid in pids
+
+
+def cmd_perf_split(args):
+    """perf-split DATA PREFIX NAME=SPEC...: per-process views of one
+    system-wide record.  Writes PREFIX-NAME.txt: the share of each library
+    and the top symbols, as percentages of that process's own samples, and
+    PREFIX-NAME.callers.txt: the call chains of its top symbols.  (perf
+    report --pid/--comm would drop the kernel samples of a system-wide
+    record, so this splits a --sort pid,... report instead.)"""
+    data, prefix = args[0], args[1]
+    specs = [(n, _matcher(sp)) for n, sp in _parse_specs(args[2:])]
+    rows = []
+    for line in _perf(["-g", "none", "--sort", "pid,dso,sym", "-t", "|",
+                       "--percent-limit", "0", "-i", data]).splitlines():
+        if line.startswith("#") or "|" not in line:
+            continue
+        f = [x.strip() for x in line.split("|")]
+        if len(f) < 4:
+            continue
+        pid, _, comm = f[1].partition(":")
+        rows.append((float(f[0].rstrip("%")), int(pid), comm, f[2], f[3]))
+    chains = _perf(["-g", "caller,0.5,callee,function,percent", "--sort",
+                    "pid,sym", "--percent-limit", "1", "-i", data])
+    for name, match in specs:
+        mine = [r for r in rows if match(r[1], r[2])]
+        total = sum(r[0] for r in mine)
+        out = [f"# {name}: {total:.1f}% of all samples of the record"]
+        if total > 0:
+            dsos = {}
+            for r in mine:
+                dsos[r[3]] = dsos.get(r[3], 0) + r[0]
+            out.append("# by library (% of this process's samples)")
+            for d, v in sorted(dsos.items(), key=lambda x: -x[1]):
+                if v / total >= 0.005:
+                    out.append(f"{100 * v / total:6.1f}%  {d}")
+            out.append("# top symbols (% of this process's samples)")
+            for r in sorted(mine, key=lambda x: -x[0])[:40]:
+                if r[0] / total >= 0.005:
+                    out.append(f"{100 * r[0] / total:6.1f}%  {r[3]:28} "
+                               f"{r[4]}")
+        with open(f"{prefix}-{name}.txt", "w") as f:
+            f.write("\n".join(out) + "\n")
+        # Entries of the call-graph report whose pid is this process's.
+        keep, sel = [], False
+        for line in chains.splitlines():
+            if line.startswith("#"):
+                continue
+            head = line.split()
+            if (len(head) >= 3 and head[0].endswith("%") and
+                    ":" in head[1] and head[1].split(":")[0].isdigit()):
+                pid, _, comm = head[1].partition(":")
+                sel = match(int(pid), comm)
+            if sel:
+                keep.append(line)
+        with open(f"{prefix}-{name}.callers.txt", "w") as f:
+            f.write(f"# {name}: call chains; percentages are of all "
+                    "samples of the record\n" + "\n".join(keep) + "\n")
 
 
 # ---- report ---------------------------------------------------------------
@@ -404,7 +481,7 @@ def main():
         sys.exit(__doc__)
     cmds = {"cpu": cmd_cpu, "rss": cmd_rss, "rss-peak": cmd_rss_peak,
             "ports": cmd_ports, "field": cmd_field, "iperf": cmd_iperf,
-            "report": cmd_report}
+            "perf-split": cmd_perf_split, "report": cmd_report}
     fn = cmds.get(sys.argv[1])
     if fn is None:
         sys.exit(__doc__)

@@ -17,10 +17,13 @@ build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 	libyaml-dev)
 # Tests use real clients and servers: curl and python3 for HTTP, OpenSSH
 # (sshd and ssh) for a session through a tunnel, clang and its runtime for
-# libFuzzer harnesses, iproute2 for network namespaces.
+# libFuzzer harnesses, iproute2 for network namespaces; for the network
+# test bed (tests/net/): iptables and conntrack for the NAT routers, ping,
+# and libnetfilter_queue for the delay line that stands in for netem.
 test=(clang libclang-rt-14-dev curl python3 openssh-server openssh-client
 	iproute2 procps psmisc valgrind
-	dnsmasq-base dnsutils iperf3)
+	dnsmasq-base dnsutils iperf3
+	iptables conntrack iputils-ping libnetfilter-queue-dev)
 # The benchmark (bench/run.sh) compares netport with these on loopback.
 bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
 	procps)

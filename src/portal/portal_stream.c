@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -31,8 +32,9 @@
 #include "core/log.h"
 #include "portal/portal_tunnel.h"
 
-/* Read rounds per wake-up; each is up to one 16 KiB frame. */
-#define STREAM_READ_ROUNDS	16
+/* Read rounds per wake-up; each is one readv() of up to 4 frames. */
+#define STREAM_READ_ROUNDS	4
+#define STREAM_READ_FRAMES	4
 /* Credit goes back to the peer after this many bytes reach the socket. */
 #define STREAM_WINDOW_STEP	(MUX_INITIAL_WINDOW / 4)
 
@@ -285,10 +287,13 @@ stream_write_pending(struct stream *s)
 }
 
 void
-stream_on_data(struct stream *s, const struct mux_frame *f)
+stream_on_data(struct stream *s, struct iovec *iov, int iovcnt, size_t len,
+    int fin)
 {
-	size_t len = f->hdr.len, off = 0;
+	struct msghdr mh;
+	size_t off = 0, skip;
 	ssize_t n;
+	int k;
 
 	if (s == NULL || s->state == ST_CLOSED)
 		return;		/* raced with our reset: drop */
@@ -308,35 +313,43 @@ stream_on_data(struct stream *s, const struct mux_frame *f)
 	s->recv_window -= (uint32_t)len;
 	s->bytes_down += len;
 	/* Straight from the tunnel's buffer when the socket takes it. */
-	if (s->state == ST_OPEN && buf_len(&s->pending) == 0) {
-		while (off < len) {
-			n = send(s->fd, f->data + off, len - off, MSG_NOSIGNAL);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0 && errno == EAGAIN)
-				break;
-			if (n < 0) {
-				stream_reset(s, MUX_R_PEER_GONE, "writing to the "
-				    "application: %s", strerror(errno));
-				return;
-			}
-			off += (size_t)n;
-		}
-		if (off)
-			stream_consumed(s, off);
-		if (s->state == ST_CLOSED)
+	if (s->state == ST_OPEN && buf_len(&s->pending) == 0 && len > 0) {
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = (size_t)iovcnt;
+		do
+			n = sendmsg(s->fd, &mh, MSG_NOSIGNAL);
+		while (n < 0 && errno == EINTR);
+		if (n < 0 && errno != EAGAIN) {
+			stream_reset(s, MUX_R_PEER_GONE, "writing to the "
+			    "application: %s", strerror(errno));
 			return;
+		}
+		if (n > 0) {
+			off = (size_t)n;
+			stream_consumed(s, off);
+			if (s->state == ST_CLOSED)
+				return;
+		}
 	}
-	if (off < len) {
-		if (buf_append(&s->pending, f->data + off, len - off) != 0) {
+	/* What the socket did not take waits in the stream's buffer. */
+	for (k = 0, skip = off; k < iovcnt && off < len; k++) {
+		if (skip >= iov[k].iov_len) {
+			skip -= iov[k].iov_len;
+			continue;
+		}
+		if (buf_append(&s->pending, (const uint8_t *)iov[k].iov_base +
+		    skip, iov[k].iov_len - skip) != 0) {
 			stream_reset(s, MUX_R_INTERNAL, "out of memory "
 			    "buffering %zu bytes", len - off);
 			return;
 		}
-		if (s->state == ST_OPEN)
-			event_add(s->wev, NULL);
+		off += iov[k].iov_len - skip;
+		skip = 0;
 	}
-	if (f->hdr.flags & MUX_FLAG_FIN) {
+	if (buf_len(&s->pending) > 0 && s->state == ST_OPEN)
+		event_add(s->wev, NULL);
+	if (fin) {
 		s->peer_fin = 1;
 		if (s->state == ST_OPEN)
 			stream_shut_if_done_writing(s);
@@ -378,10 +391,11 @@ static void
 stream_read(struct stream *s)
 {
 	struct tunnel *t = s->t;
-	size_t chunk;
+	struct iovec iov[STREAM_READ_FRAMES];
+	size_t want, left, got, len, off;
 	uint8_t *p;
 	ssize_t n;
-	int i;
+	int i, k, nf;
 
 	for (i = 0; i < STREAM_READ_ROUNDS; i++) {
 		if (s->state != ST_OPEN || s->rd_fin)
@@ -396,14 +410,30 @@ stream_read(struct stream *s)
 			tunnel_block(t, s);
 			return;
 		}
-		chunk = s->send_credit < MUX_MAX_PAYLOAD ? s->send_credit :
-		    MUX_MAX_PAYLOAD;
-		if (buf_reserve(&t->out, MUX_HDR_LEN + chunk, &p) != 0) {
+		/*
+		 * Up to STREAM_READ_FRAMES frames in one readv(): the payload
+		 * slots sit in the output buffer with a header's room in front
+		 * of each, and only the last one can be short, so the frames
+		 * end up back to back.
+		 */
+		want = s->send_credit;
+		if (want > STREAM_READ_FRAMES * MUX_MAX_PAYLOAD)
+			want = STREAM_READ_FRAMES * MUX_MAX_PAYLOAD;
+		nf = (int)((want + MUX_MAX_PAYLOAD - 1) / MUX_MAX_PAYLOAD);
+		if (buf_reserve(&t->out, want + (size_t)nf * MUX_HDR_LEN,
+		    &p) != 0) {
 			event_del(s->rev);
 			tunnel_block(t, s);
 			return;
 		}
-		n = recv(s->fd, p + MUX_HDR_LEN, chunk, 0);
+		for (k = 0, left = want; k < nf; k++) {
+			len = left < MUX_MAX_PAYLOAD ? left : MUX_MAX_PAYLOAD;
+			iov[k].iov_base = p + (size_t)k * (MUX_HDR_LEN +
+			    MUX_MAX_PAYLOAD) + MUX_HDR_LEN;
+			iov[k].iov_len = len;
+			left -= len;
+		}
+		n = readv(s->fd, iov, nf);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -424,11 +454,17 @@ stream_read(struct stream *s)
 			stream_maybe_done(s);
 			return;
 		}
-		mux_hdr_encode(p, MUX_DATA, 0, (uint16_t)n, s->id);
-		buf_commit(&t->out, MUX_HDR_LEN + (size_t)n);
+		for (k = 0, got = (size_t)n, off = 0; got > 0; k++) {
+			len = got < iov[k].iov_len ? got : iov[k].iov_len;
+			mux_hdr_encode(p + off, MUX_DATA, 0, (uint16_t)len,
+			    s->id);
+			off += MUX_HDR_LEN + len;
+			got -= len;
+		}
+		buf_commit(&t->out, off);
 		s->send_credit -= (uint32_t)n;
 		s->bytes_up += (uint64_t)n;
-		if ((size_t)n < chunk)
+		if ((size_t)n < want)
 			return;		/* the socket is drained */
 	}
 }

@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -519,6 +520,43 @@ tunnel_dial(struct tunnel *t, const struct proto_msg *g)
 	    tunnel_resolved_cb, t);
 }
 
+/*
+ * Hands a DATA frame to its stream together with the DATA frames of the
+ * same stream right behind it in t->in, so that the stream writes them
+ * with one syscall.  Returns how many bytes of t->in that covered.
+ */
+static size_t
+tunnel_take_data(struct tunnel *t, const struct mux_frame *first, size_t need)
+{
+	struct iovec iov[TUNNEL_DATA_BATCH];
+	const uint8_t *p = buf_data(&t->in);
+	size_t avail = buf_len(&t->in), total = first->hdr.len, next;
+	struct mux_frame f;
+	struct mux_hdr h;
+	const char *why;
+	int n = 1, fin = (first->hdr.flags & MUX_FLAG_FIN) != 0;
+
+	iov[0].iov_base = (void *)(uintptr_t)first->data;
+	iov[0].iov_len = first->hdr.len;
+	while (!fin && n < TUNNEL_DATA_BATCH && avail - need >= MUX_HDR_LEN) {
+		if (mux_hdr_decode(p + need, avail - need, &h) != 0 ||
+		    h.type != MUX_DATA || h.stream != first->hdr.stream)
+			break;
+		next = MUX_HDR_LEN + (size_t)h.len;
+		if (avail - need < next ||
+		    mux_decode(p + need, next, &f, &why) != 0)
+			break;	/* incomplete, or bad: the main loop decides */
+		iov[n].iov_base = (void *)(uintptr_t)f.data;
+		iov[n++].iov_len = f.hdr.len;
+		total += f.hdr.len;
+		fin = (f.hdr.flags & MUX_FLAG_FIN) != 0;
+		need += next;
+	}
+	stream_on_data(tunnel_find_stream(t, first->hdr.stream), iov, n,
+	    total, fin);
+	return need;
+}
+
 /* Handles the frames in t->in; returns -1 when the tunnel closed. */
 static int
 tunnel_process(struct tunnel *t)
@@ -548,7 +586,7 @@ tunnel_process(struct tunnel *t)
 		}
 		switch (f.hdr.type) {
 		case MUX_DATA:
-			stream_on_data(tunnel_find_stream(t, f.hdr.stream), &f);
+			need = tunnel_take_data(t, &f, need);
 			break;
 		case MUX_OPEN:
 			stream_on_open(t, &f);

@@ -13,12 +13,16 @@
 #ifndef NETPORT_PORTAL_TUNNEL_H
 #define NETPORT_PORTAL_TUNNEL_H
 
+#include <sys/uio.h>
+
 #include "core/dgramq.h"
 #include "portal/portal_impl.h"
 
 /* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
 #define TUNNEL_OUT_HIGH		(1024 * 1024)
 #define TUNNEL_OUT_LOW		(256 * 1024)
+/* DATA frames of one stream handed over in one write, at most. */
+#define TUNNEL_DATA_BATCH	16
 /* Hard cap on the output buffer: HIGH plus what paused streams may add. */
 #define TUNNEL_OUT_MAX		(8 * 1024 * 1024)
 /* Plaintext read buffer: whole records plus a partial frame. */
@@ -170,7 +174,9 @@ struct stream *stream_new_client(struct tunnel *t, const char *rule, int fd,
 void	stream_start(struct stream *s);
 /* Frames for a stream (a NULL stream means an unknown id). */
 void	stream_on_open(struct tunnel *t, const struct mux_frame *f);
-void	stream_on_data(struct stream *s, const struct mux_frame *f);
+/* DATA for s: the payloads of one or more frames in a row (borrowed). */
+void	stream_on_data(struct stream *s, struct iovec *iov, int iovcnt,
+	    size_t len, int fin);
 void	stream_on_window(struct stream *s, uint32_t increment);
 void	stream_on_reset(struct stream *s, uint16_t code, const char *reason);
 /* Resets the stream both ways with a reason, and frees it. */

@@ -102,6 +102,8 @@ def splice(pairs, timeout=10):
         r, _, _ = select.select(list(live), [], [], 0.05)
         npctl.pump(0)
         for s in r:
+            if s not in live:
+                continue    # closed above, with its peer, this round
             try:
                 data = s.recv(65536)
             except BlockingIOError:
