@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# The long runs that do not belong in every CI run: each fuzz harness for
+# longer (NETPORT_FUZZ_SECONDS, default 600 each), then the data-plane
+# tests at soak sizes on the ASan build: 8 GiB each way (NP_BULK_MIB),
+# 100,000 streams opened and closed (NP_STREAMS), 512 MiB through the lossy
+# NAT path (NP_NET_LOSSY_MIB).  Ends with the same summary line as
+# scripts/test.sh.
+#
+#   bash scripts/soak.sh
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+bash scripts/setup.sh || exit 1
+
+export NP_BULK_MIB=${NP_BULK_MIB:-8192}
+export NP_STREAMS=${NP_STREAMS:-100000}
+export NP_NET_LOSSY_MIB=${NP_NET_LOSSY_MIB:-512}
+NETPORT_FLAVOURS=asan NETPORT_TEST_FILTER='dp_bulk|leak_streams|net_lossy' \
+    NETPORT_FUZZ_SECONDS=${NETPORT_FUZZ_SECONDS:-600} bash scripts/test.sh
