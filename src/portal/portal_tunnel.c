@@ -154,9 +154,9 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_info(&t->log, "tunnel %s to portal/%s closed (%s): %s",
+	log_info(&t->log, "tunnel %s to portal/%s closed (%s, rtt %u ms): %s",
 	    t->tid[0] ? t->tid : "-", t->peer, tunnel_state_names[t->state],
-	    why);
+	    t->rtt_ms, why);
 	if (t->state == TUN_OPEN) {
 		/* Tell the peer why, if the path still takes it. */
 		buf_reset(&t->out);
