@@ -4,7 +4,8 @@
 
     benchlib.py ports N                    N free loopback TCP ports
     benchlib.py cpu NAME=SPEC...           CPU seconds of processes, as JSON
-    benchlib.py rss NAME=SPEC...           resident set sizes in KiB, as JSON
+    benchlib.py rss [--anon] NAME=SPEC...  resident set sizes in KiB, as JSON
+                                           (--anon: RssAnon, private memory)
     benchlib.py rss-peak WATCH NAME=SPEC... largest RSS seen while PID WATCH runs
     benchlib.py field FILE KEY             a top-level value of a JSON file
     benchlib.py iperf FILE                 "GBIT_PER_S BYTES" of an iperf3 -J run
@@ -41,11 +42,12 @@ def _stat(pid):
     return int(rest[1]), sum(int(x) for x in rest[11:15])
 
 
-def _rss_kib(pid):
+def _rss_kib(pid, field="VmRSS:"):
+    """VmRSS (resident) or RssAnon (private anonymous) of a process, KiB."""
     try:
         with open(f"/proc/{pid}/status") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
+                if line.startswith(field):
                     return int(line.split()[1])
     except OSError:
         pass
@@ -98,14 +100,17 @@ def cmd_cpu(args):
     print(json.dumps(out))
 
 
-def _rss_all(specs):
+def _rss_all(specs, field="VmRSS:"):
     kids = _children()
-    return {name: sum(_rss_kib(p) for p in _members(spec, kids))
+    return {name: sum(_rss_kib(p, field) for p in _members(spec, kids))
             for name, spec in specs}
 
 
 def cmd_rss(args):
-    print(json.dumps(_rss_all(_parse_specs(args))))
+    field = "VmRSS:"
+    if args and args[0] == "--anon":
+        field, args = "RssAnon:", args[1:]
+    print(json.dumps(_rss_all(_parse_specs(args), field)))
 
 
 def _running(pid):
@@ -192,43 +197,55 @@ def cmd_perf_split(args):
     """perf-split DATA PREFIX NAME=SPEC...: per-process views of one
     system-wide record.  Writes PREFIX-NAME.txt: the share of each library
     and the top symbols, as percentages of that process's own samples, and
-    PREFIX-NAME.callers.txt: the call chains of its top symbols.  (perf
-    report --pid/--comm would drop the kernel samples of a system-wide
-    record, so this splits a --sort pid,... report instead.)"""
+    PREFIX-NAME.callers.txt: the call chains of its top symbols.  Samples
+    are grouped by process (perf script's pid), so the threads a process
+    starts after the record began (stunnel's) count as its own; perf
+    report's --pid and --comm would also drop the kernel samples of a
+    system-wide record."""
+    import re
+    import subprocess
     data, prefix = args[0], args[1]
     specs = [(n, _matcher(sp)) for n, sp in _parse_specs(args[2:])]
-    rows = []
-    for line in _perf(["-g", "none", "--sort", "pid,dso,sym", "-t", "|",
-                       "--percent-limit", "0", "-i", data]).splitlines():
-        if line.startswith("#") or "|" not in line:
+    script = subprocess.run(
+        ["perf", "script", "-F", "pid,tid,comm,ip,sym,dso", "-G", "-i",
+         data], capture_output=True, text=True).stdout
+    line_re = re.compile(r"^\s*(.*?)\s+(\d+)/(\d+)\s+[0-9a-f]+\s+(.*?)"
+                         r"\s+\((.*)\)\s*$")
+    samples, tid_pid = [], {}
+    for line in script.splitlines():
+        m = line_re.match(line)
+        if not m:
             continue
-        f = [x.strip() for x in line.split("|")]
-        if len(f) < 4:
-            continue
-        pid, _, comm = f[1].partition(":")
-        rows.append((float(f[0].rstrip("%")), int(pid), comm, f[2], f[3]))
+        comm, pid, tid, sym, dso = m.groups()
+        pid, tid = int(pid), int(tid)
+        tid_pid[tid] = pid
+        samples.append((pid, comm, os.path.basename(dso) if dso.startswith(
+            "/") else dso, sym))
     chains = _perf(["-g", "caller,0.5,callee,function,percent", "--sort",
                     "pid,sym", "--percent-limit", "1", "-i", data])
     for name, match in specs:
-        mine = [r for r in rows if match(r[1], r[2])]
-        total = sum(r[0] for r in mine)
-        out = [f"# {name}: {total:.1f}% of all samples of the record"]
-        if total > 0:
-            dsos = {}
-            for r in mine:
-                dsos[r[3]] = dsos.get(r[3], 0) + r[0]
+        mine = [x for x in samples if match(x[0], x[1])]
+        n = len(mine)
+        out = [f"# {name}: {n} samples, {100 * n / max(len(samples), 1):.1f}"
+               "% of all samples of the record"]
+        if n:
+            dsos, syms = {}, {}
+            for _, _, dso, sym in mine:
+                dsos[dso] = dsos.get(dso, 0) + 1
+                syms[(dso, sym)] = syms.get((dso, sym), 0) + 1
             out.append("# by library (% of this process's samples)")
             for d, v in sorted(dsos.items(), key=lambda x: -x[1]):
-                if v / total >= 0.005:
-                    out.append(f"{100 * v / total:6.1f}%  {d}")
-            out.append("# top symbols (% of this process's samples)")
-            for r in sorted(mine, key=lambda x: -x[0])[:40]:
-                if r[0] / total >= 0.005:
-                    out.append(f"{100 * r[0] / total:6.1f}%  {r[3]:28} "
-                               f"{r[4]}")
+                if v / n >= 0.005:
+                    out.append(f"{100 * v / n:6.1f}%  {d}")
+            out.append("# top symbols (% of this process's samples; "
+                       "[unknown]: a library without symbols)")
+            for (d, sym), v in sorted(syms.items(), key=lambda x: -x[1])[:30]:
+                if v / n >= 0.005:
+                    out.append(f"{100 * v / n:6.1f}%  {d:28} {sym}")
         with open(f"{prefix}-{name}.txt", "w") as f:
             f.write("\n".join(out) + "\n")
-        # Entries of the call-graph report whose pid is this process's.
+        # Entries of the call-graph report (sorted by thread) whose thread
+        # belongs to this process.
         keep, sel = [], False
         for line in chains.splitlines():
             if line.startswith("#"):
@@ -236,8 +253,8 @@ def cmd_perf_split(args):
             head = line.split()
             if (len(head) >= 3 and head[0].endswith("%") and
                     ":" in head[1] and head[1].split(":")[0].isdigit()):
-                pid, _, comm = head[1].partition(":")
-                sel = match(int(pid), comm)
+                tid, _, comm = head[1].partition(":")
+                sel = match(tid_pid.get(int(tid), int(tid)), comm)
             if sel:
                 keep.append(line)
         with open(f"{prefix}-{name}.callers.txt", "w") as f:
@@ -272,6 +289,8 @@ METRICS = [
 
 PROC_METRICS = [
     ("rss_idle", "Memory (RSS)", "idle", "MiB", 1 / 1024),
+    ("anon_idle", "Memory (RSS)", "idle, private (RssAnon)", "MiB",
+     1 / 1024),
     ("rss_1000", "Memory (RSS)", "1000 idle streams", "MiB", 1 / 1024),
     ("rss_xfer", "Memory (RSS)", "during 4-stream transfer", "MiB",
      1 / 1024),
@@ -279,6 +298,8 @@ PROC_METRICS = [
     ("rss_after", "Memory (RSS)", "idle again, after all tests", "MiB",
      1 / 1024),
     ("cpu_gib", "CPU per GiB moved (1 stream)", "CPU-s/GiB", "s/GiB", 1),
+    ("cpu_conn", "CPU per short connection (8 in parallel)", "CPU-µs/conn",
+     "µs", 1),
 ]
 
 PROCS = [
@@ -330,16 +351,28 @@ def cmd_report(args):
         return [r["value"] for r in raw if r["metric"] == metric and
                 r["path"] == path and r.get("proc") == proc]
 
-    # Per extra idle stream, per run: (RSS with 1000 - RSS idle) / 1000.
+    # Idle means the fresh process: the first round's reading (later
+    # rounds start from processes that already held 1000 streams, and
+    # some keep that memory).  Per extra idle stream, for each round:
+    # (RSS with 1000 streams - fresh idle RSS) / 1000.
+    first = {}
+    for r in raw:
+        if r["metric"] in ("rss_idle", "anon_idle"):
+            k = (r["metric"], r["path"], r.get("proc"))
+            first[k] = min(first.get(k, r["run"]), r["run"])
+    raw = [r for r in raw if r["metric"] not in ("rss_idle", "anon_idle") or
+           first[(r["metric"], r["path"], r.get("proc"))] == r["run"]]
     for path, proc, _ in PROCS:
-        idle = {r["run"]: r["value"] for r in raw if r["metric"] ==
-                "rss_idle" and r["path"] == path and r.get("proc") == proc}
+        idle = [r["value"] for r in raw if r["metric"] == "rss_idle" and
+                r["path"] == path and r.get("proc") == proc]
+        if not idle:
+            continue
         for r in list(raw):
             if (r["metric"] == "rss_1000" and r["path"] == path and
-                    r.get("proc") == proc and r["run"] in idle):
+                    r.get("proc") == proc):
                 raw.append({"metric": "rss_per_stream", "path": path,
                             "proc": proc, "run": r["run"],
-                            "value": (r["value"] - idle[r["run"]]) /
+                            "value": (r["value"] - idle[0]) /
                             meta.get("held_streams", 1000)})
 
     figures, lines = [], []

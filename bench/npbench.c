@@ -15,7 +15,8 @@
  *                                  the first byte of the answer
  *   npbench cps PORT SECONDS PAR   PAR threads, each: connect, 1-byte echo,
  *                                  close, for SECONDS: connections/second
- *   npbench hold PORT N            opens N connections (50 at a time), each
+ *   npbench hold PORT N            opens N connections (4 at a time: socat
+ *                                  listens with a backlog of 5), each
  *                                  proven by a 1-byte echo, prints
  *                                  "holding N", then keeps them until
  *                                  SIGTERM or SIGINT
@@ -44,7 +45,7 @@
 
 #define IO_TIMEOUT_S	10
 #define ECHO_BUF	16384
-#define HOLD_BATCH	50
+#define HOLD_BATCH	4
 
 static void die(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));

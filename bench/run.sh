@@ -5,9 +5,9 @@
 # ssh -L, in one run, on loopback: throughput (iperf3, 1 and 4 streams),
 # 64-byte round trips, time to first byte of new connections and of a new
 # tunnel, short connections per second, memory per process and per idle
-# stream, and CPU-seconds per GiB moved.  Prints one table of medians over
-# several runs with min-max and the ratio to direct loopback, and writes it
-# as JSON.  docs/PERFORMANCE.md explains every figure.
+# stream, and CPU per GiB moved and per connection.  Prints one table of
+# medians over several runs with min-max and the ratio to direct loopback,
+# and writes it as JSON.  docs/PERFORMANCE.md explains every figure.
 #
 #   bash bench/run.sh                 full run (about 7 minutes on 2 cores)
 #   bash bench/run.sh --quick         shorter runs, fewer repetitions (~2.5 min)
@@ -18,8 +18,9 @@
 #                                     short connections; reports in DIR
 #   bash bench/run.sh --keep          keep the scratch directory (logs, configs)
 #   bash bench/run.sh --no-setup      skip scripts/setup.sh --bench
+#   BENCH_SOCAT_NODELAY=0 bash bench/run.sh   socat without TCP_NODELAY
 #
-# Paths, all ending at the same iperf3 server and echo server:
+# Paths, all ending at one iperf3 server and one echo server (a port each):
 #   direct   client -> target
 #   netport  client -> portal A -> relay -> portal B -> target
 #            (the bench's own CA, server, relay and two portals)
@@ -68,7 +69,7 @@ if [ "$mode" = quick ]; then
 	cps_secs=1		# short-connection loop, per run and path
 	rr_count=2000		# round trips per run
 	ttfb_count=10		# new connections per run
-	cpu_bytes=256M		# fixed-size transfer for CPU per GiB
+	cpu_bytes=512M		# fixed-size transfer for CPU per GiB
 	mem_runs=1		# 1000-idle-stream rounds
 	cold_runs=3		# restarts of the client portal
 else
@@ -131,7 +132,6 @@ if ! { cmake --preset release && cmake --build --preset release; } \
 	fail "release build failed"
 fi
 rm -f "$buildlog"
-np=$top/build/release/netport
 bindir=$top/build/bench
 mkdir -p "$bindir"
 npbench=$bindir/npbench
@@ -242,6 +242,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+# A private copy of the binary: a rebuild of build/release while the bench
+# runs (other work in the same tree) must not change what is measured, and
+# perf needs the file it profiles to stay in place.
+cp "$top/build/release/netport" "$work/netport"
+np=$work/netport
 
 # wait_for WHAT SECONDS NAME CMD...: polls CMD every 50 ms until it
 # succeeds; fails after SECONDS, or at once when process NAME exits.
@@ -485,6 +491,16 @@ rec_json() {
 for k, v in json.loads(sys.argv[1]).items(): print(k, v)' "$3")
 }
 
+# iperf PATH ARGS...: iperf3 -J through PATH into $work/iperf.json.
+iperf() {
+	local path=$1
+	shift
+	timeout 120 iperf3 -c 127.0.0.1 -p "${IPERF_PORT[$path]}" -J "$@" \
+	    >"$work/iperf.json" 2>>"$work/iperf-client.log" ||
+	    fail "$path: iperf3 $* failed: $(bl field "$work/iperf.json" \
+	    error 2>/dev/null || tail -3 "$work/iperf-client.log")"
+}
+
 # ---- warm-up: every path works, every tunnel is up ---------------------
 
 say "warm-up: every path carries an echo and an iperf3 transfer"
@@ -492,9 +508,7 @@ for path in "${paths[@]}"; do
 	step "$path"
 	"$npbench" ttfb "${ECHO_PORT[$path]}" 3 >"$work/warm.json" ||
 	    fail "$path: echo through port ${ECHO_PORT[$path]} failed"
-	timeout 60 iperf3 -c 127.0.0.1 -p "${IPERF_PORT[$path]}" -n 32M -J \
-	    >"$work/iperf.json" 2>&1 || fail "$path: iperf3 failed: $(
-	    bl field "$work/iperf.json" error 2>/dev/null || tail -3 "$work/iperf.json")"
+	iperf "$path" -n 32M
 	done_ "ok ($(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s)"
 done
 
@@ -509,6 +523,7 @@ for ((run = 1; run <= mem_runs; run++)); do
 		procs "$path" echo
 		idle=$(bl rss "${P[@]}")
 		rec_json rss_idle "$path" "$idle"
+		rec_json anon_idle "$path" "$(bl rss --anon "${P[@]}")"
 		start hold "$npbench" hold "$port" "$held"
 		wait_for "$held held connections through $path" 180 hold \
 		    log_has hold '^holding'
@@ -546,26 +561,32 @@ m_ttfb() {
 	done_ "p50 $p50 µs"
 }
 m_cps() {	# PATH PARALLEL METRIC
-	local rc=0 cps errors
+	local rc=0 cps errors conns before=''
+	# CPU per connection of the forwarding processes, around the 8-way run.
+	if [ "$1" != direct ] && [ "$2" -gt 1 ]; then
+		procs "$1" echo
+		before=$(bl cpu "${P[@]}")
+	fi
 	"$npbench" cps "${ECHO_PORT[$1]}" "$cps_secs" "$2" >"$work/m.json" ||
 	    rc=$?
 	[ -s "$work/m.json" ] || fail "$1: short connections failed"
 	cps=$(bl field "$work/m.json" cps)
 	errors=$(bl field "$work/m.json" errors)
+	conns=$(bl field "$work/m.json" conns)
 	rec "$3" "$1" "" "$cps"
+	if [ -n "$before" ]; then
+		settled "$1"	# the closes are part of the cost
+		rec_json cpu_conn "$1" "$(python3 -c 'import json, sys
+a, b, n = json.loads(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+print(json.dumps({k: round((b[k] - a[k]) * 1e6 / max(n, 1), 1) for k in a}))' \
+		    "$before" "$(bl cpu "${P[@]}")" "$conns")"
+	fi
 	if [ "$rc" -ne 0 ] || [ "$errors" -ne 0 ]; then
 		done_ "$cps conn/s, $errors FAILED ($(bl field "$work/m.json" last_error))"
 	else
 		done_ "$cps conn/s"
 	fi
 	settled "$1"	# the closes of this burst are done
-}
-iperf() {	# PATH ARGS...: runs iperf3 -J through PATH into $work/iperf.json
-	local path=$1
-	shift
-	timeout 120 iperf3 -c 127.0.0.1 -p "${IPERF_PORT[$path]}" -J "$@" \
-	    >"$work/iperf.json" 2>&1 || fail "$path: iperf3 $* failed: $(
-	    bl field "$work/iperf.json" error 2>/dev/null || tail -3 "$work/iperf.json")"
 }
 m_tput() {	# PATH STREAMS METRIC
 	local gbps bytes ipid
@@ -649,41 +670,24 @@ if [ -n "$profile_dir" ]; then
 	mkdir -p "$profile_dir"
 	profile_dir=$(cd "$profile_dir" && pwd)
 	say "profiles (perf record -g) into $profile_dir"
-	# profile LABEL WHAT-TO-RUN NAME=PID[,PID...]...: one system-wide
-	# record while WHAT-TO-RUN runs (system-wide, because stunnel creates
-	# a thread per connection after any per-process record would attach),
-	# then one report per NAME, filtered to its processes.
+	# profile LABEL WHAT-TO-RUN NAME=PID[,PID...]|comm:NAME...: one
+	# system-wide record while WHAT-TO-RUN runs (system-wide, because
+	# stunnel creates a thread per connection after any per-process record
+	# would attach), then LABEL-NAME.txt (libraries, top symbols) and
+	# LABEL-NAME.callers.txt (call chains) for each NAME.
 	profile() {
-		local label=$1 cmd=$2 spec name pids data
-		local -a filter
+		local label=$1 cmd=$2 data
 		shift 2
 		data=$profile_dir/$label.data
 		start perf perf record -a -g -F 999 -o "$data" -- \
-		    sleep "$tput_secs"
+		    sleep "$((tput_secs + 1))"
 		wait_for "perf record to start" 10 perf \
 		    test -s "$data"
 		eval "$cmd"
 		wait "${PID[perf]}" 2>/dev/null || true
 		unset "PID[perf]"
-		for spec in "$@"; do
-			name=${spec%%=*}
-			pids=${spec#*=}
-			# comm:NAME selects by command name (socat's children).
-			case $pids in
-			comm:*) filter=(--comm "${pids#comm:}") ;;
-			*) filter=(--pid "$pids") ;;
-			esac
-			perf report --stdio --no-children --percent-limit 0.7 \
-			    -g none --sort dso,sym "${filter[@]}" -i "$data" \
-			    >"$profile_dir/$label-$name.txt" 2>/dev/null || true
-			perf report --stdio --no-children --percent-limit 0.5 \
-			    -g none --sort dso "${filter[@]}" -i "$data" \
-			    >"$profile_dir/$label-$name.dso.txt" 2>/dev/null || true
-			perf report --stdio --no-children --percent-limit 3 \
-			    -g caller,0.5,callee,function,percent --sort sym \
-			    "${filter[@]}" -i "$data" \
-			    >"$profile_dir/$label-$name.callers.txt" 2>/dev/null || true
-		done
+		bl perf-split "$data" "$profile_dir/$label" "$@" ||
+		    echo "bench: perf report failed for $label" >&2
 	}
 	sshd_kids=$(descendants "${PID[sshd]}" | paste -sd, -)
 	step "netport 1 stream"
@@ -728,7 +732,7 @@ for ((run = 1; run <= cold_runs; run++)); do
 	log_more alice 'up via relay' "$up" ||
 	    fail "netport: the first stream did not bring a new tunnel up"
 	ms=$(python3 -c 'import json, sys
-print(json.load(open(sys.argv[1]))["p50_us"] / 1000)' "$work/m.json")
+print(round(json.load(open(sys.argv[1]))["p50_us"] / 1000, 2))' "$work/m.json")
 	rec ttfb_cold netport "" "$ms"
 	done_ "$ms ms"
 done
@@ -773,6 +777,7 @@ json.dump(meta, open(sys.argv[1], "w"), indent=1)
 EOF
 say "results"
 echo
+mkdir -p "$(dirname "$out")"
 bl report "$raw" "$work/meta.json" "$out" | tee "${out%.json}.txt"
 echo
 echo "JSON: $out   (table: ${out%.json}.txt)   elapsed $(clock)" >&2

@@ -28,10 +28,12 @@ const struct daemon_spec portal_spec = {
 };
 
 /*
- * With read-ahead, OpenSSL reads the socket in chunks of this size: many
- * records per recv(2) under load instead of one.
+ * With read-ahead, OpenSSL reads the socket in chunks of this size: a few
+ * records per recv(2) under load instead of one.  Larger is not better:
+ * OpenSSL slides the unread rest to the front of this buffer before each
+ * record, so its cost grows with the size.
  */
-#define PORTAL_TLS_READ_BUFFER	(256 * 1024)
+#define PORTAL_TLS_READ_BUFFER	(64 * 1024)
 
 /* How often the drain checks whether the last stream has gone. */
 #define PORTAL_DRAIN_TICK_MS	100

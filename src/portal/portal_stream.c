@@ -35,8 +35,8 @@
 /* Read rounds per wake-up; each is one readv() of up to 4 frames. */
 #define STREAM_READ_ROUNDS	4
 #define STREAM_READ_FRAMES	4
-/* Credit goes back to the peer after this many bytes reach the socket. */
-#define STREAM_WINDOW_STEP	(MUX_INITIAL_WINDOW / 4)
+/* Largest window a fast stream grows to (see stream_consumed()). */
+#define STREAM_WINDOW_MAX	(4 * 1024 * 1024)
 
 static void	stream_read(struct stream *s);
 static void	stream_write_pending(struct stream *s);
@@ -76,6 +76,9 @@ stream_close(struct stream *s, int rst_app)
 		loop_timer_cancel(s->timer);
 	if (s->dgram)
 		udp_flow_closed(s);
+	/* The window it grew goes back to the tunnel's budget. */
+	s->t->window_budget += s->window - MUX_INITIAL_WINDOW;
+	s->window = MUX_INITIAL_WINDOW;
 	/* A reset reaches the application as a reset, not as a clean EOF. */
 	if (rst_app && s->fd >= 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
@@ -156,6 +159,7 @@ stream_alloc(struct tunnel *t, const char *rule, int fd)
 	buf_init(&s->pending, MUX_MAX_WINDOW);
 	s->send_credit = MUX_INITIAL_WINDOW;
 	s->recv_window = MUX_INITIAL_WINDOW;
+	s->window = MUX_INITIAL_WINDOW;
 	s->log.conn_id = loop_next_conn_id();
 	snprintf(s->peer_str, sizeof(s->peer_str), "portal/%s", t->peer);
 	s->log.peer = s->peer_str;
@@ -231,17 +235,34 @@ stream_start(struct stream *s)
 }
 
 /* Sends credit back once enough has reached the socket. */
+/*
+ * Sends credit back once a quarter of the stream's window has reached the
+ * socket.  A stream whose application takes everything at once (nothing
+ * buffered here) also gets its window doubled, up to STREAM_WINDOW_MAX,
+ * while the tunnel's budget for such growth lasts: on a fast path one
+ * 256 KiB window is what limits a stream, not the CPU.  A slow reader
+ * never grows its window, so what it can make us buffer stays small.
+ */
 static void
 stream_consumed(struct stream *s, size_t n)
 {
+	struct tunnel *t = s->t;
+	uint32_t grow = 0;
+
 	s->unacked += (uint32_t)n;
-	if (s->unacked < STREAM_WINDOW_STEP)
+	if (s->unacked < s->window / 4)
 		return;
-	if (mux_put_window(&s->t->out, s->id, s->unacked) != 0) {
+	if (buf_len(&s->pending) == 0 && s->window < STREAM_WINDOW_MAX &&
+	    t->window_budget >= s->window) {
+		grow = s->window;
+		t->window_budget -= grow;
+		s->window += grow;
+	}
+	if (mux_put_window(&t->out, s->id, s->unacked + grow) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue WINDOW");
 		return;
 	}
-	s->recv_window += s->unacked;
+	s->recv_window += s->unacked + grow;
 	s->unacked = 0;
 }
 

@@ -154,9 +154,9 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_info(&t->log, "tunnel %s to portal/%s closed (%s, rtt %u ms): %s",
+	log_info(&t->log, "tunnel %s to portal/%s closed (%s): %s (rtt %u ms)",
 	    t->tid[0] ? t->tid : "-", t->peer, tunnel_state_names[t->state],
-	    t->rtt_ms, why);
+	    why, t->rtt_ms);
 	if (t->state == TUN_OPEN) {
 		/* Tell the peer why, if the path still takes it. */
 		buf_reset(&t->out);
@@ -207,6 +207,7 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
 	t->created_ms = loop_now_ms();
+	t->window_budget = TUNNEL_WINDOW_BUDGET;
 	return t;
 }
 
@@ -235,6 +236,16 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 		tunnel_close(t, MUX_R_IDLE, "no streams for %lld ms "
 		    "(tunnel.idle_timeout)", c->tunnel_idle_timeout);
 		return;
+	}
+	/* A tunnel without streams gives its buffers back while it waits. */
+	if (t->nstreams == 0 && t->nwaiting == 0) {
+		if (buf_len(&t->in) == 0)
+			buf_release(&t->in);
+		if (buf_len(&t->out) == 0)
+			buf_release(&t->out);
+		if (buf_len(&t->cipher) == 0)
+			buf_release(&t->cipher);
+		(void)SSL_free_buffers(t->ssl);
 	}
 	t->ping_value = now;
 	t->ping_sent_ms = now;

@@ -21,6 +21,12 @@
 /* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
 #define TUNNEL_OUT_HIGH		(1024 * 1024)
 #define TUNNEL_OUT_LOW		(256 * 1024)
+/*
+ * How far all streams of a tunnel together may grow their receive windows
+ * beyond the initial 256 KiB each: bounds what fast streams that turn slow
+ * can make a portal buffer.
+ */
+#define TUNNEL_WINDOW_BUDGET	(32 * 1024 * 1024)
 /* DATA frames of one stream handed over in one write, at most. */
 #define TUNNEL_DATA_BATCH	16
 /* Hard cap on the output buffer: HIGH plus what paused streams may add. */
@@ -75,6 +81,8 @@ struct stream {
 	/* From the peer: DATA not yet written to fd. */
 	struct buf		 pending;
 	uint32_t		 recv_window;	/* what the peer may still send */
+	uint32_t		 window;	/* credit granted in all: grows for
+						 * a stream that keeps up */
 	uint32_t		 unacked;	/* written to fd, not yet credited */
 	int			 peer_fin;
 	int			 wr_shut;
@@ -131,6 +139,8 @@ struct tunnel {
 	size_t			 nwaiting;
 	struct stream_list	 blocked;	/* paused on a full output */
 	size_t			 nflows;	/* datagram flows among streams */
+	size_t			 window_budget;	/* bytes streams may still grow
+						 * their windows by, together */
 
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;

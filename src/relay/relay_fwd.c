@@ -178,7 +178,7 @@ relay_dir_pump(struct relay_dir *d)
 	struct relay_tunnel *t = d->t;
 	char why[128];
 	ssize_t n;
-	int i, rc;
+	int i, rc, drained = 0;
 
 	for (i = 0; i < RELAY_MAX_ROUNDS; i++) {
 		if ((rc = relay_dir_flush(d)) < 0) {
@@ -205,6 +205,12 @@ relay_dir_pump(struct relay_dir *d)
 				relay_fwd_close(t, 0, "both portals closed");
 			return;
 		}
+		/*
+		 * A short read last round drained the socket: asking again
+		 * would only return EAGAIN.  Wait for the next read event.
+		 */
+		if (drained)
+			break;
 		n = relay_dir_fill(d);
 		if (n == -EAGAIN)
 			break;
@@ -217,6 +223,8 @@ relay_dir_pump(struct relay_dir *d)
 			relay_fwd_close(t, 1, why);
 			return;
 		}
+		if (n > 0 && n < RELAY_DIR_BUF)
+			drained = 1;
 		if (n == 0)
 			d->eof = 1;
 		else if (d->buf) {

@@ -43,7 +43,7 @@ nl_portal pb B 0 1
 np_wait_log pa 'listening on 127\.0\.0\.1:8080 for rule web'
 np_wait_log hub 'peer=portal/pa .*portal registered from 203\.0\.113\.101:'
 np_wait_log hub 'peer=portal/pb .*portal registered from 203\.0\.113\.102:'
-np_log_line hub 'portal registered from' | sed 's/^/    /'
+grep -E 'portal registered from' "$(np_log hub)" | sed 's/^.* peer=/    /'
 
 np_step "curl through the tunnel: a page and 3 MiB"
 nl_x A curl -sS --fail --max-time 20 -o "$NP_TMP/index.out" \

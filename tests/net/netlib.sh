@@ -30,7 +30,8 @@
 # prints the routers' firewall state besides the process logs.
 #
 # Environment: NETPORT (the binary), NP_NFQ_DELAY (the delay line,
-# tests/net/nfq_delay.c; ctest sets both), NL_IPT (iptables command,
+# tests/net/nfq_delay.c; ctest sets both, and by default it is the one
+# beside NETPORT in its build tree), NL_IPT (iptables command,
 # default iptables; iptables-legacy works too), NP_KEEP=1 (keep $NP_TMP).
 
 NL_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -56,7 +57,8 @@ unset nl_tool
 
 NL_PY=$(python3 -c 'import sys; print(sys.executable)')
 NL_HELP=$NL_DIR/nethelp.py
-: "${NP_NFQ_DELAY:=}"
+# Beside the binary in a build tree, unless given.
+: "${NP_NFQ_DELAY:=$(dirname "$NETPORT")/tests/net/nfq_delay}"
 
 # $$ is the script's shell; its start time tells it from a later process
 # that reuses the PID.
@@ -76,7 +78,7 @@ declare -A NL_WAN=()		# router -> WAN address
 declare -A NL_LAN=()		# router -> LAN prefix (first three octets)
 declare -A NL_MODE=()		# router -> NAT mode
 declare -A NL_MASQ=()		# router -> its nat POSTROUTING rule
-declare -A NL_IMPAIRED=()	# "role dev" -> 1
+declare -A NL_IMPAIRED=()	# "role dev in|out" -> 1
 NL_NETEM=			# 1 when the kernel has netem, 0 when not
 
 # nl_ns ROLE: the name of the namespace of ROLE.
@@ -150,7 +152,6 @@ nl__dump_state() {
 nl__on_exit() {
 	local rc=$? name pid st deadline
 	local -a running=()
-	local -A mine=()
 
 	trap - EXIT TERM INT HUP
 	set +e
@@ -475,7 +476,7 @@ nl__rate_bytes() {
 # with ping; TCP sends nothing more before its handshake completes).
 # Replaces an earlier impairment of DEV in that direction.
 nl_impair() {
-	local role=$1 dev=$2 dir=$3 kv delay=0 jitter=0 loss=0 rate= chain
+	local role=$1 dev=$2 dir=$3 kv delay=0 jitter=0 loss=0 rate='' chain
 	local table hook match q name bps burst
 	local -a netem=()
 	shift 3
@@ -562,12 +563,12 @@ nl_impair_clear() {
 # conntrack); a rate limits what leaves wan0 and what leaves lan0.
 nl_impair_router() {
 	local r=$1 kv dir=in
-	local -a other=() rate=()
+	local -a other=() rates=()
 	shift
 	nl__have_netem && dir=out
 	for kv in "$@"; do
 		case $kv in
-		rate=*) rate=("$kv") ;;
+		rate=*) rates=("$kv") ;;
 		*) other+=("$kv") ;;
 		esac
 	done
@@ -580,9 +581,9 @@ nl_impair_router() {
 		nl_impair "$r" lan0 in "${other[@]}"
 		nl_impair "$r" wan0 in "${other[@]}"
 	fi
-	if [ "${#rate[@]}" -gt 0 ]; then
-		nl_impair "$r" wan0 out "${rate[@]}"
-		nl_impair "$r" lan0 out "${rate[@]}"
+	if [ "${#rates[@]}" -gt 0 ]; then
+		nl_impair "$r" wan0 out "${rates[@]}"
+		nl_impair "$r" lan0 out "${rates[@]}"
 	fi
 }
 
