@@ -175,6 +175,20 @@ def cmd_iperf(args):
     print(f"{s['bits_per_second'] / 1e9:.4f} {int(s['bytes'])}")
 
 
+def cmd_iperf_udp(args):
+    """Mbit/s and packets/s received, and % lost, of an iperf3 -u run."""
+    with open(args[0]) as f:
+        d = json.load(f)
+    if d.get("error"):
+        sys.exit(f"iperf3: {d['error']}")
+    s = d["end"]["sum"]
+    got = s["packets"] - s["lost_packets"]
+    secs = s["seconds"] or 1
+    size = int(args[1])
+    print(f"{got * size * 8 / secs / 1e6:.2f} {got / secs / 1000:.2f} "
+          f"{s['lost_percent']:.3f}")
+
+
 # ---- profiles -------------------------------------------------------------
 
 def _perf(args):
@@ -285,6 +299,12 @@ METRICS = [
      "sequential", "conn/s", "hi"),
     ("cps8", "Short connections (connect, 1-byte echo, close)",
      "8 in parallel", "conn/s", "hi"),
+    ("udp_mbps", "UDP (iperf3 -u, 1400-byte datagrams, unlimited rate)",
+     "received", "Mbit/s", "hi"),
+    ("udp_kpps", "UDP (iperf3 -u, 1400-byte datagrams, unlimited rate)",
+     "received", "kpps", "hi"),
+    ("udp_loss", "UDP (iperf3 -u, 1400-byte datagrams, unlimited rate)",
+     "lost", "%", "lo"),
 ]
 
 PROC_METRICS = [
@@ -514,6 +534,7 @@ def main():
         sys.exit(__doc__)
     cmds = {"cpu": cmd_cpu, "rss": cmd_rss, "rss-peak": cmd_rss_peak,
             "ports": cmd_ports, "field": cmd_field, "iperf": cmd_iperf,
+            "iperf-udp": cmd_iperf_udp,
             "perf-split": cmd_perf_split, "report": cmd_report}
     fn = cmds.get(sys.argv[1])
     if fn is None:

@@ -314,6 +314,12 @@ rules:
     listen: 127.0.0.1:$np_iperf
     service: bob
     target: 127.0.0.1:$p_iperf
+  - name: iperf-udp
+    protocol: udp
+    client: alice
+    listen: 127.0.0.1:$np_iperf
+    service: bob
+    target: 127.0.0.1:$p_iperf
 EOF
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
     "$p_server" "$work"; } >server.yaml
@@ -606,6 +612,16 @@ m_tput() {	# PATH STREAMS METRIC
 	rec "$3" "$1" "" "$gbps"
 	done_ "$(printf '%.2f' "$gbps") Gbit/s"
 }
+m_udp() {	# PATH: iperf3 -u, unlimited rate (only direct and netport
+		# carry UDP)
+	local mbps kpps loss
+	iperf "$1" -u -b 0 -l 1400 -t "$tput_secs"
+	read -r mbps kpps loss < <(bl iperf-udp "$work/iperf.json" 1400)
+	rec udp_mbps "$1" "" "$mbps"
+	rec udp_kpps "$1" "" "$kpps"
+	rec udp_loss "$1" "" "$loss"
+	done_ "$mbps Mbit/s, $kpps kpps, $loss% lost"
+}
 m_cpu() {
 	local before after bytes
 	procs "$1" iperf
@@ -647,6 +663,10 @@ for ((run = 1; run <= runs; run++)); do
 	for path in "${order[@]}"; do
 		step "round $run/$runs  iperf3 4 streams   $path"
 		m_tput "$path" 4 tput4
+	done
+	for path in direct netport; do
+		step "round $run/$runs  UDP, unlimited rate $path"
+		m_udp "$path"
 	done
 	for path in "${order[@]}"; do
 		[ "$path" = direct ] && continue
