@@ -130,7 +130,6 @@ ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd, const char *remote,
 	snprintf(c->remote, sizeof(c->remote), "%s", remote);
 	if ((ssl = SSL_new(ctx)) == NULL)
 		goto fail;
-	net_tune_tcp(fd);
 	c->bev = bufferevent_openssl_socket_new(loop_base(loop), fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
 	if (c->bev == NULL)

@@ -70,6 +70,8 @@ net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* Accepted sockets inherit these: no setsockopt per accept. */
+		net_tune_tcp(fd);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, backlog) == 0)
 			break;

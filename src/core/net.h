@@ -20,7 +20,8 @@
 /*
  * Opens a non-blocking, close-on-exec TCP listener on ep (host may be a
  * name, resolved with getaddrinfo; the first address that binds wins) with
- * SO_REUSEADDR.  Returns the fd, or -errno / NP_ENOTFOUND.
+ * SO_REUSEADDR, and TCP_NODELAY and SO_KEEPALIVE, which the sockets it
+ * accepts inherit.  Returns the fd, or -errno / NP_ENOTFOUND.
  */
 int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 	    __attribute__((warn_unused_result));

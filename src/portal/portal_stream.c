@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -511,7 +512,8 @@ stream_connected_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	loop_timer_cancel(s->timer);
-	event_free(s->wev);
+	if (s->wev)
+		event_free(s->wev);
 	s->wev = NULL;
 	if (stream_events(s) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
@@ -546,6 +548,7 @@ static void
 stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 {
 	struct tunnel *t = s->t;
+	struct pollfd pfd;
 	char addr[NET_ADDR_STR_MAX + CONF_UNIX_PATH_MAX];
 
 	net_addr_format(sa, addr, sizeof(addr));
@@ -562,7 +565,17 @@ stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 		    s->target, addr, strerror(errno));
 		return;
 	}
-	/* Unix sockets may say EAGAIN: the listener's queue is full. */
+	/*
+	 * A local target usually completes the handshake inside connect():
+	 * look at once rather than a loop turn later.  (Unix sockets may say
+	 * EAGAIN: the listener's queue is full; that waits for the event.)
+	 */
+	pfd.fd = s->fd;
+	pfd.events = POLLOUT;
+	if (poll(&pfd, 1, 0) == 1) {
+		stream_connected_cb(s->fd, EV_WRITE, s);
+		return;
+	}
 	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
 	    stream_connected_cb, s);
 	if (s->wev == NULL || event_add(s->wev, NULL) != 0)

@@ -873,7 +873,6 @@ portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 		    rule->name);
 		goto refuse;
 	}
-	net_tune_tcp(fd);
 	if (tunnel_add_stream(t, s) != 0) {
 		log_warn(&t->log, "%s for rule %s refused: %zu connections "
 		    "already wait for the tunnel (tunnel.max_waiting)", who,

@@ -412,7 +412,6 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	h->timer = loop_timer_new(r->loop, relay_pair_timeout_cb, h);
 	if (h->ev == NULL || h->timer == NULL || event_add(h->ev, NULL) != 0)
 		goto fail;
-	net_tune_tcp(fd);
 	TAILQ_INSERT_TAIL(&r->halves, h, entry);
 	r->npending++;
 	loop_timer_arm(h->timer, (uint64_t)r->conf->handshake_timeout);
