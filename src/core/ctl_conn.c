@@ -56,7 +56,10 @@ struct ctl_conn {
 	X509			*peer_cert;	/* owned */
 	struct log_ctx		 log;
 
-	uint64_t		 last_rx_ms;
+	uint64_t		 last_rx_ms;	/* last whole frame */
+	uint64_t		 open_ms;	/* TLS handshake done */
+	uint64_t		 next_ping_ms;
+	int			 got_msg;
 	uint64_t		 ping_nonce;
 	uint64_t		 ping_sent_ms;
 	uint32_t		 rtt_ms;
@@ -70,6 +73,7 @@ static void	ctl_conn_write_cb(struct bufferevent *bev, void *arg);
 static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 		    void *arg);
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
+static void	ctl_conn_arm(struct ctl_conn *c);
 static void	ctl_conn_vclose(struct ctl_conn *c, int err,
 		    enum log_level level, const char *fmt, va_list ap)
 		    __attribute__((format(printf, 4, 0)));
@@ -286,12 +290,9 @@ ctl_conn_set_timing(struct ctl_conn *c, uint32_t keepalive_ms,
 {
 	c->opts.keepalive_ms = keepalive_ms;
 	c->opts.dead_ms = dead_ms;
-	if (c->state == CTL_OPEN) {
-		loop_timer_cancel(c->timer);
-		if (keepalive_ms || dead_ms)
-			loop_timer_arm(c->timer, keepalive_ms ? keepalive_ms :
-			    dead_ms);
-	}
+	c->next_ping_ms = loop_now_ms() + keepalive_ms;
+	if (c->state == CTL_OPEN)
+		ctl_conn_arm(c);
 }
 
 static void
@@ -310,9 +311,8 @@ ctl_conn_handshake_done(struct ctl_conn *c)
 	c->last_rx_ms = loop_now_ms();
 	log_debug(&c->log, "TLS up with %s (%s)", c->remote,
 	    SSL_get_cipher_name(c->ssl));
+	c->open_ms = c->last_rx_ms;
 	ctl_conn_set_timing(c, c->opts.keepalive_ms, c->opts.dead_ms);
-	if (!c->opts.keepalive_ms && !c->opts.dead_ms)
-		loop_timer_cancel(c->timer);
 	if (c->cbs.ready)
 		c->cbs.ready(c, c->cbs.arg);
 }
@@ -331,6 +331,29 @@ ctl_conn_send_ping(struct ctl_conn *c)
 	m.nonce = c->ping_nonce;
 	c->ping_sent_ms = loop_now_ms();
 	(void)ctl_conn_send(c, &m);
+}
+
+/*
+ * Arms the timer for the earliest of: the next PING, the dead-peer
+ * deadline (last receive + dead_ms), and, until a first message arrives,
+ * the first-message deadline.  Checking silence only at keepalive ticks
+ * would close a dead session up to a keepalive interval late.
+ */
+static void
+ctl_conn_arm(struct ctl_conn *c)
+{
+	uint64_t now = loop_now_ms(), next = UINT64_MAX, d;
+
+	if (c->opts.keepalive_ms)
+		next = c->next_ping_ms;
+	if (c->opts.dead_ms && (d = c->last_rx_ms + c->opts.dead_ms) < next)
+		next = d;
+	if (!c->got_msg && c->opts.first_msg_ms &&
+	    (d = c->open_ms + c->opts.first_msg_ms) < next)
+		next = d;
+	loop_timer_cancel(c->timer);
+	if (next != UINT64_MAX)
+		loop_timer_arm(c->timer, next > now ? next - now : 0);
 }
 
 static void
@@ -361,11 +384,19 @@ ctl_conn_timer_cb(struct loop_timer *t, void *arg)
 		    (unsigned long long)silent, c->opts.dead_ms);
 		return;
 	}
-	if (c->opts.keepalive_ms)
+	if (!c->got_msg && c->opts.first_msg_ms &&
+	    now - c->open_ms >= c->opts.first_msg_ms) {
+		ctl_conn_close(c, NP_ETIMEOUT, LOGLEVEL_WARN, "no complete "
+		    "message within %u ms of the TLS handshake",
+		    c->opts.first_msg_ms);
+		return;
+	}
+	if (c->opts.keepalive_ms && now >= c->next_ping_ms) {
 		ctl_conn_send_ping(c);
+		c->next_ping_ms = now + c->opts.keepalive_ms;
+	}
 	if (c->state == CTL_OPEN)
-		loop_timer_arm(c->timer, c->opts.keepalive_ms ?
-		    c->opts.keepalive_ms : c->opts.dead_ms);
+		ctl_conn_arm(c);
 }
 
 /* Handles one decoded frame; PING and PONG stay inside this module. */
@@ -413,7 +444,6 @@ ctl_conn_read_cb(struct bufferevent *bev, void *arg)
 		avail = evbuffer_get_length(in);
 		if (avail < PROTO_HDR_LEN)
 			return;
-		c->last_rx_ms = loop_now_ms();
 		evbuffer_copyout(in, hdrbytes, sizeof(hdrbytes));
 		if ((r = proto_hdr_decode(hdrbytes, sizeof(hdrbytes),
 		    &h)) == NP_EVERSION) {
@@ -446,6 +476,10 @@ ctl_conn_read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, flen);
+		/* Only a whole frame counts as a sign of life: a peer that
+		 * drips bytes of one must not keep its session forever. */
+		c->last_rx_ms = loop_now_ms();
+		c->got_msg = 1;
 		ctl_conn_dispatch(c, &m);
 	}
 	/* Yielded with frames left: come back after other connections. */

@@ -45,6 +45,8 @@ struct ctl_conn_opts {
 	uint32_t	handshake_ms;	/* TLS handshake must finish in this */
 	uint32_t	keepalive_ms;	/* 0: send no PINGs */
 	uint32_t	dead_ms;	/* 0: no dead-peer timeout */
+	uint32_t	first_msg_ms;	/* a whole message must arrive within
+					 * this of the handshake; 0: no limit */
 };
 
 /*

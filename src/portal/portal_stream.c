@@ -98,10 +98,15 @@ stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
-	log_info(&s->log, "stream %u (rule %s) reset: %s: %s (%llu bytes up, "
-	    "%llu down)", s->id, s->rule, mux_reset_text(code), why,
-	    (unsigned long long)s->bytes_up,
-	    (unsigned long long)s->bytes_down);
+	if (s->id == 0)		/* still waiting for its tunnel */
+		log_info(&s->log, "connection from %s (rule %s) reset: %s: %s",
+		    s->target, s->rule, mux_reset_text(code), why);
+	else
+		log_info(&s->log, "stream %u (rule %s) reset: %s: %s (%llu "
+		    "bytes up, %llu down)", s->id, s->rule,
+		    mux_reset_text(code), why,
+		    (unsigned long long)s->bytes_up,
+		    (unsigned long long)s->bytes_down);
 	if (s->id && s->t->state == TUN_OPEN &&
 	    mux_put_reset(&s->t->out, s->id, code, why) != 0)
 		log_warn(&s->t->log, "cannot queue RESET of stream %u", s->id);

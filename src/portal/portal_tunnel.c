@@ -211,6 +211,22 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	return t;
 }
 
+/*
+ * An open tunnel's timer: the earliest of the next PING and the dead-path
+ * deadline (last receive + tunnel.dead_timeout), so that a dead path is
+ * found at its deadline, not at the next keepalive tick after it.
+ */
+static void
+tunnel_arm(struct tunnel *t)
+{
+	uint64_t now = loop_now_ms(), next = t->next_ping_ms;
+	uint64_t dead = t->last_rx_ms + (uint64_t)t->p->conf->tunnel_dead_timeout;
+
+	if (dead < next)
+		next = dead;
+	loop_timer_arm(t->timer, next > now ? next - now : 0);
+}
+
 /* The setup deadline, then the keepalive / dead-path / idle tick. */
 static void
 tunnel_timer_cb(struct loop_timer *timer, void *arg)
@@ -247,14 +263,18 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 			buf_release(&t->cipher);
 		(void)SSL_free_buffers(t->ssl);
 	}
-	t->ping_value = now;
-	t->ping_sent_ms = now;
-	if (mux_put_ping(&t->out, 0, t->ping_value) != 0) {
-		tunnel_close(t, MUX_R_INTERNAL, "cannot queue a ping");
-		return;
+	if (now >= t->next_ping_ms) {
+		t->ping_value = now;
+		t->ping_sent_ms = now;
+		t->next_ping_ms = now + (uint64_t)c->tunnel_keepalive;
+		if (mux_put_ping(&t->out, 0, t->ping_value) != 0) {
+			tunnel_close(t, MUX_R_INTERNAL, "cannot queue a ping");
+			return;
+		}
+		if (tunnel_flush(t) != 0)
+			return;
 	}
-	if (tunnel_flush(t) == 0)
-		loop_timer_arm(t->timer, (uint64_t)c->tunnel_keepalive);
+	tunnel_arm(t);
 }
 
 static void
@@ -271,7 +291,8 @@ tunnel_opened(struct tunnel *t)
 	    SSL_get_cipher_name(t->ssl),
 	    (unsigned long long)(loop_now_ms() - t->created_ms));
 	loop_timer_cancel(t->timer);
-	loop_timer_arm(t->timer, (uint64_t)t->p->conf->tunnel_keepalive);
+	t->next_ping_ms = t->last_rx_ms + (uint64_t)t->p->conf->tunnel_keepalive;
+	tunnel_arm(t);
 	/*
 	 * With read-ahead, the record that finished the handshake may have
 	 * arrived together with the peer's first frames: they sit in

@@ -145,6 +145,7 @@ struct tunnel {
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;
 	uint64_t		 idle_since_ms;	/* 0 while it has streams */
+	uint64_t		 next_ping_ms;
 	uint64_t		 ping_value;
 	uint64_t		 ping_sent_ms;
 	uint32_t		 rtt_ms;

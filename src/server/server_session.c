@@ -200,6 +200,8 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 		.handshake_ms = (uint32_t)srv->conf->handshake_timeout,
 		.keepalive_ms = (uint32_t)srv->conf->keepalive,
 		.dead_ms = (uint32_t)srv->conf->dead_timeout,
+		/* HELLO comes at once; a silent peer only holds a slot. */
+		.first_msg_ms = (uint32_t)srv->conf->handshake_timeout,
 	};
 	char remote[NET_ADDR_STR_MAX];
 	struct server_peer *p;
