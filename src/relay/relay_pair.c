@@ -346,6 +346,17 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 		relay_half_handshake_done(h);
 }
 
+/* Says "at capacity" (status 7) to a connection refused on a cap, and
+ * closes it: the portal logs why instead of a bare close. */
+static void
+relay_refuse_fd(int fd)
+{
+	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_E_CAPACITY };
+
+	(void)send(fd, reply, sizeof(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	close(fd);
+}
+
 static struct relay_source *
 relay_source_get(struct relay *r, const struct sockaddr *sa)
 {
@@ -385,7 +396,7 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	if (r->npending >= (size_t)r->conf->max_pending) {
 		log_warn(NULL, "refusing %s: %zu unpaired connections "
 		    "(max_pending)", remote, r->npending);
-		close(fd);
+		relay_refuse_fd(fd);
 		return;
 	}
 	if ((src = relay_source_get(r, sa)) == NULL) {
@@ -396,7 +407,7 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	if (src->count >= (size_t)r->conf->max_pending_per_source) {
 		log_warn(NULL, "refusing %s: %zu unpaired connections from this "
 		    "address (max_pending_per_source)", remote, src->count);
-		close(fd);
+		relay_refuse_fd(fd);
 		return;
 	}
 	src->count++;
