@@ -611,6 +611,51 @@ stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 	tunnel_flush(t);
 }
 
+struct stream *
+stream_accept(struct tunnel *t, const struct mux_frame *f, uint8_t ipproto,
+    const struct portal_rule **rulep)
+{
+	struct portal *p = t->p;
+	const struct portal_rule *rule;
+	struct stream *s;
+	uint32_t id = f->hdr.stream;
+
+	if ((s = stream_alloc(t, f->rule, -1)) == NULL) {
+		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		    "out of memory") != 0)
+			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+		return NULL;
+	}
+	s->id = id;
+	s->state = ST_CONNECTING;
+	if (stream_insert(t, s) != 0) {
+		s->id = 0;
+		stream_free(s);
+		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		    "out of memory") != 0)
+			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (t->goaway || p->stopping) {
+		stream_reset(s, MUX_R_SHUTDOWN, "not accepting new streams");
+		return NULL;
+	}
+	if (t->nstreams > (size_t)p->conf->max_streams) {
+		stream_reset(s, MUX_R_INTERNAL, "tunnel has %zu streams "
+		    "(tunnel.max_streams)", t->nstreams - 1);
+		return NULL;
+	}
+	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL ||
+	    rule->ipproto != ipproto) {
+		stream_reset(s, MUX_R_NOT_ALLOWED, "no %s rule %s lets "
+		    "portal/%s reach this portal", ipproto == PROTO_UDP ?
+		    "udp" : "tcp", f->rule, t->peer);
+		return NULL;
+	}
+	*rulep = rule;
+	return s;
+}
+
 void
 stream_on_open(struct tunnel *t, const struct mux_frame *f)
 {
@@ -629,37 +674,8 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 		udp_on_open(t, f);
 		return;
 	}
-	if ((s = stream_alloc(t, f->rule, -1)) == NULL) {
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
-		    "out of memory") != 0)
-			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+	if ((s = stream_accept(t, f, PROTO_TCP, &rule)) == NULL)
 		return;
-	}
-	s->id = id;
-	s->state = ST_CONNECTING;
-	if (stream_insert(t, s) != 0) {
-		s->id = 0;
-		stream_free(s);
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
-		    "out of memory") != 0)
-			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
-		return;
-	}
-	if (t->goaway || p->stopping) {
-		stream_reset(s, MUX_R_SHUTDOWN, "not accepting new streams");
-		return;
-	}
-	if (t->nstreams > (size_t)p->conf->max_streams) {
-		stream_reset(s, MUX_R_INTERNAL, "tunnel has %zu streams "
-		    "(tunnel.max_streams)", t->nstreams - 1);
-		return;
-	}
-	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL ||
-	    rule->ipproto != PROTO_TCP) {
-		stream_reset(s, MUX_R_NOT_ALLOWED, "no tcp rule %s lets "
-		    "portal/%s reach this portal", f->rule, t->peer);
-		return;
-	}
 	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));
 	/* Not allowed by name: the resolved address gets another chance. */
 	s->allowed_by_name = rule->target.is_unix ?

@@ -196,6 +196,14 @@ void	stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 /* The tunnel has room again: read from the socket. */
 void	stream_resume(struct stream *s);
 struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
+/*
+ * Service side: the new stream a peer's OPEN asks for, checked against the
+ * tunnel's state, its stream cap and the rules (which must be of ipproto).
+ * Returns it, with its rule in *rulep, or NULL when it was refused (reset,
+ * logged) or could not be made.
+ */
+struct stream *stream_accept(struct tunnel *t, const struct mux_frame *f,
+	    uint8_t ipproto, const struct portal_rule **rulep);
 /* Inserts a stream with its id into t->streams; 0 or -ENOMEM. */
 int	stream_insert(struct tunnel *t, struct stream *s);
 

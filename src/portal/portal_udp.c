@@ -537,36 +537,11 @@ udp_on_open(struct tunnel *t, const struct mux_frame *f)
 	struct portal *p = t->p;
 	const struct portal_rule *rule;
 	struct stream *s;
-	uint32_t id = f->hdr.stream;
 
-	if ((s = stream_alloc(t, f->rule, -1)) == NULL) {
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
-		    "out of memory") != 0)
-			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
+	if ((s = stream_accept(t, f, PROTO_UDP, &rule)) == NULL)
 		return;
-	}
-	s->id = id;
-	s->state = ST_CONNECTING;
-	if (stream_insert(t, s) != 0) {
-		s->id = 0;
-		stream_reset(s, MUX_R_INTERNAL, "out of memory");
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
-		    "out of memory") != 0)
-			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
-		return;
-	}
 	if (udp_flow_init(s) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
-		return;
-	}
-	if (t->goaway || p->stopping) {
-		stream_reset(s, MUX_R_SHUTDOWN, "not accepting new flows");
-		return;
-	}
-	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL ||
-	    rule->ipproto != PROTO_UDP) {
-		stream_reset(s, MUX_R_NOT_ALLOWED, "no udp rule %s lets "
-		    "portal/%s reach this portal", f->rule, t->peer);
 		return;
 	}
 	/* The cap per rule, counted per client portal (one tunnel each). */

@@ -169,9 +169,8 @@ def main():
         port = s.getsockname()[1]
         if data:
             s.sendall(data)
-        # XXX Any reason is accepted for the non-TLS bytes: the server logs
-        # "no detail from the TLS library" where OpenSSL's reason ("http
-        # request", "wrong version number") belongs; see ctl_tls_refusals.
+        # Any reason is accepted for the non-TLS bytes: OpenSSL's words
+        # ("http request", "wrong version number", ...) depend on them.
         reason = (r"TLS handshake not finished within 500 ms" if not data
                   else r"TLS handshake with 127\.0\.0\.1:%d failed: .+" % port)
         s.settimeout(0.05)
