@@ -357,6 +357,30 @@ relay_refuse_fd(int fd)
 	close(fd);
 }
 
+/*
+ * The per-source cap is full: make room by closing the oldest connection
+ * from that address that has not yet presented a whole ticket.  A real
+ * portal sends its ticket at once, so it is never the oldest for long, and
+ * a neighbour behind the same NAT holding half-open connections cannot lock
+ * the portals out.  Halves with a valid ticket waiting for their pair are
+ * not evicted.  Returns 0, or -1 when there is nothing to evict.
+ */
+static int
+relay_evict(struct relay *r, struct relay_source *src)
+{
+	struct relay_half *h;
+
+	TAILQ_FOREACH(h, &r->halves, entry) {
+		if (h->source == src && h->state == HALF_HANDSHAKE) {
+			relay_half_refuse(h, RELAY_E_CAPACITY, "evicted: the "
+			    "oldest unfinished handshake of an address at "
+			    "max_pending_per_source");
+			return 0;
+		}
+	}
+	return -1;
+}
+
 static struct relay_source *
 relay_source_get(struct relay *r, const struct sockaddr *sa)
 {
@@ -404,13 +428,15 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 		close(fd);
 		return;
 	}
-	if (src->count >= (size_t)r->conf->max_pending_per_source) {
+	src->count++;	/* held for this one, so that src outlives evictions */
+	if (src->count > (size_t)r->conf->max_pending_per_source &&
+	    relay_evict(r, src) != 0) {
 		log_warn(NULL, "refusing %s: %zu unpaired connections from this "
-		    "address (max_pending_per_source)", remote, src->count);
+		    "address (max_pending_per_source)", remote, src->count - 1);
 		relay_refuse_fd(fd);
+		relay_source_put(r, src);
 		return;
 	}
-	src->count++;
 	if ((h = calloc(1, sizeof(*h))) == NULL)
 		goto fail;
 	h->r = r;
