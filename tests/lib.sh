@@ -470,6 +470,10 @@ np__on_exit() {
 			rc=1
 		fi
 	done
+	# A harness built on this one (tests/net/netlib.sh) tears down what
+	# it made once its processes are gone: NP_EXIT_HOOK names a function,
+	# called with the status so far.
+	[ -z "${NP_EXIT_HOOK:-}" ] || "$NP_EXIT_HOOK" "$rc"
 	for name in "${NP_NAMES[@]}"; do
 		np__check_sanitizer "$name" || { [ "$rc" -ne 0 ] || rc=1; }
 	done

@@ -889,19 +889,19 @@ portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 	snprintf(who, sizeof(who), "connection from %s", remote);
 	if ((t = tunnel_for_rule(p, rule, who)) == NULL)
 		goto refuse;
+	if (t->state != TUN_OPEN &&
+	    t->nwaiting >= (size_t)p->conf->max_waiting) {
+		log_warn(&t->log, "%s for rule %s refused: %zu connections "
+		    "already wait for the tunnel (tunnel.max_waiting)", who,
+		    rule->name, t->nwaiting);
+		goto refuse;
+	}
 	if ((s = stream_new_client(t, rule->name, fd, remote)) == NULL) {
 		log_error(&t->log, "%s for rule %s refused: out of memory", who,
 		    rule->name);
 		goto refuse;
 	}
-	if (tunnel_add_stream(t, s) != 0) {
-		log_warn(&t->log, "%s for rule %s refused: %zu connections "
-		    "already wait for the tunnel (tunnel.max_waiting)", who,
-		    rule->name, t->nwaiting);
-		s->fd = -1;		/* still ours: closed below */
-		stream_reset(s, MUX_R_TUNNEL_FAILED, "too many waiting");
-		goto refuse;
-	}
+	(void)tunnel_add_stream(t, s);	/* room was checked above */
 	tunnel_flush(t);
 	return;
 refuse:

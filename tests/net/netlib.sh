@@ -23,11 +23,11 @@
 # configured in the root namespace: every address, route, iptables rule,
 # qdisc and process lives in a namespace of this run.
 #
-# The EXIT trap of lib.sh is replaced by one that stops every process the
-# script started (SIGTERM, then SIGKILL, by recorded PID, checking exit
-# status and sanitizer reports as lib.sh does), kills whatever else still
-# runs inside this run's namespaces, deletes the namespaces, and on failure
-# prints the routers' firewall state besides the process logs.
+# lib.sh's EXIT trap stops every process the script started (by recorded
+# PID, checking exit status and sanitizer reports); through NP_EXIT_HOOK it
+# then calls nl__exit_hook, which on failure prints the routers' firewall
+# state, kills whatever else still runs inside this run's namespaces and
+# deletes the namespaces.
 #
 # Environment: NETPORT (the binary), NP_NFQ_DELAY (the delay line,
 # tests/net/nfq_delay.c; ctest sets both, and by default it is the one
@@ -147,73 +147,21 @@ nl__dump_state() {
 	done >&2
 }
 
-# The EXIT trap (replaces lib.sh's np__on_exit, whose steps it repeats
-# around the namespaces).
-nl__on_exit() {
-	local rc=$? name pid st deadline
-	local -a running=()
-
-	trap - EXIT TERM INT HUP
-	set +e
-	if [ "$rc" -ne 0 ] && [ "${#NL_NS[@]}" -gt 0 ]; then
+# Called by lib.sh's EXIT trap once this script's processes are stopped:
+# the state of the routers when the test failed, then anything else still
+# inside this run's namespaces (started by this script, directly or not:
+# nothing else enters them), then the namespaces with their links, rules
+# and qdiscs.
+nl__exit_hook() {
+	local name
+	if [ "$1" -ne 0 ] && [ "${#NL_NS[@]}" -gt 0 ]; then
 		nl__dump_state
 	fi
-	# 1. Every process this script started: SIGTERM, wait, SIGKILL.
-	for name in "${NP_NAMES[@]}"; do
-		if np_is_running "$name"; then
-			running+=("$name")
-			kill -TERM "${NP_PID[$name]}" 2>/dev/null
-		fi
-	done
-	deadline=$(($(np__now_ms) + NP_STOP_TIMEOUT * 1000))
-	for name in "${running[@]}"; do
-		pid=${NP_PID[$name]}
-		while np_is_running "$name" && [ "$(np__now_ms)" -lt "$deadline" ]; do
-			sleep 0.02
-		done
-		if np_is_running "$name"; then
-			kill -KILL "$pid" 2>/dev/null
-			echo "FAIL: $NP_SCRIPT: $name did not stop within" \
-			    "$NP_STOP_TIMEOUT s of SIGTERM" >&2
-			[ "$rc" -ne 0 ] || rc=1
-		fi
-		np__reap "$name"
-		st=$NP_STATUS
-		if [ "$st" -ne 0 ] && [ "$rc" -eq 0 ]; then
-			echo "FAIL: $NP_SCRIPT: $name exited with status $st" \
-			    "on SIGTERM" >&2
-			rc=1
-		fi
-	done
-	# 2. Anything else still inside this run's namespaces (started by
-	# this script, directly or not: nothing else enters them), then the
-	# namespaces themselves, with their links, rules and qdiscs.
 	for name in "${NL_NS[@]}"; do
 		nl__remove_ns "$NL_PREFIX$name"
 	done
-	# 3. As lib.sh: sanitizer reports, logs on failure, the scratch dir.
-	for name in "${NP_NAMES[@]}"; do
-		np__check_sanitizer "$name" || { [ "$rc" -ne 0 ] || rc=1; }
-	done
-	if [ "$rc" -ne 0 ]; then
-		for name in "${NP_NAMES[@]}" py; do
-			[ -s "$NP_TMP/$name.log" ] || continue
-			echo "--- last 40 lines of $name.log ---" >&2
-			tail -n 40 "$NP_TMP/$name.log" >&2
-		done
-	fi
-	if [ -n "${NP_KEEP:-}" ]; then
-		echo "kept $NP_TMP" >&2
-	else
-		rm -rf "$NP_TMP"
-	fi
-	exit "$rc"
 }
-trap nl__on_exit EXIT
-# A signal ends the script through the EXIT trap, so nothing is left.
-trap 'exit 143' TERM
-trap 'exit 130' INT
-trap 'exit 129' HUP
+NP_EXIT_HOOK=nl__exit_hook
 
 nl__clean_stale
 
