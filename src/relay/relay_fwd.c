@@ -11,12 +11,28 @@
  * side resets the other (SO_LINGER 0), so each portal learns what happened.
  * Where splice is not available for a pair of sockets, a direction falls
  * back to read/write through a user-space buffer of the same size.
+ *
+ * With the sockmap fast path (relay_sockmap.c) the kernel forwards instead:
+ * both sockets go into the program's hash before the portals are told they
+ * are paired, so not one byte of the tunnel passes through here.  The relay
+ * then only watches for the ends: the sockets sit in an epoll set of their
+ * own that asks for hang-ups and errors but not for data (the kernel still
+ * signals "readable" on every segment it redirects, and libevent's epoll
+ * backend cannot wait for a hang-up without also waking for data).  An EOF
+ * is passed on once everything received before it has been written to the
+ * other side, which the relay learns by comparing the bytes one socket
+ * received (TCP_INFO) with those the other has taken to send.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include <linux/tcp.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -24,11 +40,17 @@
 #include "core/err.h"
 #include "core/log.h"
 #include "relay/relay_impl.h"
+#include "relay/relay_sockmap.h"
 
 /* Bytes a direction holds in flight: the pipe's (or fallback's) capacity. */
 #define RELAY_DIR_BUF		(256 * 1024)
 /* Splices per callback, so that one fast tunnel cannot starve the rest. */
 #define RELAY_MAX_ROUNDS	8
+/* Fast path: how often to look whether an EOF may be passed on yet. */
+#define RELAY_DRAIN_MIN_MS	1
+#define RELAY_DRAIN_MAX_MS	100
+/* Hang-ups handled per wake-up of the fast path's epoll set. */
+#define RELAY_KWATCH_BATCH	64
 
 struct relay_dir {
 	struct relay_tunnel	*t;		/* borrowed: the owner */
@@ -42,6 +64,9 @@ struct relay_dir {
 	struct event		*rev;		/* from readable */
 	struct event		*wev;		/* to writable */
 	uint64_t		 bytes;
+	/* Fast path: from's received and to's written byte counts when the
+	 * kernel took over (the relay handshake and its answer). */
+	uint64_t		 rx_base, tx_base;
 };
 
 struct relay_tunnel {
@@ -52,8 +77,16 @@ struct relay_tunnel {
 	struct log_ctx		 log;
 	char			 who[2 * NP_NAME_MAX + 8];
 	int			 closed;
+	int			 kernel;	/* forwarded by the sockmap */
+	uint64_t		 cookies[2];	/* kernel: keys in the hash */
+	struct loop_timer	*drain_timer;	/* kernel: pending EOFs */
+	uint64_t		 drain_ms;
 	struct loop_defer	 defer;
 };
+
+static int	relay_kernel_watch(struct relay_tunnel *t);
+static void	relay_kernel_unwatch(struct relay_tunnel *t);
+static void	relay_kernel_count(struct relay_tunnel *t);
 
 static void
 relay_fwd_free(void *arg)
@@ -76,6 +109,7 @@ relay_fwd_free(void *arg)
 		if (t->fd[i] >= 0)
 			close(t->fd[i]);
 	}
+	loop_timer_free(t->drain_timer);
 	free(t);
 }
 
@@ -97,9 +131,16 @@ relay_fwd_close(struct relay_tunnel *t, int reset, const char *why)
 	if (t->closed)
 		return;
 	t->closed = 1;
+	if (t->kernel) {
+		relay_kernel_count(t);
+		relay_kernel_unwatch(t);
+		loop_timer_cancel(t->drain_timer);
+	}
 	for (i = 0; i < 2; i++) {
-		event_del(t->dir[i].rev);
-		event_del(t->dir[i].wev);
+		if (t->dir[i].rev)
+			event_del(t->dir[i].rev);
+		if (t->dir[i].wev)
+			event_del(t->dir[i].wev);
 		if (reset)
 			relay_fwd_abort_fd(t->fd[i]);
 	}
@@ -266,11 +307,278 @@ relay_dir_init(struct relay_tunnel *t, int i)
 	return 0;
 }
 
+/* The relay handshake's answer: from now on every byte is the peer's. */
+static int
+relay_send_ok(int fd)
+{
+	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_OK };
+	ssize_t n;
+
+	/* A fresh socket takes 4 bytes whole; anything else is an error. */
+	if ((n = send(fd, reply, sizeof(reply), MSG_NOSIGNAL)) ==
+	    sizeof(reply))
+		return 0;
+	if (n >= 0)
+		errno = EPIPE;
+	return -1;
+}
+
+/* ---- the fast path: the kernel forwards, the relay watches the ends ---- */
+
+/*
+ * Bytes the socket has received in order.  The kernel's count is of
+ * sequence numbers, so a FIN adds one; eof says one arrived.
+ */
+static int
+relay_tcp_received(int fd, int eof, uint64_t *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return -errno;
+	*out = ti.tcpi_bytes_received;
+	if (eof && *out > 0)
+		(*out)--;
+	return 0;
+}
+
+/*
+ * Bytes written into the socket so far: those acknowledged plus those
+ * still queued.  Read in this order an ACK in between can only make the
+ * sum too small, never too large, so "all written" is never claimed early.
+ */
+static int
+relay_tcp_written(int fd, uint64_t *out)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int queued;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
+	    ioctl(fd, SIOCOUTQ, &queued) != 0)
+		return -errno;
+	*out = ti.tcpi_bytes_acked + (uint64_t)queued;
+	return 0;
+}
+
+/* Byte counts of both directions for the log and the load report. */
+static void
+relay_kernel_count(struct relay_tunnel *t)
+{
+	uint64_t rx;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct relay_dir *d = &t->dir[i];
+
+		if (relay_tcp_received(d->from, d->eof, &rx) == 0 &&
+		    rx > d->rx_base + d->bytes) {
+			t->r->bytes += rx - d->rx_base - d->bytes;
+			d->bytes = rx - d->rx_base;
+		}
+	}
+}
+
+/* 1 when every byte from received before its EOF has gone into to. */
+static int
+relay_kernel_drained(struct relay_dir *d)
+{
+	struct relay_tunnel *t = d->t;
+	uint64_t rx, tx;
+	int rc;
+
+	if ((rc = relay_tcp_received(d->from, 1, &rx)) != 0 ||
+	    (rc = relay_tcp_written(d->to, &tx)) != 0)
+		return rc;
+	rx -= d->rx_base;
+	tx -= d->tx_base;
+	if (tx >= rx)
+		return 1;
+	if (t->drain_ms == 0)
+		log_debug(&t->log, "tunnel %s: EOF from the %s waits for %llu "
+		    "bytes to reach the other side", t->who, d == &t->dir[0] ?
+		    "initiator" : "acceptor", (unsigned long long)(rx - tx));
+	return 0;
+}
+
+/* Passes on each EOF whose bytes are through; retries later otherwise. */
+static void
+relay_kernel_drain(struct relay_tunnel *t)
+{
+	char why[128];
+	int i, rc, waiting = 0;
+
+	for (i = 0; i < 2; i++) {
+		struct relay_dir *d = &t->dir[i];
+
+		if (!d->eof || d->shut)
+			continue;
+		if ((rc = relay_kernel_drained(d)) < 0) {
+			snprintf(why, sizeof(why), "cannot read socket "
+			    "counters: %s", strerror(-rc));
+			relay_fwd_close(t, 1, why);
+			return;
+		}
+		if (rc == 0) {
+			waiting = 1;
+			continue;
+		}
+		shutdown(d->to, SHUT_WR);
+		d->shut = 1;
+	}
+	if (t->dir[0].shut && t->dir[1].shut) {
+		relay_fwd_close(t, 0, "both portals closed");
+		return;
+	}
+	if (!waiting)
+		return;
+	/* The other side is slow to take the rest: look again, less often. */
+	t->drain_ms = t->drain_ms ? t->drain_ms * 2 : RELAY_DRAIN_MIN_MS;
+	if (t->drain_ms > RELAY_DRAIN_MAX_MS)
+		t->drain_ms = RELAY_DRAIN_MAX_MS;
+	loop_timer_arm(t->drain_timer, t->drain_ms);
+}
+
+static void
+relay_drain_cb(struct loop_timer *timer, void *arg)
+{
+	relay_kernel_drain(arg);
+}
+
+/* A hang-up or an error on one socket of a kernel-forwarded tunnel. */
+static void
+relay_kernel_event(struct relay_dir *d, uint32_t events)
+{
+	struct relay_tunnel *t = d->t;
+	socklen_t len = sizeof(int);
+	char why[128];
+	int err = 0;
+
+	if (t->closed)
+		return;
+	if (getsockopt(d->from, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if (err == 0 && (events & EPOLLERR))
+		err = ECONNRESET;
+	if (err != 0) {
+		snprintf(why, sizeof(why), "%s: %s", d == &t->dir[0] ?
+		    "initiator" : "acceptor", strerror(err));
+		relay_fwd_close(t, 1, why);
+		return;
+	}
+	if (!(events & (EPOLLRDHUP | EPOLLHUP)) || d->eof)
+		return;
+	d->eof = 1;
+	t->drain_ms = 0;
+	relay_kernel_drain(t);
+}
+
+static void
+relay_kwatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct epoll_event evs[RELAY_KWATCH_BATCH];
+	int i, n;
+
+	n = epoll_wait(fd, evs, RELAY_KWATCH_BATCH, 0);
+	for (i = 0; i < n; i++)
+		relay_kernel_event(evs[i].data.ptr, evs[i].events);
+}
+
+static int
+relay_kernel_watch(struct relay_tunnel *t)
+{
+	struct relay *r = t->r;
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		/*
+		 * Edge-triggered: each FIN, reset or error is reported once
+		 * (an EOF stays true and would otherwise be reported again
+		 * on every turn).  No EPOLLIN, so data does not wake us.
+		 */
+		struct epoll_event ev = {
+			.events = EPOLLRDHUP | EPOLLET,
+			.data.ptr = &t->dir[i],
+		};
+
+		if (epoll_ctl(r->kwatch_fd, EPOLL_CTL_ADD, t->fd[i], &ev) != 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static void
+relay_kernel_unwatch(struct relay_tunnel *t)
+{
+	int i;
+
+	for (i = 0; i < 2; i++)
+		(void)epoll_ctl(t->r->kwatch_fd, EPOLL_CTL_DEL, t->fd[i], NULL);
+	relay_sockmap_remove(t->r->sockmap, t->cookies);
+}
+
+/*
+ * Hands a tunnel to the kernel before the portals learn they are paired,
+ * so that no byte of theirs can arrive first.  0, or -errno when this
+ * tunnel has to use splice instead (nothing is left in the hash then).
+ */
+static int
+relay_kernel_start(struct relay_tunnel *t)
+{
+	struct relay *r = t->r;
+	int i, rc, queued;
+
+	if ((rc = relay_sockmap_add(r->sockmap, t->fd[0], t->fd[1],
+	    t->cookies)) != 0)
+		return rc;
+	for (i = 0; i < 2; i++) {
+		struct relay_dir *d = &t->dir[i];
+
+		d->t = t;
+		d->from = t->fd[i];
+		d->to = t->fd[1 - i];
+		d->pipe[0] = d->pipe[1] = -1;
+		if ((rc = relay_tcp_received(d->from, 0, &d->rx_base)) != 0 ||
+		    (rc = relay_tcp_written(d->to, &d->tx_base)) != 0)
+			goto fail;
+		/* The answer relay_send_ok() is about to write. */
+		d->tx_base += 4;
+		/* A byte queued now was sent before the answer: that breaks
+		 * the protocol, and the kernel would forward later bytes
+		 * ahead of it. */
+		if (ioctl(d->from, FIONREAD, &queued) != 0 || queued != 0) {
+			rc = -EPROTO;
+			goto fail;
+		}
+	}
+	if ((t->drain_timer = loop_timer_new(r->loop, relay_drain_cb,
+	    t)) == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	t->kernel = 1;
+	if ((rc = relay_kernel_watch(t)) != 0) {
+		t->kernel = 0;
+		relay_kernel_unwatch(t);
+		return rc;
+	}
+	return 0;
+fail:
+	relay_sockmap_remove(r->sockmap, t->cookies);
+	return rc;
+}
+
+/* ---- starting and stopping ---------------------------------------------- */
+
 int
 relay_fwd_start(struct relay *r, int fd_a, int fd_b,
     const uint8_t tunnel_id[TICKET_TUNNEL_ID_LEN], const char *who)
 {
 	struct relay_tunnel *t;
+	const char *how = "splice";
 	int rc;
 
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
@@ -288,13 +596,42 @@ relay_fwd_start(struct relay *r, int fd_a, int fd_b,
 	snprintf(t->who, sizeof(t->who), "%s", who);
 	TAILQ_INSERT_TAIL(&r->tunnel_list, t, entry);
 	r->tunnels++;
-	if ((rc = relay_dir_init(t, 0)) != 0 ||
-	    (rc = relay_dir_init(t, 1)) != 0) {
+	if (r->sockmap) {
+		if ((rc = relay_kernel_start(t)) == -EPROTO) {
+			relay_fwd_close(t, 1, "a portal sent data before "
+			    "being paired");
+			return rc;
+		}
+		if (rc == 0)
+			how = "sockmap";
+		else
+			log_warn(&t->log, "tunnel %s: the kernel fast path "
+			    "refused it (%s); forwarding with splice", who,
+			    strerror(-rc));
+	}
+	/*
+	 * The acceptor hears first: it sends nothing until the initiator's
+	 * TLS hello reaches it, and that is sent only after the initiator's
+	 * answer, so on the fast path no forwarded byte can overtake the
+	 * acceptor's answer.
+	 */
+	if (relay_send_ok(fd_b) != 0 || relay_send_ok(fd_a) != 0) {
+		char why[128];
+
+		rc = -errno;
+		snprintf(why, sizeof(why), "a half closed while waiting to be "
+		    "paired: %s", strerror(errno));
+		relay_fwd_close(t, 1, why);
+		return rc;
+	}
+	if (!t->kernel && ((rc = relay_dir_init(t, 0)) != 0 ||
+	    (rc = relay_dir_init(t, 1)) != 0)) {
 		relay_fwd_close(t, 1, "cannot set up forwarding");
 		return rc;
 	}
-	log_info(&t->log, "tunnel %s paired (tunnel id %02x%02x%02x%02x...)",
-	    who, tunnel_id[0], tunnel_id[1], tunnel_id[2], tunnel_id[3]);
+	log_info(&t->log, "tunnel %s paired (tunnel id %02x%02x%02x%02x..., "
+	    "%s)", who, tunnel_id[0], tunnel_id[1], tunnel_id[2],
+	    tunnel_id[3], how);
 	relay_ctl_report_load(r);
 	return 0;
 }
@@ -306,4 +643,55 @@ relay_fwd_close_all(struct relay *r)
 
 	TAILQ_FOREACH_SAFE(t, &r->tunnel_list, entry, next)
 		relay_fwd_close(t, 1, "relay shutting down");
+}
+
+int
+relay_fwd_init(struct relay *r)
+{
+	char why[256];
+	int rc;
+
+	r->kwatch_fd = -1;
+	if (r->conf->fast_path == RELAY_FAST_SPLICE) {
+		log_info(NULL, "forwarding with splice (fast_path: splice)");
+		return 0;
+	}
+	rc = relay_sockmap_open((uint32_t)r->conf->capacity, &r->sockmap, why,
+	    sizeof(why));
+	if (rc == 0) {
+		r->kwatch_fd = epoll_create1(EPOLL_CLOEXEC);
+		r->kwatch_ev = r->kwatch_fd < 0 ? NULL : event_new(
+		    loop_base(r->loop), r->kwatch_fd, EV_READ | EV_PERSIST,
+		    relay_kwatch_cb, r);
+		if (r->kwatch_ev == NULL || event_add(r->kwatch_ev, NULL) != 0) {
+			rc = r->kwatch_fd < 0 ? -errno : -ENOMEM;
+			snprintf(why, sizeof(why), "cannot watch sockets: %s",
+			    strerror(-rc));
+			relay_fwd_fini(r);
+		}
+	}
+	if (rc == 0) {
+		log_info(NULL, "forwarding in the kernel (fast_path: sockmap)");
+		return 0;
+	}
+	if (r->conf->fast_path == RELAY_FAST_SOCKMAP) {
+		log_error(NULL, "fast_path sockmap: %s", why);
+		return rc;
+	}
+	log_info(NULL, "forwarding with splice (fast_path: auto; sockmap "
+	    "unavailable: %s)", why);
+	return 0;
+}
+
+void
+relay_fwd_fini(struct relay *r)
+{
+	if (r->kwatch_ev)
+		event_free(r->kwatch_ev);
+	r->kwatch_ev = NULL;
+	if (r->kwatch_fd >= 0)
+		close(r->kwatch_fd);
+	r->kwatch_fd = -1;
+	relay_sockmap_close(r->sockmap);
+	r->sockmap = NULL;
 }

@@ -7,6 +7,7 @@
  *	relay_pair.c   portal connections: the relay handshake, ticket checks,
  *	               pairing the two halves of a tunnel, the caps
  *	relay_fwd.c    forwarding between the two halves of a paired tunnel
+ *	relay_sockmap.c  the in-kernel fast path's eBPF program and hash
  */
 #ifndef NETPORT_RELAY_IMPL_H
 #define NETPORT_RELAY_IMPL_H
@@ -59,6 +60,11 @@ struct relay {
 	uint32_t		 tunnels;	/* paired now */
 	uint64_t		 bytes;		/* forwarded since start */
 	int			 stopping;
+
+	/* The kernel fast path (fast_path); NULL when forwarding with splice. */
+	struct relay_sockmap	*sockmap;
+	int			 kwatch_fd;	/* epoll set of its sockets */
+	struct event		*kwatch_ev;	/* kwatch_fd readable */
 };
 
 /* The relay handshake (docs/PROTOCOL.md, "Relay handshake"). */
@@ -82,9 +88,13 @@ int	relay_pair_start(struct relay *r);
 void	relay_pair_stop(struct relay *r);
 
 /* relay_fwd.c */
+/* Sets up the forwarding method that fast_path asks for; 0 or -errno. */
+int	relay_fwd_init(struct relay *r);
+void	relay_fwd_fini(struct relay *r);
 /*
- * Starts forwarding between two paired sockets (consumes both fds, also on
- * failure).  The tunnel closes itself; returns 0 or -errno.
+ * Tells both halves of a tunnel they are paired and starts forwarding
+ * between them (consumes both fds, also on failure).  The tunnel closes
+ * itself; returns 0 or -errno.
  */
 int	relay_fwd_start(struct relay *r, int fd_a, int fd_b,
 	    const uint8_t tunnel_id[TICKET_TUNNEL_ID_LEN], const char *who);

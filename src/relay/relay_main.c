@@ -116,6 +116,8 @@ relay_setup(struct relay *r)
 	    (rc = loop_on_signal(r->loop, SIGINT, relay_stop_cb, r)) != 0)
 		return rc;
 	TAILQ_INIT(&r->tunnel_list);
+	if ((rc = relay_fwd_init(r)) != 0)
+		return rc;
 	if ((rc = relay_pair_start(r)) != 0 || (rc = relay_ctl_start(r)) != 0)
 		return -ENOMEM;
 	log_info(NULL, "relay %s up: listening on %s, portals dial %s", self,
@@ -138,6 +140,7 @@ relay_main(int argc, char **argv)
 	memset(&r, 0, sizeof(r));
 	r.conf = &conf;
 	r.listen_fd = -1;
+	r.kwatch_fd = -1;
 	if (relay_check_conf(opts.config, &r) != 0)
 		goto out;
 	if (opts.check_only) {
@@ -154,6 +157,7 @@ out:
 	relay_pair_stop(&r);
 	if (r.loop)
 		relay_fwd_close_all(&r);
+	relay_fwd_fini(&r);
 	relay_ctl_stop(&r);
 	if (r.listen_fd >= 0)
 		close(r.listen_fd);

@@ -152,15 +152,6 @@ relay_half_refuse(struct relay_half *h, enum relay_status status,
 	relay_half_finish(h);
 }
 
-static int
-relay_send_ok(int fd)
-{
-	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_OK };
-
-	return send(fd, reply, sizeof(reply), MSG_NOSIGNAL) == sizeof(reply) ?
-	    0 : -1;
-}
-
 /* Records a presentation of (tunnel id, side); 0, or -1 for a replay. */
 static int
 relay_mark_used(struct relay *r, const struct ticket *t, uint8_t side)
@@ -211,13 +202,6 @@ relay_pair_complete(struct relay_half *first, struct relay_half *second)
 
 	snprintf(who, sizeof(who), "%s>%s", second->ticket.initiator,
 	    second->ticket.acceptor);
-	if (relay_send_ok(first->fd) != 0 || relay_send_ok(second->fd) != 0) {
-		log_info(&second->log, "pairing tunnel %s failed: a half "
-		    "closed while waiting", who);
-		relay_half_finish(first);
-		relay_half_finish(second);
-		return;
-	}
 	/* The initiator's socket is a, the acceptor's b, whoever came first. */
 	if (second->side == 1) {
 		fa = second->fd;

@@ -39,7 +39,7 @@ np_wait_port "$web_port" open
 # --error-exitcode: a definite leak or an invalid access makes the process
 # exit 99, which np_stop reports.
 vg=(valgrind --leak-check=full --errors-for-leak-kinds=definite
-    --error-exitcode=99)
+    --error-exitcode=99 --suppressions="$NP_TESTS/valgrind.supp")
 # Valgrind runs code many times slower: generous protocol timeouts.
 np_server_conf srv keepalive=2s dead_timeout=30s handshake_timeout=30s
 np_start srv "${vg[@]}" "$NETPORT" server -c "$NP_TMP/srv.yaml"
