@@ -87,10 +87,22 @@ def _parse_specs(args):
     return specs
 
 
+def _machine_busy_ticks():
+    """Busy ticks of all CPUs together: user, nice, system, irq, softirq
+    and steal (not idle or iowait), from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()[1:]
+    t = [int(x) for x in fields]
+    return t[0] + t[1] + t[2] + t[5] + t[6] + t[7]
+
+
 def cmd_cpu(args):
     kids = _children()
     out = {}
     for name, spec in _parse_specs(args):
+        if spec == "machine":
+            out[name] = _machine_busy_ticks() / TICK
+            continue
         ticks = 0
         for p in _members(spec, kids):
             st = _stat(p)
@@ -331,6 +343,11 @@ PROCS = [
     ("stunnel", "server", "stunnel server"),
     ("ssh", "client", "ssh client"),
     ("ssh", "sshd", "sshd session processes (sum)"),
+    # Every CPU's busy time during the measurement (CPU figures only).
+    ("direct", "machine", "whole machine, direct loopback"),
+    ("netport", "machine", "whole machine, netport"),
+    ("stunnel", "machine", "whole machine, stunnel chain"),
+    ("ssh", "machine", "whole machine, ssh -L"),
 ]
 
 
@@ -511,6 +528,21 @@ def cmd_report(args):
                  min(idle_other) if idle_other else None), "<", 1.0,
            "larger idle portal / smallest of stunnel client, stunnel "
            "server, socat")
+
+    # Not a target: what the whole machine spends per GiB beyond direct
+    # loopback's own cost, netport against the chain.  With the relay's
+    # kernel fast path the relay process is not charged for forwarding,
+    # so this is the honest comparison of total forwarding cost.
+    mdir = med("cpu_gib", "direct", "machine")
+    extra = {p: med("cpu_gib", p, "machine") - mdir
+             for p in ("netport", "stunnel")
+             if mdir is not None and med("cpu_gib", p, "machine") is not None}
+    lines.append("Whole machine, CPU-s per GiB beyond direct loopback's: " +
+                 (", ".join(f"{p} {fmt(v)}" for p, v in extra.items()) or
+                  "—") +
+                 (f" (netport / chain {fmt(extra['netport'] / extra['stunnel'])})"
+                  if len(extra) == 2 and extra["stunnel"] > 0 else ""))
+    lines.append("")
 
     lines.append("Targets (ratios from this run)")
     for t in targets:

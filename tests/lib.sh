@@ -49,6 +49,16 @@ np_pass() {
 	echo "PASS: $NP_SCRIPT: $*"
 }
 
+# np_sanitized: true when $NETPORT is an AddressSanitizer build.  (Not
+# "ldd | grep -q": under pipefail, grep quitting at the first match can fail
+# the pipeline with the writer's SIGPIPE.)
+np_sanitized() {
+	case $(ldd "$NETPORT" 2>/dev/null) in
+	*libasan*) return 0 ;;
+	esac
+	return 1
+}
+
 # Prints a step of the scenario (kept short: ctest shows it on failure).
 np_step() {
 	echo "--- $*"

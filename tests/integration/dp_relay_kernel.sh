@@ -32,7 +32,7 @@ tix_port=$(np_port)
 np_step "server and relay (fast_path auto)"
 np_dp_server
 np_dp_relay r1 log.level=debug fast_path=auto
-if np_log_count r1 'sockmap unavailable' | grep -qv '^0$'; then
+if [ "$(np_log_count r1 'sockmap unavailable')" -ne 0 ]; then
 	np_log_line r1 'sockmap unavailable'
 	echo "SKIP: the kernel fast path is not available here"
 	exit 77

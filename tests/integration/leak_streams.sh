@@ -127,7 +127,7 @@ elapsed=$(($(np__now_ms) - start))
     np_fail "the streams did not all reuse the one tunnel"
 
 sanitized=0
-ldd "$NETPORT" 2>/dev/null | grep -q libasan && sanitized=1
+np_sanitized && sanitized=1
 for p in alice bob relay-1; do
 	wait_fds "$p" "${fd0[$p]}"
 	rss=$(rss_kib "$p")

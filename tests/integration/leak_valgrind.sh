@@ -7,7 +7,7 @@
 # Skipped (77) for sanitizer builds, which valgrind cannot run.
 . "$(dirname "$0")/../lib.sh"
 
-if ldd "$NETPORT" 2>/dev/null | grep -q libasan; then
+if np_sanitized; then
 	echo "SKIP: $NETPORT is a sanitizer build"
 	trap - EXIT
 	rm -rf "$NP_TMP"

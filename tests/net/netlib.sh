@@ -659,7 +659,7 @@ EOF
 
 # nl_asan: true when $NETPORT is built with AddressSanitizer.
 nl_asan() {
-	nm "$NETPORT" 2>/dev/null | grep -q '__asan_init'
+	np_sanitized
 }
 
 # nl_hold SECONDS NAME...: lets SECONDS pass (a scenario's duration, such
