@@ -414,7 +414,8 @@ def cmd_report(args):
 
     figures, lines = [], []
     title = (f"netport benchmark ({meta['mode']}, {meta['runs']} runs): "
-             f"{meta['nproc']} cores, {meta['cpu']}, Linux {meta['kernel']}")
+             f"{meta['nproc']} cores, {meta['cpu']}, Linux {meta['kernel']}"
+             f"; relay forwards with {meta.get('relay_fast_path', '?')}")
     lines += [title, "median [min–max] over runs; ×direct = median / "
               "direct loopback's median", ""]
     section = None

@@ -411,6 +411,12 @@ start relay "$np" relay -c relay.yaml
 start bob "$np" portal -c bob.yaml
 start alice "$np" portal -c alice.yaml
 wait_for "relay registration" 15 relay log_has relay 'registered'
+# Which way the relay forwards (fast_path: auto): shown in the table.
+if log_has relay 'forwarding in the kernel'; then
+	relay_fast_path=sockmap
+else
+	relay_fast_path=splice
+fi
 wait_for "service portal rules" 15 bob log_has bob 'rule set .* applied'
 wait_for "client portal listener" 15 alice \
     log_has alice "listening on 127.0.0.1:$np_echo "
@@ -793,6 +799,7 @@ meta = {
     "ssh": out(["ssh", "-V"]),
     "iperf3": out(["iperf3", "--version"], "iperf"),
     "socat": out(["socat", "-V"], "socat version"),
+    "relay_fast_path": "$relay_fast_path",
     "params": {"tput_secs": $tput_secs, "cps_secs": $cps_secs,
                "rr_count": $rr_count, "ttfb_count": $ttfb_count,
                "cpu_bytes": "$cpu_bytes", "mem_runs": $mem_runs,
