@@ -211,9 +211,12 @@ def _perf(args):
 
 
 def _matcher(spec):
-    """comm:NAME matches a command name; otherwise a comma list of PIDs."""
+    """comm:NAME matches a command name (comm:PREFIX* any that starts
+    so); otherwise a comma list of PIDs."""
     if spec.startswith("comm:"):
         comm = spec[5:]
+        if comm.endswith("*"):
+            return lambda pid, c: c.startswith(comm[:-1])
         return lambda pid, c: c == comm
     pids = {int(p) for p in spec.split(",") if p}
     return lambda pid, c: pid in pids

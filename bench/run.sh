@@ -724,8 +724,10 @@ if [ -n "$profile_dir" ]; then
 	}
 	sshd_kids=$(descendants "${PID[sshd]}" | paste -sd, -)
 	step "netport 1 stream"
+	# kworker threads: where the relay's fast path sends (sockmap).
 	profile tput1-netport "iperf netport -t $tput_secs -P 1" \
-	    client="${PID[alice]}" relay="${PID[relay]}" service="${PID[bob]}"
+	    client="${PID[alice]}" relay="${PID[relay]}" service="${PID[bob]}" \
+	    kworkers='comm:kworker*'
 	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
 	step "stunnel 1 stream"
 	profile tput1-stunnel "iperf stunnel -t $tput_secs -P 1" \
