@@ -222,11 +222,37 @@ net_tune_tcp(int fd)
 	int one = 1, idle = NET_KEEPIDLE, intvl = NET_KEEPINTVL;
 	int cnt = NET_KEEPCNT;
 
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	net_nodelay(fd);
 	setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+void
+net_nodelay(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+int
+net_is_loopback(const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *in6;
+	const uint8_t *a;
+
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->
+		    sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	in6 = (const void *)sa;
+	if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+		return 1;
+	a = in6->sin6_addr.s6_addr;
+	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127;
 }
 
 struct net_resolve {

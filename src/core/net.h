@@ -54,6 +54,10 @@ void	net_local_addr(int fd, char *out, size_t size);
 
 /* TCP_NODELAY and SO_KEEPALIVE; errors are ignored (best effort). */
 void	net_tune_tcp(int fd);
+/* TCP_NODELAY only (best effort). */
+void	net_nodelay(int fd);
+/* 1 when sa is an IPv4 or IPv6 loopback address (127/8, ::1, ::ffff:127/104). */
+int	net_is_loopback(const struct sockaddr *sa);
 
 
 /*

@@ -149,7 +149,7 @@ stream_ev_cb(evutil_socket_t fd, short what, void *arg)
 		stream_write_pending(s);
 	if ((what & EV_READ) && s->state == ST_OPEN)
 		stream_read(s);
-	tunnel_flush(t);
+	tunnel_flush_soon(t);
 }
 
 struct stream *
@@ -276,7 +276,13 @@ static void
 stream_shut_if_done_writing(struct stream *s)
 {
 	if (s->peer_fin && !s->wr_shut && buf_len(&s->pending) == 0) {
-		shutdown(s->fd, SHUT_WR);
+		/*
+		 * Once the socket's EOF was read the stream closes right
+		 * away, and close() sends the same FIN (nothing unread is
+		 * left that would turn it into a reset): no shutdown().
+		 */
+		if (!s->rd_fin)
+			shutdown(s->fd, SHUT_WR);
 		s->wr_shut = 1;
 		stream_maybe_done(s);
 	}
@@ -496,24 +502,14 @@ stream_read(struct stream *s)
 	}
 }
 
-/* Service side: the target connection finished connecting (or failed). */
+/* Service side: the connect to the target finished; err is its errno. */
 static void
-stream_connected_cb(evutil_socket_t fd, short what, void *arg)
+stream_connected(struct stream *s, int err)
 {
-	struct stream *s = arg;
-	struct tunnel *t = s->t;
-	socklen_t len = sizeof(int);
-	int err = 0;
-
-	if (s->state != ST_CONNECTING)
-		return;
-	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
 	if (err) {
 		stream_reset(s, err == ECONNREFUSED ? MUX_R_REFUSED :
 		    MUX_R_UNREACHABLE, "connect to %s: %s", s->target,
 		    strerror(err));
-		tunnel_flush(t);
 		return;
 	}
 	loop_timer_cancel(s->timer);
@@ -522,17 +518,36 @@ stream_connected_cb(evutil_socket_t fd, short what, void *arg)
 	s->wev = NULL;
 	if (stream_events(s) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
-		tunnel_flush(t);
 		return;
 	}
-	net_tune_tcp(s->fd);
+	if (s->tune_tcp)
+		net_tune_tcp(s->fd);
+	else if (s->nodelay)
+		net_nodelay(s->fd);
 	s->state = ST_OPEN;
 	log_debug(&s->log, "stream %u connected to %s", s->id, s->target);
+	/*
+	 * No read yet: a target that has just accepted has rarely written
+	 * anything, and the (level-triggered) read event reports it when it
+	 * does.  What the peer sent with OPEN goes out now.
+	 */
 	event_add(s->rev, NULL);
 	stream_write_pending(s);
-	if (s->state == ST_OPEN)
-		stream_read(s);
-	tunnel_flush(t);
+}
+
+static void
+stream_connected_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct stream *s = arg;
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (s->state != ST_CONNECTING)
+		return;
+	if (getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	stream_connected(s, err);
+	tunnel_flush_soon(s->t);
 }
 
 static void
@@ -544,7 +559,7 @@ stream_timer_cb(struct loop_timer *timer, void *arg)
 	if (s->state == ST_CONNECTING) {
 		stream_reset(s, MUX_R_TIMEOUT, "connect to %s took longer than "
 		    "%lld ms", s->target, t->p->conf->connect_timeout);
-		tunnel_flush(t);
+		tunnel_flush_soon(t);
 	}
 }
 
@@ -570,15 +585,24 @@ stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 		    s->target, addr, strerror(errno));
 		return;
 	}
+	/* Keepalive finds a vanished peer host; a loopback peer cannot
+	 * vanish without our own kernel knowing, so it needs NODELAY only. */
+	s->nodelay = sa->sa_family != AF_UNIX;
+	s->tune_tcp = s->nodelay && !net_is_loopback(sa);
 	/*
 	 * A local target usually completes the handshake inside connect():
-	 * look at once rather than a loop turn later.  (Unix sockets may say
-	 * EAGAIN: the listener's queue is full; that waits for the event.)
+	 * look at once rather than a loop turn later.  POLLOUT alone means
+	 * connected; only an error needs SO_ERROR to say which.  (Unix
+	 * sockets may say EAGAIN: the listener's queue is full; that waits
+	 * for the event.)
 	 */
 	pfd.fd = s->fd;
 	pfd.events = POLLOUT;
 	if (poll(&pfd, 1, 0) == 1) {
-		stream_connected_cb(s->fd, EV_WRITE, s);
+		if (pfd.revents & (POLLERR | POLLHUP))
+			stream_connected_cb(s->fd, EV_WRITE, s);
+		else
+			stream_connected(s, 0);
 		return;
 	}
 	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
@@ -608,7 +632,7 @@ stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		    "the local allow-list", s->target, addr);
 	} else
 		stream_connect(s, sa, salen);
-	tunnel_flush(t);
+	tunnel_flush_soon(t);
 }
 
 struct stream *

@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -35,6 +36,19 @@
 
 /* Records read per wake-up before other tunnels and streams get a turn. */
 #define TUNNEL_READ_ROUNDS	64
+/*
+ * A tunnel without streams for this long gives its buffers back (and
+ * again at each keepalive tick while it stays idle).  Not at once: a
+ * client making one short connection after another would pay for the
+ * buffers at every connection.
+ */
+#define TUNNEL_RELEASE_MS	1000
+/*
+ * Output buffers beyond this size are what a bulk transfer left: an idle
+ * tunnel gives them back at its next flush, without waiting for the idle
+ * release.  Short connections never grow them this far.
+ */
+#define TUNNEL_BULK_BUF		(256 * 1024)
 
 static const char *const tunnel_state_names[] = {
 	[TUN_REQUESTING] = "waiting for the server's grant",
@@ -53,7 +67,9 @@ static const char *const relay_status_text[] = {
 };
 
 static void	tunnel_ev_cb(evutil_socket_t fd, short what, void *arg);
+static void	tunnel_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void	tunnel_read(struct tunnel *t);
+static void	tunnel_arm(struct tunnel *t);
 
 static int
 tunnel_stream_eq(const struct hmap_node *n, const void *key)
@@ -82,6 +98,8 @@ tunnel_free(void *arg)
 		event_free(t->rev);
 	if (t->wev)
 		event_free(t->wev);
+	if (t->flush_ev)
+		event_free(t->flush_ev);
 	loop_timer_free(t->timer);
 	SSL_free(t->ssl);
 	if (t->fd >= 0)
@@ -121,8 +139,12 @@ tunnel_stream_gone(struct tunnel *t, struct stream *s)
 		hmap_remove(&t->streams, &s->node);
 		t->nstreams--;
 	}
-	if (t->nstreams == 0 && t->nwaiting == 0)
+	if (t->nstreams == 0 && t->nwaiting == 0 && t->idle_since_ms == 0) {
 		t->idle_since_ms = loop_now_ms();
+		t->released = 0;
+		if (t->state == TUN_OPEN)
+			tunnel_arm(t);	/* for the release of its buffers */
+	}
 }
 
 /* Resets every stream of a dying tunnel, locally only. */
@@ -178,6 +200,7 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 		event_del(t->rev);
 	if (t->wev)
 		event_del(t->wev);
+	event_del(t->flush_ev);
 	loop_timer_cancel(t->timer);
 	tunnel_abort_streams(t, code, why);
 	ERR_clear_error();
@@ -192,6 +215,12 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 
 	if ((t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
+	/* Same priority as the I/O events: runs after those already due. */
+	t->flush_ev = event_new(loop_base(p->loop), -1, 0, tunnel_flush_cb, t);
+	if (t->flush_ev == NULL) {
+		free(t);
+		return NULL;
+	}
 	t->p = p;
 	t->fd = -1;
 	t->initiator = initiator;
@@ -224,7 +253,29 @@ tunnel_arm(struct tunnel *t)
 
 	if (dead < next)
 		next = dead;
+	if (t->idle_since_ms && !t->released &&
+	    t->idle_since_ms + TUNNEL_RELEASE_MS < next)
+		next = t->idle_since_ms + TUNNEL_RELEASE_MS;
 	loop_timer_arm(t->timer, next > now ? next - now : 0);
+}
+
+/*
+ * Gives the buffers of an idle tunnel back: ours, OpenSSL's record buffers,
+ * and then the whole free pages of the heap, which after a transfer hold
+ * megabytes that malloc would otherwise keep for the next one.
+ */
+static void
+tunnel_release_buffers(struct tunnel *t)
+{
+	if (buf_len(&t->in) == 0)
+		buf_release(&t->in);
+	if (buf_len(&t->out) == 0)
+		buf_release(&t->out);
+	if (buf_len(&t->cipher) == 0)
+		buf_release(&t->cipher);
+	(void)SSL_free_buffers(t->ssl);
+	malloc_trim(0);
+	t->released = 1;
 }
 
 /* The setup deadline, then the keepalive / dead-path / idle tick. */
@@ -253,16 +304,9 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 		    "(tunnel.idle_timeout)", c->tunnel_idle_timeout);
 		return;
 	}
-	/* A tunnel without streams gives its buffers back while it waits. */
-	if (t->nstreams == 0 && t->nwaiting == 0) {
-		if (buf_len(&t->in) == 0)
-			buf_release(&t->in);
-		if (buf_len(&t->out) == 0)
-			buf_release(&t->out);
-		if (buf_len(&t->cipher) == 0)
-			buf_release(&t->cipher);
-		(void)SSL_free_buffers(t->ssl);
-	}
+	if (t->idle_since_ms &&
+	    now - t->idle_since_ms >= TUNNEL_RELEASE_MS)
+		tunnel_release_buffers(t);
 	if (now >= t->next_ping_ms) {
 		t->ping_value = now;
 		t->ping_sent_ms = now;
@@ -372,6 +416,23 @@ tunnel_tls_step(struct tunnel *t)
 	}
 }
 
+/*
+ * Watches the reads of the socket BIO under TLS: a read that returned less
+ * than OpenSSL asked for emptied the socket, so tunnel_read() can stop
+ * there instead of paying for a read() that returns EAGAIN (the event is
+ * level-triggered: more data wakes the loop again).
+ */
+static long
+tunnel_rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi,
+    long argl, int ret, size_t *processed)
+{
+	struct tunnel *t = (struct tunnel *)BIO_get_callback_arg(b);
+
+	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
+		t->rx_drained = ret <= 0 || *processed < len;
+	return ret;
+}
+
 static void
 tunnel_start_tls(struct tunnel *t)
 {
@@ -393,6 +454,8 @@ tunnel_start_tls(struct tunnel *t)
 		return;
 	}
 	/* Reads straight from the socket; writes gather in t->cipher. */
+	BIO_set_callback_arg(rbio, (char *)t);
+	BIO_set_callback_ex(rbio, tunnel_rbio_cb);
 	SSL_set_bio(t->ssl, rbio, wbio);
 	if (t->initiator)
 		SSL_set_connect_state(t->ssl);
@@ -676,11 +739,16 @@ tunnel_read(struct tunnel *t)
 			return;
 		}
 		ERR_clear_error();
+		t->rx_drained = 0;
 		n = SSL_read(t->ssl, p, room > INT_MAX ? INT_MAX : (int)room);
 		if (n > 0) {
 			buf_commit(&t->in, (size_t)n);
 			t->last_rx_ms = loop_now_ms();
 			if (tunnel_process(t) != 0)
+				return;
+			/* Emptied the socket and OpenSSL's buffer: the next
+			 * SSL_read() would only meet EAGAIN. */
+			if (t->rx_drained && !SSL_has_pending(t->ssl))
 				return;
 			continue;
 		}
@@ -714,6 +782,37 @@ tunnel_read(struct tunnel *t)
 	/* Yielded with records left in OpenSSL's buffer: come back. */
 	if (SSL_has_pending(t->ssl))
 		event_active(t->rev, EV_READ, 0);
+}
+
+void
+tunnel_flush_soon(struct tunnel *t)
+{
+	if (t->state != TUN_CLOSED)
+		event_active(t->flush_ev, 0, 0);
+}
+
+static void
+tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	tunnel_flush(arg);
+}
+
+/* An idle tunnel's empty output buffers that a transfer grew: freed. */
+static void
+tunnel_shrink(struct tunnel *t)
+{
+	int freed = 0;
+
+	if (buf_len(&t->out) == 0 && t->out.cap > TUNNEL_BULK_BUF) {
+		buf_release(&t->out);
+		freed = 1;
+	}
+	if (buf_len(&t->cipher) == 0 && t->cipher.cap > TUNNEL_BULK_BUF) {
+		buf_release(&t->cipher);
+		freed = 1;
+	}
+	if (freed)
+		malloc_trim(0);
 }
 
 int
@@ -752,6 +851,8 @@ tunnel_flush(struct tunnel *t)
 			    t->relay, strerror(-r));
 			return -1;
 		}
+		if (t->idle_since_ms)
+			tunnel_shrink(t);
 		/* Room again: let paused streams read, then write that. */
 		if (TAILQ_EMPTY(&t->blocked) ||
 		    buf_len(&t->out) >= TUNNEL_OUT_LOW)
@@ -801,7 +902,7 @@ tunnel_ev_cb(evutil_socket_t fd, short what, void *arg)
 			t->write_wants_read = 0;
 			tunnel_read(t);
 		}
-		tunnel_flush(t);
+		tunnel_flush_soon(t);
 		return;
 	default:
 		return;
@@ -902,7 +1003,7 @@ portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 		goto refuse;
 	}
 	(void)tunnel_add_stream(t, s);	/* room was checked above */
-	tunnel_flush(t);
+	tunnel_flush_soon(t);	/* with the OPENs of the rest of the batch */
 	return;
 refuse:
 	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));

@@ -72,6 +72,8 @@ struct stream {
 	struct loop_timer	*timer;		/* waiting or connect deadline */
 	struct net_resolve	*dns;
 	int			 allowed_by_name; /* local allow-list */
+	int			 nodelay;	/* service side: TCP target */
+	int			 tune_tcp;	/* ... not on loopback: keepalive */
 
 	/* Toward the peer: bytes read from fd and sent as DATA. */
 	uint32_t		 send_credit;
@@ -123,11 +125,13 @@ struct tunnel {
 	int			 fd;
 	SSL			*ssl;
 	struct event		*rev, *wev;
+	struct event		*flush_ev;	/* tunnel_flush_soon() */
 	struct loop_timer	*timer;		/* setup, keepalive, idle */
 	uint8_t			 hs_reply[4];
 	size_t			 hs_got;
 	size_t			 hs_sent;
 	int			 write_wants_read;
+	int			 rx_drained;	/* the last read of fd was short */
 
 	struct buf		 in;		/* plaintext frames read */
 	struct buf		 out;		/* plaintext frames to write */
@@ -145,6 +149,7 @@ struct tunnel {
 	uint64_t		 created_ms;
 	uint64_t		 last_rx_ms;
 	uint64_t		 idle_since_ms;	/* 0 while it has streams */
+	int			 released;	/* buffers given back since */
 	uint64_t		 next_ping_ms;
 	uint64_t		 ping_value;
 	uint64_t		 ping_sent_ms;
@@ -160,6 +165,12 @@ struct tunnel {
 
 /* portal_tunnel.c, for streams */
 int	tunnel_flush(struct tunnel *t);
+/*
+ * Flushes once the callbacks of the current loop turn have run, so that
+ * the frames several streams queue in one wake-up leave as one TLS record
+ * and one send() (and wake the relay and the peer once).
+ */
+void	tunnel_flush_soon(struct tunnel *t);
 int	tunnel_out_full(const struct tunnel *t);
 void	tunnel_block(struct tunnel *t, struct stream *s);
 void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
