@@ -32,6 +32,9 @@ struct relay_sockmap {
 /* The last thing libbpf said, for the error sentence of a failed load. */
 static char sockmap_libbpf_msg[256];
 
+static int sockmap_libbpf_print(enum libbpf_print_level level,
+    const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static int
 sockmap_libbpf_print(enum libbpf_print_level level, const char *fmt,
     va_list ap)
