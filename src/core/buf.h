@@ -41,6 +41,13 @@ buf_len(const struct buf *b)
 	return b->len;
 }
 
+/* Bytes buf_reserve() can hand out without sliding or growing. */
+static inline size_t
+buf_tail_room(const struct buf *b)
+{
+	return b->cap - b->off - b->len;
+}
+
 /* The unread bytes; valid until the next call that changes b. */
 static inline const uint8_t *
 buf_data(const struct buf *b)

@@ -96,4 +96,48 @@ int	tls_cert_identity(X509 *cert, struct np_identity *out);
  */
 BIO	*tls_bio_to_buf(struct buf *out);
 
+/*
+ * The receiving side of a tunnel's TLS, for an SSL with read-ahead off:
+ * one recv(2) fills buf with as much ciphertext as the socket holds (up to
+ * buf's cap), and OpenSSL takes it from there a record header and a record
+ * body at a time, one memcpy each.  OpenSSL's own read-ahead reads as much
+ * per syscall, but slides the unread rest of its buffer to the front before
+ * every record, which copies each byte several times.
+ *
+ * After a recv() that came back short the socket is known to be empty, so
+ * the next read with buf empty reports "retry" without the recv() that
+ * would fail with EAGAIN; the owner calls tls_rx_readable() on each read
+ * event.  That relies on a level-triggered read event staying registered
+ * while the SSL is in use: bytes that arrive after the short recv() raise
+ * it again.
+ */
+struct tls_rx {
+	struct buf	 buf;		/* received, not yet taken by OpenSSL */
+	int		 fd;		/* borrowed */
+	int		 drained;	/* the last recv() came back short */
+	int		 eof;		/* recv() returned 0 */
+};
+
+/* An empty tls_rx on fd (borrowed) that reads up to max bytes at once. */
+void	tls_rx_init(struct tls_rx *rx, int fd, size_t max);
+
+/* The socket became readable: the next read may call recv() again. */
+static inline void
+tls_rx_readable(struct tls_rx *rx)
+{
+	rx->drained = 0;
+}
+
+/* Bytes received that OpenSSL has not taken yet (no socket event will
+ * announce them again). */
+static inline size_t
+tls_rx_pending(const struct tls_rx *rx)
+{
+	return buf_len(&rx->buf);
+}
+
+/* A read BIO over rx (borrowed; it must outlive the BIO); NULL when out of
+ * memory. */
+BIO	*tls_bio_from_rx(struct tls_rx *rx);
+
 #endif

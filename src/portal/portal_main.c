@@ -28,14 +28,6 @@ const struct daemon_spec portal_spec = {
 	.schema = &portal_conf_schema,
 };
 
-/*
- * With read-ahead, OpenSSL reads the socket in chunks of this size: a few
- * records per recv(2) under load instead of one.  Larger is not better:
- * OpenSSL slides the unread rest to the front of this buffer before each
- * record, so its cost grows with the size.
- */
-#define PORTAL_TLS_READ_BUFFER	(64 * 1024)
-
 /* How often the drain checks whether the last stream has gone. */
 #define PORTAL_DRAIN_TICK_MS	100
 
@@ -147,16 +139,10 @@ portal_tls(struct portal *p)
 		return r;
 	}
 	/*
-	 * Tunnels: read whole socket buffers at once (fewer syscalls per
-	 * record), and let SSL_write take a buffer that grew or moved
-	 * between retries and report partial progress.
+	 * Tunnels: let SSL_write take a buffer that grew or moved between
+	 * retries and report partial progress.  Read-ahead stays off: the
+	 * tunnel's read BIO (tls_bio_from_rx) reads whole socket buffers.
 	 */
-	SSL_CTX_set_read_ahead(p->tls_initiator, 1);
-	SSL_CTX_set_read_ahead(p->tls_acceptor, 1);
-	SSL_CTX_set_default_read_buffer_len(p->tls_initiator,
-	    PORTAL_TLS_READ_BUFFER);
-	SSL_CTX_set_default_read_buffer_len(p->tls_acceptor,
-	    PORTAL_TLS_READ_BUFFER);
 	SSL_CTX_set_mode(p->tls_initiator, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_mode(p->tls_acceptor, SSL_MODE_ENABLE_PARTIAL_WRITE |

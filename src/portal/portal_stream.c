@@ -33,9 +33,14 @@
 #include "core/log.h"
 #include "portal/portal_tunnel.h"
 
-/* Read rounds per wake-up; each is one readv() of up to 4 frames. */
-#define STREAM_READ_ROUNDS	4
-#define STREAM_READ_FRAMES	4
+/*
+ * Read rounds per wake-up; each is one readv() of up to 16 frames: large
+ * reads cost fewer syscalls and, above all, fewer wake-ups of the
+ * application that writes (each read that frees its socket buffer may
+ * wake it).
+ */
+#define STREAM_READ_ROUNDS	2
+#define STREAM_READ_FRAMES	16
 /* Largest window a fast stream grows to (see stream_consumed()). */
 #define STREAM_WINDOW_MAX	(4 * 1024 * 1024)
 
@@ -420,6 +425,25 @@ stream_resume(struct stream *s)
 	stream_read(s);
 }
 
+/*
+ * How much the next readv() asks for: the credit, at most
+ * STREAM_READ_FRAMES frames, and no more whole frames than fit behind
+ * what the tunnel's output buffer already holds.  Asking for more would
+ * make buf_reserve() slide all of that to the front first, which, while
+ * the relay falls behind, moves much of the output once more.
+ */
+static size_t
+stream_read_size(const struct stream *s)
+{
+	size_t want = s->send_credit, fit;
+
+	if (want > STREAM_READ_FRAMES * MUX_MAX_PAYLOAD)
+		want = STREAM_READ_FRAMES * MUX_MAX_PAYLOAD;
+	fit = buf_tail_room(&s->t->out) / (MUX_HDR_LEN + MUX_MAX_PAYLOAD) *
+	    MUX_MAX_PAYLOAD;
+	return fit > 0 && fit < want ? fit : want;
+}
+
 static void
 stream_read(struct stream *s)
 {
@@ -449,9 +473,7 @@ stream_read(struct stream *s)
 		 * of each, and only the last one can be short, so the frames
 		 * end up back to back.
 		 */
-		want = s->send_credit;
-		if (want > STREAM_READ_FRAMES * MUX_MAX_PAYLOAD)
-			want = STREAM_READ_FRAMES * MUX_MAX_PAYLOAD;
+		want = stream_read_size(s);
 		nf = (int)((want + MUX_MAX_PAYLOAD - 1) / MUX_MAX_PAYLOAD);
 		if (buf_reserve(&t->out, want + (size_t)nf * MUX_HDR_LEN,
 		    &p) != 0) {

@@ -15,7 +15,6 @@
  * way to get it, a direct connection between the portals will be another.
  */
 #include <errno.h>
-#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -89,6 +88,13 @@ tunnel_find_stream(struct tunnel *t, uint32_t id)
 	return n ? hmap_entry(n, struct stream, node) : NULL;
 }
 
+/* 1 when received bytes wait that no socket event will announce. */
+static int
+tunnel_rx_pending(struct tunnel *t)
+{
+	return tls_rx_pending(&t->rx) > 0 || SSL_has_pending(t->ssl);
+}
+
 static void
 tunnel_free(void *arg)
 {
@@ -107,6 +113,7 @@ tunnel_free(void *arg)
 	buf_release(&t->in);
 	buf_release(&t->out);
 	buf_release(&t->cipher);
+	buf_release(&t->rx.buf);
 	hmap_release(&t->streams);
 	free(t);
 }
@@ -232,6 +239,7 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	buf_init(&t->in, TUNNEL_IN_MAX);
 	buf_init(&t->out, TUNNEL_OUT_MAX);
 	buf_init(&t->cipher, TUNNEL_CIPHER_MAX);
+	tls_rx_init(&t->rx, -1, TUNNEL_RX_MAX);
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
@@ -273,6 +281,8 @@ tunnel_release_buffers(struct tunnel *t)
 		buf_release(&t->out);
 	if (buf_len(&t->cipher) == 0)
 		buf_release(&t->cipher);
+	if (tls_rx_pending(&t->rx) == 0)
+		buf_release(&t->rx.buf);
 	(void)SSL_free_buffers(t->ssl);
 	malloc_trim(0);
 	t->released = 1;
@@ -338,11 +348,11 @@ tunnel_opened(struct tunnel *t)
 	t->next_ping_ms = t->last_rx_ms + (uint64_t)t->p->conf->tunnel_keepalive;
 	tunnel_arm(t);
 	/*
-	 * With read-ahead, the record that finished the handshake may have
-	 * arrived together with the peer's first frames: they sit in
-	 * OpenSSL's buffer and no socket event will announce them.
+	 * The record that finished the handshake may have arrived together
+	 * with the peer's first frames: they sit in t->rx and no socket event
+	 * will announce them.
 	 */
-	if (SSL_has_pending(t->ssl)) {
+	if (tunnel_rx_pending(t)) {
 		tunnel_read(t);
 		if (t->state != TUN_OPEN)
 			return;
@@ -416,23 +426,6 @@ tunnel_tls_step(struct tunnel *t)
 	}
 }
 
-/*
- * Watches the reads of the socket BIO under TLS: a read that returned less
- * than OpenSSL asked for emptied the socket, so tunnel_read() can stop
- * there instead of paying for a read() that returns EAGAIN (the event is
- * level-triggered: more data wakes the loop again).
- */
-static long
-tunnel_rbio_cb(BIO *b, int oper, const char *argp, size_t len, int argi,
-    long argl, int ret, size_t *processed)
-{
-	struct tunnel *t = (struct tunnel *)BIO_get_callback_arg(b);
-
-	if (oper == (BIO_CB_READ | BIO_CB_RETURN))
-		t->rx_drained = ret <= 0 || *processed < len;
-	return ret;
-}
-
 static void
 tunnel_start_tls(struct tunnel *t)
 {
@@ -442,9 +435,10 @@ tunnel_start_tls(struct tunnel *t)
 	t->state = TUN_TLS;
 	t->ssl = SSL_new(t->initiator ? t->p->tls_initiator :
 	    t->p->tls_acceptor);
+	t->rx.fd = t->fd;
 	if (t->ssl == NULL || identity_set(&peer, NP_ROLE_PORTAL,
 	    t->peer) != 0 || tls_expect_peer(t->ssl, &peer) != 0 ||
-	    (rbio = BIO_new_socket(t->fd, BIO_NOCLOSE)) == NULL) {
+	    (rbio = tls_bio_from_rx(&t->rx)) == NULL) {
 		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
 		return;
 	}
@@ -453,9 +447,7 @@ tunnel_start_tls(struct tunnel *t)
 		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
 		return;
 	}
-	/* Reads straight from the socket; writes gather in t->cipher. */
-	BIO_set_callback_arg(rbio, (char *)t);
-	BIO_set_callback_ex(rbio, tunnel_rbio_cb);
+	/* Reads come from t->rx; writes gather in t->cipher. */
 	SSL_set_bio(t->ssl, rbio, wbio);
 	if (t->initiator)
 		SSL_set_connect_state(t->ssl);
@@ -724,63 +716,80 @@ tunnel_process(struct tunnel *t)
 	return 0;
 }
 
+/* Closes the tunnel for an SSL_read() that failed with err (not WANT_READ). */
+static void
+tunnel_read_failed(struct tunnel *t, int err)
+{
+	char why[300];
+
+	switch (err) {
+	case SSL_ERROR_ZERO_RETURN:
+		tunnel_close(t, MUX_R_PEER_GONE, "the peer closed the tunnel");
+		return;
+	case SSL_ERROR_SYSCALL:
+		tunnel_close(t, MUX_R_PEER_GONE, "connection through relay %s "
+		    "%s", t->relay, errno ? strerror(errno) : "closed");
+		return;
+	default:
+		/* OpenSSL 3 reports a plain EOF (no close_notify) as an SSL
+		 * error: the path died, nobody misbehaved. */
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ERR_clear_error();
+			tunnel_close(t, MUX_R_PEER_GONE, "connection through "
+			    "relay %s closed", t->relay);
+			return;
+		}
+		tls_drain_errors(why, sizeof(why));
+		tunnel_close(t, MUX_R_PROTOCOL, "TLS error: %s", why);
+	}
+}
+
+/*
+ * Decrypts records into t->in while they come and a whole one still fits,
+ * and only then hands the frames on: a stream's consecutive DATA frames
+ * then leave with one write to its socket instead of one per record.
+ */
 static void
 tunnel_read(struct tunnel *t)
 {
-	char why[300];
 	uint8_t *p;
-	size_t room;
-	int i, n;
+	int i, n, err, saved;
 
+	/* A successful SSL_read() leaves the queue empty: clear it once. */
+	ERR_clear_error();
 	for (i = 0; i < TUNNEL_READ_ROUNDS; i++) {
-		room = TUNNEL_IN_MAX - buf_len(&t->in);
-		if (buf_reserve(&t->in, room, &p) != 0) {
-			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
-			return;
-		}
-		ERR_clear_error();
-		t->rx_drained = 0;
-		n = SSL_read(t->ssl, p, room > INT_MAX ? INT_MAX : (int)room);
-		if (n > 0) {
-			buf_commit(&t->in, (size_t)n);
-			t->last_rx_ms = loop_now_ms();
+		if (buf_reserve(&t->in, TUNNEL_RECORD_MAX, &p) != 0) {
+			/* Full of frames that wait for a record's room. */
 			if (tunnel_process(t) != 0)
 				return;
-			/* Emptied the socket and OpenSSL's buffer: the next
-			 * SSL_read() would only meet EAGAIN. */
-			if (t->rx_drained && !SSL_has_pending(t->ssl))
-				return;
-			continue;
-		}
-		switch (SSL_get_error(t->ssl, n)) {
-		case SSL_ERROR_WANT_READ:
-			return;
-		case SSL_ERROR_ZERO_RETURN:
-			tunnel_close(t, MUX_R_PEER_GONE, "the peer closed the "
-			    "tunnel");
-			return;
-		case SSL_ERROR_SYSCALL:
-			tunnel_close(t, MUX_R_PEER_GONE, "connection through "
-			    "relay %s %s", t->relay, errno ? strerror(errno) :
-			    "closed");
-			return;
-		default:
-			/* OpenSSL 3 reports a plain EOF (no close_notify) as
-			 * an SSL error: the path died, nobody misbehaved. */
-			if (ERR_GET_REASON(ERR_peek_error()) ==
-			    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-				ERR_clear_error();
-				tunnel_close(t, MUX_R_PEER_GONE, "connection "
-				    "through relay %s closed", t->relay);
+			if (buf_reserve(&t->in, TUNNEL_RECORD_MAX, &p) != 0) {
+				tunnel_close(t, MUX_R_INTERNAL, "out of memory");
 				return;
 			}
-			tls_drain_errors(why, sizeof(why));
-			tunnel_close(t, MUX_R_PROTOCOL, "TLS error: %s", why);
-			return;
 		}
+		n = SSL_read(t->ssl, p, TUNNEL_RECORD_MAX);
+		if (n > 0) {
+			buf_commit(&t->in, (size_t)n);
+			if (i == 0)	/* once per batch is precise enough */
+				t->last_rx_ms = loop_now_ms();
+			continue;
+		}
+		/* Frames that came before the end or the error count. */
+		err = SSL_get_error(t->ssl, n);
+		saved = errno;
+		if (tunnel_process(t) != 0)
+			return;
+		if (err != SSL_ERROR_WANT_READ) {
+			errno = saved;
+			tunnel_read_failed(t, err);
+		}
+		return;
 	}
-	/* Yielded with records left in OpenSSL's buffer: come back. */
-	if (SSL_has_pending(t->ssl))
+	if (tunnel_process(t) != 0)
+		return;
+	/* Yielded with records left in our buffers: come back. */
+	if (tunnel_rx_pending(t))
 		event_active(t->rev, EV_READ, 0);
 }
 
@@ -826,12 +835,16 @@ tunnel_flush(struct tunnel *t)
 	if (t->state != TUN_OPEN)
 		return t->state == TUN_CLOSED ? -1 : 0;
 	for (rounds = 0; rounds < 2; rounds++) {
-		/* Encrypt while the socket keeps up; then send in one go. */
+		/*
+		 * Encrypt while the socket keeps up; then send in one go.
+		 * SSL_write() returns after each record (partial writes), and a
+		 * successful one leaves the error queue empty: clear it once.
+		 */
+		ERR_clear_error();
 		while (buf_len(&t->out) > 0 && !t->write_wants_read &&
 		    buf_len(&t->cipher) < TUNNEL_CIPHER_HIGH) {
 			chunk = buf_len(&t->out) < TUNNEL_WRITE_CHUNK ?
 			    buf_len(&t->out) : TUNNEL_WRITE_CHUNK;
-			ERR_clear_error();
 			n = SSL_write(t->ssl, buf_data(&t->out), (int)chunk);
 			if (n > 0) {
 				buf_consume(&t->out, (size_t)n);
@@ -894,11 +907,14 @@ tunnel_ev_cb(evutil_socket_t fd, short what, void *arg)
 				return;
 			}
 		}
-		if (what & EV_READ)
+		if (what & EV_READ) {
+			tls_rx_readable(&t->rx);
 			tunnel_tls_step(t);
+		}
 		return;
 	case TUN_OPEN:
 		if (what & EV_READ) {
+			tls_rx_readable(&t->rx);
 			t->write_wants_read = 0;
 			tunnel_read(t);
 		}

@@ -16,6 +16,7 @@
 #include <sys/uio.h>
 
 #include "core/dgramq.h"
+#include "core/tls.h"
 #include "portal/portal_impl.h"
 
 /* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
@@ -27,12 +28,23 @@
  * can make a portal buffer.
  */
 #define TUNNEL_WINDOW_BUDGET	(32 * 1024 * 1024)
-/* DATA frames of one stream handed over in one write, at most. */
-#define TUNNEL_DATA_BATCH	16
+/*
+ * DATA frames of one stream handed over in one write, at most: more full
+ * frames than the read buffer holds, so that a batch is never split in two
+ * writes of 16 and 1 frames.
+ */
+#define TUNNEL_DATA_BATCH	32
 /* Hard cap on the output buffer: HIGH plus what paused streams may add. */
 #define TUNNEL_OUT_MAX		(8 * 1024 * 1024)
-/* Plaintext read buffer: whole records plus a partial frame. */
-#define TUNNEL_IN_MAX		(96 * 1024)
+/*
+ * Plaintext read buffer: records are decrypted into it while one more fits
+ * (RECORD_MAX, the most one SSL_read() returns), so that the frames of
+ * 256 KiB or more go on at a time.
+ */
+#define TUNNEL_RECORD_MAX	(16 * 1024)
+#define TUNNEL_IN_MAX		(288 * 1024)
+/* Ciphertext taken from the socket with one recv(), at most. */
+#define TUNNEL_RX_MAX		(256 * 1024)
 /*
  * Ciphertext waiting for the socket: SSL_write() is only called while less
  * than HIGH is queued, with at most CHUNK plaintext, so MAX is never hit.
@@ -131,11 +143,11 @@ struct tunnel {
 	size_t			 hs_got;
 	size_t			 hs_sent;
 	int			 write_wants_read;
-	int			 rx_drained;	/* the last read of fd was short */
 
 	struct buf		 in;		/* plaintext frames read */
 	struct buf		 out;		/* plaintext frames to write */
 	struct buf		 cipher;	/* TLS records to send */
+	struct tls_rx		 rx;		/* TLS records received */
 	struct hmap		 streams;	/* by id */
 	size_t			 nstreams;
 	uint32_t		 next_stream;

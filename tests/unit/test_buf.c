@@ -54,10 +54,14 @@ T_CASE(reserve_commit_slides)
 	uint8_t *p;
 
 	buf_init(&b, 300);
+	T_EQ_INT(buf_tail_room(&b), 0);
 	T_EQ_INT(buf_reserve(&b, 256, &p), 0);
+	T_EQ_INT(buf_tail_room(&b), 256);
 	memset(p, 'a', 256);
 	buf_commit(&b, 256);
 	buf_consume(&b, 250);
+	/* Consumed bytes in front do not count: only a slide frees them. */
+	T_EQ_INT(buf_tail_room(&b), 0);
 	/* 6 bytes left at offset 250: 200 more must slide, not exceed 300. */
 	T_EQ_INT(buf_reserve(&b, 200, &p), 0);
 	memset(p, 'b', 200);
