@@ -16,6 +16,9 @@
 #   bash bench/run.sh --profile DIR   also perf-record the forwarding processes
 #                                     during a 1-stream transfer and 8 parallel
 #                                     short connections; reports in DIR
+#   bash bench/run.sh --relay-fast-path splice|sockmap|auto
+#                                     the relay's fast_path (default splice,
+#                                     the relay's own default)
 #   bash bench/run.sh --keep          keep the scratch directory (logs, configs)
 #   bash bench/run.sh --no-setup      skip scripts/setup.sh --bench
 #   BENCH_SOCAT_NODELAY=0 bash bench/run.sh   socat without TCP_NODELAY
@@ -40,6 +43,7 @@ out=$top/bench/results/latest.json
 keep=0
 setup=1
 profile_dir=
+relay_fast_path=splice
 
 usage() {
 	sed -n '3,/^set -euo/p' "$0" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
@@ -55,6 +59,8 @@ while [ $# -gt 0 ]; do
 	--runs=*) runs=${1#--runs=} ;;
 	--profile) [ $# -ge 2 ] || usage; profile_dir=$2; shift ;;
 	--profile=*) profile_dir=${1#--profile=} ;;
+	--relay-fast-path) [ $# -ge 2 ] || usage; relay_fast_path=$2; shift ;;
+	--relay-fast-path=*) relay_fast_path=${1#--relay-fast-path=} ;;
 	--keep) keep=1 ;;
 	--no-setup) setup=0 ;;
 	-h | --help) usage 0 ;;
@@ -323,8 +329,8 @@ rules:
 EOF
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
     "$p_server" "$work"; } >server.yaml
-{ tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
-    "$p_server" "$p_relay"; } >relay.yaml
+{ tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\nfast_path: %s\n' \
+    "$p_server" "$p_relay" "$relay_fast_path"; } >relay.yaml
 { tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\n' "$p_server"
   printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_netport" "$p_iperf"
@@ -411,7 +417,7 @@ start relay "$np" relay -c relay.yaml
 start bob "$np" portal -c bob.yaml
 start alice "$np" portal -c alice.yaml
 wait_for "relay registration" 15 relay log_has relay 'registered'
-# Which way the relay forwards (fast_path: auto): shown in the table.
+# Which way the relay forwards (auto may fall back): shown in the table.
 if log_has relay 'forwarding in the kernel'; then
 	relay_fast_path=sockmap
 else

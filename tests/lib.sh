@@ -387,7 +387,7 @@ np_relay_conf() {
 	np__conf "$NP_TMP/$name.yaml" $(np__tls relay "$name") \
 	    server="$NP_SERVER_ADDR" listen=127.0.0.1:0 load_interval=200ms \
 	    reconnect.min=100ms reconnect.max=1s \
-	    fast_path="${NP_RELAY_FAST_PATH:-auto}" "$@"
+	    fast_path="${NP_RELAY_FAST_PATH:-splice}" "$@"
 }
 
 # np_portal_conf NAME [KEY=VALUE...]: portal-NAME, dialling $NP_SERVER_ADDR.

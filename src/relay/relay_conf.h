@@ -26,8 +26,8 @@
 	    "most connections not yet paired from one source address") \
 	X(load_interval, DURATION, "load_interval", "5s", 100, 3600000, NULL, \
 	    "how often the relay reports its load to the server") \
-	X(fast_path, ENUM, "fast_path", "auto", 0, 0, "auto|sockmap|splice", \
-	    "how paired connections are forwarded: sockmap (an eBPF program moves the bytes inside the kernel; needs CAP_BPF and CAP_NET_ADMIN), splice (the relay process moves them with splice(2)), or auto (sockmap when the kernel allows it, else splice)") \
+	X(fast_path, ENUM, "fast_path", "splice", 0, 0, "splice|sockmap|auto", \
+	    "how paired connections are forwarded: splice (the relay process moves the bytes with splice(2)), sockmap (experimental: an eBPF program moves them inside the kernel; needs CAP_BPF and CAP_NET_ADMIN; see docs/OPERATIONS.md for its known fault), or auto (sockmap when the kernel allows it, else splice)") \
 	X(reconnect_min, DURATION, "reconnect.min", "1s", 100, 3600000, NULL, \
 	    "first delay before reconnecting to the server") \
 	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
@@ -37,9 +37,9 @@ CONF_STRUCT(relay_conf, RELAY_CONF_KEYS);
 
 /* Values of fast_path, in the order of its choices. */
 enum relay_fast_path {
-	RELAY_FAST_AUTO = 0,
+	RELAY_FAST_SPLICE = 0,
 	RELAY_FAST_SOCKMAP = 1,
-	RELAY_FAST_SPLICE = 2,
+	RELAY_FAST_AUTO = 2,
 };
 
 extern const struct conf_schema relay_conf_schema;
