@@ -149,8 +149,11 @@ tunnel_stream_gone(struct tunnel *t, struct stream *s)
 	if (t->nstreams == 0 && t->nwaiting == 0 && t->idle_since_ms == 0) {
 		t->idle_since_ms = loop_now_ms();
 		t->released = 0;
-		if (t->state == TUN_OPEN)
+		if (t->state == TUN_OPEN) {
 			tunnel_arm(t);	/* for the release of its buffers */
+			/* The flush gives back what a transfer grew. */
+			tunnel_flush_soon(t);
+		}
 	}
 }
 
@@ -800,10 +803,35 @@ tunnel_flush_soon(struct tunnel *t)
 		event_active(t->flush_ev, 0, 0);
 }
 
+/*
+ * The receive buffers a transfer grew, once empty on an idle tunnel.  Only
+ * from the flush event, never from inside tunnel_read(), whose frames live
+ * in t->in while they are processed.
+ */
+static void
+tunnel_shrink_input(struct tunnel *t)
+{
+	int freed = 0;
+
+	if (buf_len(&t->in) == 0 && t->in.cap > TUNNEL_BULK_BUF) {
+		buf_release(&t->in);
+		freed = 1;
+	}
+	if (tls_rx_pending(&t->rx) == 0 && t->rx.buf.cap > TUNNEL_BULK_BUF / 2) {
+		buf_release(&t->rx.buf);
+		freed = 1;
+	}
+	if (freed)
+		malloc_trim(0);
+}
+
 static void
 tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
-	tunnel_flush(arg);
+	struct tunnel *t = arg;
+
+	if (tunnel_flush(t) == 0 && t->state == TUN_OPEN && t->idle_since_ms)
+		tunnel_shrink_input(t);
 }
 
 /* An idle tunnel's empty output buffers that a transfer grew: freed. */
