@@ -907,6 +907,16 @@ tunnel_flush(struct tunnel *t)
 				return -1;
 		}
 	}
+	/*
+	 * Frames are left while the socket took every record (no write
+	 * event will come): the encryption stopped at TUNNEL_CIPHER_HIGH, or
+	 * the streams resumed last round added more.  Go on in the next turn
+	 * of the loop, or, with every stream paused, nothing would ever send
+	 * them (the tunnel would stall until its keepalive tick).
+	 */
+	if (buf_len(&t->cipher) == 0 && !t->write_wants_read &&
+	    (buf_len(&t->out) > 0 || !TAILQ_EMPTY(&t->blocked)))
+		tunnel_flush_soon(t);
 	return 0;
 }
 
