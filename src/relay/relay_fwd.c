@@ -307,22 +307,6 @@ relay_dir_init(struct relay_tunnel *t, int i)
 	return 0;
 }
 
-/* The relay handshake's answer: from now on every byte is the peer's. */
-static int
-relay_send_ok(int fd)
-{
-	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_OK };
-	ssize_t n;
-
-	/* A fresh socket takes 4 bytes whole; anything else is an error. */
-	if ((n = send(fd, reply, sizeof(reply), MSG_NOSIGNAL)) ==
-	    sizeof(reply))
-		return 0;
-	if (n >= 0)
-		errno = EPIPE;
-	return -1;
-}
-
 /* ---- the fast path: the kernel forwards, the relay watches the ends ---- */
 
 /*
@@ -544,8 +528,8 @@ relay_kernel_start(struct relay_tunnel *t)
 		if ((rc = relay_tcp_received(d->from, 0, &d->rx_base)) != 0 ||
 		    (rc = relay_tcp_written(d->to, &d->tx_base)) != 0)
 			goto fail;
-		/* The answer relay_send_ok() is about to write. */
-		d->tx_base += 4;
+		/* The answer relay_fwd_start() is about to write. */
+		d->tx_base += RELAY_REPLY_LEN;
 		/* A byte queued now was sent before the answer: that breaks
 		 * the protocol, and the kernel would forward later bytes
 		 * ahead of it. */
@@ -615,7 +599,8 @@ relay_fwd_start(struct relay *r, int fd_a, int fd_b,
 	 * answer, so on the fast path no forwarded byte can overtake the
 	 * acceptor's answer.
 	 */
-	if (relay_send_ok(fd_b) != 0 || relay_send_ok(fd_a) != 0) {
+	if (relay_send_status(fd_b, RELAY_OK) != 0 ||
+	    relay_send_status(fd_a, RELAY_OK) != 0) {
 		char why[128];
 
 		rc = -errno;

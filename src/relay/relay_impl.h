@@ -83,8 +83,16 @@ enum relay_status {
 	RELAY_E_CAPACITY = 7,
 };
 
+/* The relay's answer to a handshake: "NPR" and a status byte. */
+#define RELAY_REPLY_LEN		4
+
 /* relay_pair.c */
 int	relay_pair_start(struct relay *r);
+/*
+ * Sends the answer with status on a connection.  The socket is fresh, so
+ * the 4 bytes fit its buffer; 0, or -1 with errno (EPIPE for a short send).
+ */
+int	relay_send_status(int fd, enum relay_status status);
 void	relay_pair_stop(struct relay *r);
 
 /* relay_fwd.c */

@@ -140,15 +140,28 @@ relay_half_finish(struct relay_half *h)
 	loop_defer_free(r->loop, &h->defer, relay_half_free, h);
 }
 
+int
+relay_send_status(int fd, enum relay_status status)
+{
+	const uint8_t reply[RELAY_REPLY_LEN] = {
+		RELAY_MAGIC[0], RELAY_MAGIC[1], RELAY_MAGIC[2], (uint8_t)status,
+	};
+	ssize_t n;
+
+	n = send(fd, reply, sizeof(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)sizeof(reply))
+		return 0;
+	if (n >= 0)
+		errno = EPIPE;
+	return -1;
+}
+
 static void
 relay_half_refuse(struct relay_half *h, enum relay_status status,
     const char *why)
 {
-	uint8_t reply[4] = { 'N', 'P', 'R', (uint8_t)status };
-
 	log_info(&h->log, "refused %s: %s", h->remote, why);
-	/* Best effort: the socket is fresh, 4 bytes fit its buffer. */
-	(void)send(h->fd, reply, sizeof(reply), MSG_NOSIGNAL);
+	(void)relay_send_status(h->fd, status);	/* best effort */
 	relay_half_finish(h);
 }
 
@@ -335,9 +348,7 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 static void
 relay_refuse_fd(int fd)
 {
-	const uint8_t reply[4] = { 'N', 'P', 'R', RELAY_E_CAPACITY };
-
-	(void)send(fd, reply, sizeof(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
+	(void)relay_send_status(fd, RELAY_E_CAPACITY);
 	close(fd);
 }
 
