@@ -43,9 +43,11 @@
  */
 #define TUNNEL_RELEASE_MS	1000
 /*
- * Output buffers beyond this size are what a bulk transfer left: an idle
- * tunnel gives them back at its next flush, without waiting for the idle
- * release.  Short connections never grow them this far.
+ * Frame and record buffers beyond this size are what a bulk transfer left:
+ * a tunnel that goes idle gives them back at once, without waiting for the
+ * idle release.  Short connections never grow them this far.  (t->rx is
+ * not one of them: it is always its full size, so it waits for the idle
+ * release like OpenSSL's buffers.)
  */
 #define TUNNEL_BULK_BUF		(256 * 1024)
 
@@ -271,6 +273,27 @@ tunnel_arm(struct tunnel *t)
 }
 
 /*
+ * Frees the frame and record buffers (t->in, t->out, t->cipher) that are
+ * empty and larger than above; 1 when it freed any.  Never from inside
+ * tunnel_read(), whose frames live in t->in while they are processed.
+ */
+static int
+tunnel_give_back(struct tunnel *t, size_t above)
+{
+	struct buf *bufs[] = { &t->in, &t->out, &t->cipher };
+	size_t i;
+	int freed = 0;
+
+	for (i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) {
+		if (buf_len(bufs[i]) == 0 && bufs[i]->cap > above) {
+			buf_release(bufs[i]);
+			freed = 1;
+		}
+	}
+	return freed;
+}
+
+/*
  * Gives the buffers of an idle tunnel back: ours, OpenSSL's record buffers,
  * and then the whole free pages of the heap, which after a transfer hold
  * megabytes that malloc would otherwise keep for the next one.
@@ -278,12 +301,7 @@ tunnel_arm(struct tunnel *t)
 static void
 tunnel_release_buffers(struct tunnel *t)
 {
-	if (buf_len(&t->in) == 0)
-		buf_release(&t->in);
-	if (buf_len(&t->out) == 0)
-		buf_release(&t->out);
-	if (buf_len(&t->cipher) == 0)
-		buf_release(&t->cipher);
+	(void)tunnel_give_back(t, 0);
 	if (tls_rx_pending(&t->rx) == 0)
 		buf_release(&t->rx.buf);
 	(void)SSL_free_buffers(t->ssl);
@@ -803,52 +821,14 @@ tunnel_flush_soon(struct tunnel *t)
 		event_active(t->flush_ev, 0, 0);
 }
 
-/*
- * The receive buffers a transfer grew, once empty on an idle tunnel.  Only
- * from the flush event, never from inside tunnel_read(), whose frames live
- * in t->in while they are processed.
- */
-static void
-tunnel_shrink_input(struct tunnel *t)
-{
-	int freed = 0;
-
-	if (buf_len(&t->in) == 0 && t->in.cap > TUNNEL_BULK_BUF) {
-		buf_release(&t->in);
-		freed = 1;
-	}
-	if (tls_rx_pending(&t->rx) == 0 && t->rx.buf.cap > TUNNEL_BULK_BUF / 2) {
-		buf_release(&t->rx.buf);
-		freed = 1;
-	}
-	if (freed)
-		malloc_trim(0);
-}
-
+/* An idle tunnel also gives back here what a bulk transfer grew. */
 static void
 tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
-	if (tunnel_flush(t) == 0 && t->state == TUN_OPEN && t->idle_since_ms)
-		tunnel_shrink_input(t);
-}
-
-/* An idle tunnel's empty output buffers that a transfer grew: freed. */
-static void
-tunnel_shrink(struct tunnel *t)
-{
-	int freed = 0;
-
-	if (buf_len(&t->out) == 0 && t->out.cap > TUNNEL_BULK_BUF) {
-		buf_release(&t->out);
-		freed = 1;
-	}
-	if (buf_len(&t->cipher) == 0 && t->cipher.cap > TUNNEL_BULK_BUF) {
-		buf_release(&t->cipher);
-		freed = 1;
-	}
-	if (freed)
+	if (tunnel_flush(t) == 0 && t->state == TUN_OPEN && t->idle_since_ms &&
+	    tunnel_give_back(t, TUNNEL_BULK_BUF))
 		malloc_trim(0);
 }
 
@@ -892,8 +872,6 @@ tunnel_flush(struct tunnel *t)
 			    t->relay, strerror(-r));
 			return -1;
 		}
-		if (t->idle_since_ms)
-			tunnel_shrink(t);
 		/* Room again: let paused streams read, then write that. */
 		if (TAILQ_EMPTY(&t->blocked) ||
 		    buf_len(&t->out) >= TUNNEL_OUT_LOW)
