@@ -178,22 +178,23 @@ def cmd_field(args):
     print(v)
 
 
-def cmd_iperf(args):
-    with open(args[0]) as f:
+def _iperf_result(path):
+    """An iperf3 -J result; exits with iperf3's own error if it failed."""
+    with open(path) as f:
         d = json.load(f)
     if d.get("error"):
         sys.exit(f"iperf3: {d['error']}")
-    s = d["end"]["sum_received"]
+    return d
+
+
+def cmd_iperf(args):
+    s = _iperf_result(args[0])["end"]["sum_received"]
     print(f"{s['bits_per_second'] / 1e9:.4f} {int(s['bytes'])}")
 
 
 def cmd_iperf_udp(args):
     """Mbit/s and packets/s received, and % lost, of an iperf3 -u run."""
-    with open(args[0]) as f:
-        d = json.load(f)
-    if d.get("error"):
-        sys.exit(f"iperf3: {d['error']}")
-    s = d["end"]["sum"]
+    s = _iperf_result(args[0])["end"]["sum"]
     got = s["packets"] - s["lost_packets"]
     secs = s["seconds"] or 1
     size = int(args[1])
