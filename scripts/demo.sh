@@ -97,38 +97,68 @@ for who in alice bob; do
 	printf '%-7s ' "$who:"; "$np" portal -c "$who.yaml" -n
 done
 
-# Waits until a log file has a line matching a pattern (10 s at most).
+# Readiness is a log line or a listening socket, never a fixed sleep: on a
+# cold machine a Python interpreter alone takes about half a second to
+# listen.  Each wait gives up early when the process it waits for has died.
+#
+# wait_log PID FILE PATTERN: FILE has a line matching PATTERN (30 s at most).
 wait_log() {
-	for _ in $(seq 100); do
-		grep -q "$2" "$1" 2>/dev/null && return 0
+	local pid=$1 file=$2 pattern=$3
+	for _ in $(seq 300); do
+		grep -q "$pattern" "$file" 2>/dev/null && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "$file: process $pid exited before '$pattern'" >&2
+			return 1
+		fi
 		sleep 0.1
 	done
-	echo "timed out waiting for '$2' in $1" >&2
+	echo "timed out waiting for '$pattern' in $file" >&2
 	return 1
 }
+# wait_port PID PORT: something accepts TCP on 127.0.0.1:PORT (30 s at most).
+wait_port() {
+	local pid=$1 port=$2
+	for _ in $(seq 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+		if ! kill -0 "$pid" 2>/dev/null; then
+			echo "process $pid exited before listening on $port" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "timed out waiting for a listener on 127.0.0.1:$port" >&2
+	return 1
+}
+last_pid=
 start() {
 	local name=$1
 	shift
 	"$@" >"$name.log" 2>&1 &
-	pids+=($!)
+	last_pid=$!
+	pids+=("$last_pid")
 }
 
 say "starting server, relay, portals and a web service behind bob"
 mkdir www
 echo "hello from bob's web service, through netport" >www/index.html
 start web python3 -m http.server "$p_web" --bind 127.0.0.1 --directory www
+web_pid=$last_pid
 start server "$np" server -c server.yaml
-wait_log server.log "listening on"
+wait_log "$last_pid" server.log "listening on"
 start relay "$np" relay -c relay.yaml
+relay_pid=$last_pid
 start alice "$np" portal -c alice.yaml
+alice_pid=$last_pid
 start bob "$np" portal -c bob.yaml
-wait_log relay.log "registered"
-wait_log alice.log "listening on 127.0.0.1:$p_rule"
-wait_log bob.log "rule set .* applied"
+bob_pid=$last_pid
+wait_log "$relay_pid" relay.log "registered"
+wait_log "$alice_pid" alice.log "listening on 127.0.0.1:$p_rule"
+wait_log "$bob_pid" bob.log "rule set .* applied"
+wait_port "$web_pid" "$p_web"
 
 say "curl http://127.0.0.1:$p_rule/ (alice's side of rule 'web')"
 curl -sS --max-time 10 "http://127.0.0.1:$p_rule/"
-wait_log alice.log "tunnel .* up via relay"
+wait_log "$alice_pid" alice.log "tunnel .* up via relay"
 
 say "what happened"
 grep -h "tunnel granted" server.log
@@ -138,8 +168,12 @@ echo
 echo "The relay forwarded only ciphertext: TLS 1.3 ran between alice and bob."
 
 say "stopping everything"
-for pid in "${pids[@]}"; do kill -TERM "$pid"; done
-for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+# In the reverse order of the start: portals first, the server last, so
+# nobody logs the loss of a peer that is being stopped on purpose.
+for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+	kill -TERM "${pids[$i]}"
+	wait "${pids[$i]}" 2>/dev/null || true
+done
 pids=()
 grep -h "stopped" server.log relay.log alice.log bob.log
 

@@ -3,8 +3,10 @@
 #
 # Sets up everything and runs every test: installs the packages
 # (scripts/setup.sh), builds the release flavour (hardened, -Werror) and the
-# ASan+UBSan flavour, runs the whole ctest suite on each, then runs every
-# libFuzzer harness briefly from its seed corpus.  Ends with one line
+# ASan+UBSan flavour, runs the whole ctest suite on each, builds as a
+# packager would (CMake's Release type, -O3), runs the README's first
+# command (scripts/demo.sh), then runs every libFuzzer harness briefly from
+# its seed corpus.  Ends with one line
 # "tests: N passed, N failed"; exits non-zero when anything failed.
 #
 #   scripts/test.sh                 everything
@@ -67,6 +69,41 @@ for flavour in $flavours; do
 	count_ctest "$flavour" "$log"
 	rm -f "$log"
 done
+
+# A packager's build: CMake's own Release type (-O3), no preset.  Warnings
+# are errors here, as in the presets, so that an optimisation level nobody
+# develops with cannot break a user's build unnoticed.
+echo "=== packager: cmake -DCMAKE_BUILD_TYPE=Release, -O3, warnings as errors"
+log=$(mktemp)
+if { cmake -S . -B build/packager -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DNETPORT_WERROR=ON -DBUILD_TESTING=OFF >/dev/null &&
+    cmake --build build/packager; } >"$log" 2>&1; then
+	echo "packager build ok"
+	passed=$((passed + 1))
+else
+	cat "$log"
+	failed=$((failed + 1))
+	failures+=("packager: Release build failed")
+fi
+rm -f "$log"
+
+# The README's first command, exactly as a new user runs it: it must exit 0
+# and print the page it fetched through the tunnel.
+echo "=== demo: bash scripts/demo.sh"
+log=$(mktemp)
+bash scripts/demo.sh >"$log" 2>&1
+demo_status=$?
+if [ "$demo_status" -eq 0 ] &&
+    grep -q "^hello from bob's web service, through netport$" "$log"; then
+	echo "demo ok"
+	passed=$((passed + 1))
+else
+	cat "$log"
+	echo "demo: exit status $demo_status"
+	failed=$((failed + 1))
+	failures+=("demo: scripts/demo.sh (exit $demo_status)")
+fi
+rm -f "$log"
 
 if [ "$fuzz_seconds" -gt 0 ]; then
 	echo "=== fuzz: configure and build"

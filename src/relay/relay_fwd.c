@@ -319,6 +319,7 @@ relay_tcp_received(int fd, int eof, uint64_t *out)
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 
+	*out = 0;
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
 		return -errno;
@@ -340,6 +341,7 @@ relay_tcp_written(int fd, uint64_t *out)
 	socklen_t len = sizeof(ti);
 	int queued;
 
+	*out = 0;
 	memset(&ti, 0, sizeof(ti));
 	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
 	    ioctl(fd, SIOCOUTQ, &queued) != 0)
