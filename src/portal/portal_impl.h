@@ -4,7 +4,9 @@
  *	portal_main.c     start-up, signals, graceful shutdown
  *	portal_ctl.c      the control session: rule sets, tunnel grants
  *	portal_listen.c   client side: one listener per rule, accepting
- *	portal_tunnel.c   tunnels: request, relay, TLS, frame I/O, keepalive
+ *	portal_tunnels.c  the set of tunnels: requests, grants, rule changes
+ *	portal_tunnel.c   one tunnel: frames, its path, keepalive, idle
+ *	portal_path_*.c   paths: TLS over a socket; through a relay
  *	portal_stream.c   streams: application sockets, flow control
  * Everything runs on the main loop.
  */
@@ -105,7 +107,7 @@ const struct portal_rule *portal_find_service_rule(const struct portal *p,
 void	portal_listen_apply(struct portal *p);
 void	portal_listen_close_all(struct portal *p);
 
-/* portal_tunnel.c */
+/* portal_tunnels.c */
 /* Client side: a connection accepted for rule (consumes fd). */
 void	portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 	    int fd, const char *remote);

@@ -7,13 +7,13 @@
  * what is left with a reason, and exit 0.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
+#include "core/heap.h"
 #include "core/log.h"
 #include "core/tls.h"
 #include "portal/portal.h"
@@ -30,15 +30,6 @@ const struct daemon_spec portal_spec = {
 
 /* How often the drain checks whether the last stream has gone. */
 #define PORTAL_DRAIN_TICK_MS	100
-
-/*
- * Allocations from this size up get their own mapping, which free() hands
- * straight back to the kernel.  It is glibc's starting value; setting it
- * pins it: by default glibc raises it to the size of every mapped block
- * freed (up to 32 MiB), so after one bulk transfer the multi-MiB tunnel
- * buffers come from the heap, and a heap keeps its peak once fragmented.
- */
-#define PORTAL_MMAP_THRESHOLD	(128 * 1024)
 
 static int
 portal_check_conf(const char *path, struct portal *p)
@@ -195,7 +186,7 @@ portal_main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	(void)mallopt(M_MMAP_THRESHOLD, PORTAL_MMAP_THRESHOLD);
+	heap_pin_mmap_threshold();
 	if (portal_setup(&p) != 0)
 		goto out;
 	status = loop_run(p.loop) == 0 ? 0 : 1;

@@ -83,13 +83,13 @@ stream_close(struct stream *s, int rst_app)
 	if (s->dgram)
 		udp_flow_closed(s);
 	/* The window it grew goes back to the tunnel's budget. */
-	s->t->window_budget += s->window - MUX_INITIAL_WINDOW;
+	tunnel_window_return(s->t, s->window - MUX_INITIAL_WINDOW);
 	s->window = MUX_INITIAL_WINDOW;
 	/* A reset reaches the application as a reset, not as a clean EOF. */
 	if (rst_app && s->fd >= 0)
 		setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
 	tunnel_stream_gone(s->t, s);
-	loop_defer_free(s->t->p->loop, &s->defer, stream_free, s);
+	loop_defer_free(s->p->loop, &s->defer, stream_free, s);
 }
 
 void
@@ -112,9 +112,8 @@ stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 		    mux_reset_text(code), why,
 		    (unsigned long long)s->bytes_up,
 		    (unsigned long long)s->bytes_down);
-	if (s->id && s->t->state == TUN_OPEN &&
-	    mux_put_reset(&s->t->out, s->id, code, why) != 0)
-		log_warn(&s->t->log, "cannot queue RESET of stream %u", s->id);
+	if (s->id && tunnel_send_reset(s->t, s->id, code, why) != 0)
+		log_warn(&s->log, "cannot queue RESET of stream %u", s->id);
 	stream_close(s, 1);
 }
 
@@ -165,6 +164,7 @@ stream_alloc(struct tunnel *t, const char *rule, int fd)
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
 	s->t = t;
+	s->p = tunnel_portal(t);
 	s->fd = fd;
 	snprintf(s->rule, sizeof(s->rule), "%s", rule);
 	buf_init(&s->pending, MUX_MAX_WINDOW);
@@ -172,7 +172,8 @@ stream_alloc(struct tunnel *t, const char *rule, int fd)
 	s->recv_window = MUX_INITIAL_WINDOW;
 	s->window = MUX_INITIAL_WINDOW;
 	s->log.conn_id = loop_next_conn_id();
-	snprintf(s->peer_str, sizeof(s->peer_str), "portal/%s", t->peer);
+	snprintf(s->peer_str, sizeof(s->peer_str), "portal/%s",
+	    tunnel_peer(t));
 	s->log.peer = s->peer_str;
 	return s;
 }
@@ -180,7 +181,7 @@ stream_alloc(struct tunnel *t, const char *rule, int fd)
 static int
 stream_events(struct stream *s)
 {
-	struct event_base *base = loop_base(s->t->p->loop);
+	struct event_base *base = loop_base(s->p->loop);
 
 	s->rev = event_new(base, s->fd, EV_READ | EV_PERSIST, stream_ev_cb, s);
 	s->wev = event_new(base, s->fd, EV_WRITE | EV_PERSIST, stream_ev_cb,
@@ -206,26 +207,12 @@ stream_new_client(struct tunnel *t, const char *rule, int fd,
 	return s;
 }
 
-int
-stream_insert(struct tunnel *t, struct stream *s)
-{
-	if (hmap_insert(&t->streams, &s->node,
-	    hmap_hash_bytes(&s->id, sizeof(s->id))) != 0)
-		return -ENOMEM;
-	t->nstreams++;
-	t->idle_since_ms = 0;
-	return 0;
-}
-
 void
 stream_start(struct stream *s)
 {
 	struct tunnel *t = s->t;
 
-	s->id = t->next_stream;
-	t->next_stream += 2;
-	if (stream_insert(t, s) != 0) {
-		s->id = 0;
+	if (tunnel_add_new_stream(t, s) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
 		return;
 	}
@@ -233,7 +220,7 @@ stream_start(struct stream *s)
 		udp_flow_start(s);
 		return;
 	}
-	if (mux_put_open(&t->out, s->id, s->rule) != 0) {
+	if (tunnel_send_open(t, s->id, s->rule, 0) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue OPEN");
 		return;
 	}
@@ -263,13 +250,11 @@ stream_consumed(struct stream *s, size_t n)
 	s->unacked += (uint32_t)n;
 	if (s->unacked < s->window / 4)
 		return;
-	if (buf_len(&s->pending) == 0 && s->window < STREAM_WINDOW_MAX &&
-	    t->window_budget >= s->window) {
-		grow = s->window;
-		t->window_budget -= grow;
+	if (buf_len(&s->pending) == 0 && s->window < STREAM_WINDOW_MAX) {
+		grow = tunnel_window_take(t, s->window);
 		s->window += grow;
 	}
-	if (mux_put_window(&t->out, s->id, s->unacked + grow) != 0) {
+	if (tunnel_send_window(t, s->id, s->unacked + grow) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue WINDOW");
 		return;
 	}
@@ -439,7 +424,7 @@ stream_read_size(const struct stream *s)
 
 	if (want > STREAM_READ_FRAMES * MUX_MAX_PAYLOAD)
 		want = STREAM_READ_FRAMES * MUX_MAX_PAYLOAD;
-	fit = buf_tail_room(&s->t->out) / (MUX_HDR_LEN + MUX_MAX_PAYLOAD) *
+	fit = tunnel_data_tail_room(s->t) / (MUX_HDR_LEN + MUX_MAX_PAYLOAD) *
 	    MUX_MAX_PAYLOAD;
 	return fit > 0 && fit < want ? fit : want;
 }
@@ -475,7 +460,7 @@ stream_read(struct stream *s)
 		 */
 		want = stream_read_size(s);
 		nf = (int)((want + MUX_MAX_PAYLOAD - 1) / MUX_MAX_PAYLOAD);
-		if (buf_reserve(&t->out, want + (size_t)nf * MUX_HDR_LEN,
+		if (tunnel_data_reserve(t, want + (size_t)nf * MUX_HDR_LEN,
 		    &p) != 0) {
 			event_del(s->rev);
 			tunnel_block(t, s);
@@ -501,7 +486,7 @@ stream_read(struct stream *s)
 		if (n == 0) {
 			s->rd_fin = 1;
 			event_del(s->rev);
-			if (mux_put_fin(&t->out, s->id) != 0) {
+			if (tunnel_send_fin(t, s->id) != 0) {
 				stream_reset(s, MUX_R_INTERNAL, "cannot queue "
 				    "FIN");
 				return;
@@ -516,7 +501,7 @@ stream_read(struct stream *s)
 			off += MUX_HDR_LEN + len;
 			got -= len;
 		}
-		buf_commit(&t->out, off);
+		tunnel_data_commit(t, off);
 		s->send_credit -= (uint32_t)n;
 		s->bytes_up += (uint64_t)n;
 		if ((size_t)n < want)
@@ -580,7 +565,7 @@ stream_timer_cb(struct loop_timer *timer, void *arg)
 
 	if (s->state == ST_CONNECTING) {
 		stream_reset(s, MUX_R_TIMEOUT, "connect to %s took longer than "
-		    "%lld ms", s->target, t->p->conf->connect_timeout);
+		    "%lld ms", s->target, s->p->conf->connect_timeout);
 		tunnel_flush_soon(t);
 	}
 }
@@ -589,7 +574,6 @@ stream_timer_cb(struct loop_timer *timer, void *arg)
 static void
 stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 {
-	struct tunnel *t = s->t;
 	struct pollfd pfd;
 	char addr[NET_ADDR_STR_MAX + CONF_UNIX_PATH_MAX];
 
@@ -627,7 +611,7 @@ stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 			stream_connected(s, 0);
 		return;
 	}
-	s->wev = event_new(loop_base(t->p->loop), s->fd, EV_WRITE,
+	s->wev = event_new(loop_base(s->p->loop), s->fd, EV_WRITE,
 	    stream_connected_cb, s);
 	if (s->wev == NULL || event_add(s->wev, NULL) != 0)
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
@@ -648,7 +632,7 @@ stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		stream_reset(s, MUX_R_UNREACHABLE, "cannot resolve %s: %s",
 		    s->target, evutil_gai_strerror(err));
 	} else if (!s->allowed_by_name &&
-	    !allowlist_match_addr(&t->p->allow, sa)) {
+	    !allowlist_match_addr(&s->p->allow, sa)) {
 		net_addr_format(sa, addr, sizeof(addr));
 		stream_reset(s, MUX_R_NOT_ALLOWED, "target %s (%s) is not in "
 		    "the local allow-list", s->target, addr);
@@ -661,41 +645,41 @@ struct stream *
 stream_accept(struct tunnel *t, const struct mux_frame *f, uint8_t ipproto,
     const struct portal_rule **rulep)
 {
-	struct portal *p = t->p;
+	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
 	struct stream *s;
 	uint32_t id = f->hdr.stream;
 
 	if ((s = stream_alloc(t, f->rule, -1)) == NULL) {
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		if (tunnel_send_reset(t, id, MUX_R_INTERNAL,
 		    "out of memory") != 0)
 			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
 		return NULL;
 	}
 	s->id = id;
 	s->state = ST_CONNECTING;
-	if (stream_insert(t, s) != 0) {
+	if (tunnel_add_peer_stream(t, s) != 0) {
 		s->id = 0;
 		stream_free(s);
-		if (mux_put_reset(&t->out, id, MUX_R_INTERNAL,
+		if (tunnel_send_reset(t, id, MUX_R_INTERNAL,
 		    "out of memory") != 0)
 			tunnel_close(t, MUX_R_INTERNAL, "out of memory");
 		return NULL;
 	}
-	if (t->goaway || p->stopping) {
+	if (!tunnel_takes_streams(t) || p->stopping) {
 		stream_reset(s, MUX_R_SHUTDOWN, "not accepting new streams");
 		return NULL;
 	}
-	if (t->nstreams > (size_t)p->conf->max_streams) {
+	if (tunnel_nstreams(t) > (size_t)p->conf->max_streams) {
 		stream_reset(s, MUX_R_INTERNAL, "tunnel has %zu streams "
-		    "(tunnel.max_streams)", t->nstreams - 1);
+		    "(tunnel.max_streams)", tunnel_nstreams(t) - 1);
 		return NULL;
 	}
-	if ((rule = portal_find_service_rule(p, f->rule, t->peer)) == NULL ||
-	    rule->ipproto != ipproto) {
+	if ((rule = portal_find_service_rule(p, f->rule,
+	    tunnel_peer(t))) == NULL || rule->ipproto != ipproto) {
 		stream_reset(s, MUX_R_NOT_ALLOWED, "no %s rule %s lets "
 		    "portal/%s reach this portal", ipproto == PROTO_UDP ?
-		    "udp" : "tcp", f->rule, t->peer);
+		    "udp" : "tcp", f->rule, tunnel_peer(t));
 		return NULL;
 	}
 	*rulep = rule;
@@ -705,11 +689,11 @@ stream_accept(struct tunnel *t, const struct mux_frame *f, uint8_t ipproto,
 void
 stream_on_open(struct tunnel *t, const struct mux_frame *f)
 {
-	struct portal *p = t->p;
+	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
 	struct stream *s;
 	uint32_t id = f->hdr.stream;
-	int peer_parity = t->initiator ? 0 : 1;
+	int peer_parity = tunnel_is_initiator(t) ? 0 : 1;
 
 	if ((int)(id & 1) != peer_parity || tunnel_find_stream(t, id)) {
 		tunnel_close(t, MUX_R_PROTOCOL, "peer opened stream %u, which "

@@ -1,37 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tunnels: how a portal reaches a peer portal.
+ * The tunnel: the streams, windows and keepalive of one peer pair, over
+ * whichever path carries its bytes (portal_path.h).
  *
- * Client side, the first connection under a rule makes the portal ask the
- * server for a tunnel; the grant names a relay and carries a ticket.  Both
- * portals dial the relay, present the ticket (docs/PROTOCOL.md, "Relay
- * handshake"), and once the relay answers "paired" they run TLS 1.3 end to
- * end over that connection, the client side as TLS client.  Each checks
- * that the peer's certificate names exactly the portal the server named.
- * Then streams flow (portal_stream.c); PINGs measure the round trip and
- * detect a dead path; an idle tunnel is closed.
- *
- * The tunnel only needs a connected socket under its TLS: the relay is one
- * way to get it, a direct connection between the portals will be another.
+ * Frames that streams queue gather in t->out and go to the path in one
+ * write per loop turn (tunnel_flush); frames the path decrypts gather in
+ * t->in and are handed to their streams (tunnel_process).  PINGs measure
+ * the round trip and find a dead path; an idle tunnel is closed.  The
+ * tunnel knows its path only through struct path_ops: which kind it is
+ * (a relay today) is the business of portal_tunnels.c, which makes paths
+ * from grants.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/util.h>
-#include <openssl/err.h>
 
 #include "core/err.h"
+#include "core/heap.h"
 #include "core/log.h"
-#include "core/tls.h"
-#include "portal/portal_tunnel.h"
+#include "portal/portal_tunnel_impl.h"
 
 /* Records read per wake-up before other tunnels and streams get a turn. */
 #define TUNNEL_READ_ROUNDS	64
@@ -43,34 +36,89 @@
  */
 #define TUNNEL_RELEASE_MS	1000
 /*
- * Frame and record buffers beyond this size are what a bulk transfer left:
- * a tunnel that goes idle gives them back at once, without waiting for the
- * idle release.  Short connections never grow them this far.  (t->rx is
- * not one of them: it is always its full size, so it waits for the idle
- * release like OpenSSL's buffers.)
+ * Frame buffers beyond this size are what a bulk transfer left: a tunnel
+ * that goes idle gives them back at once, without waiting for the idle
+ * release.  Short connections never grow them this far.
  */
 #define TUNNEL_BULK_BUF		(256 * 1024)
 
 static const char *const tunnel_state_names[] = {
 	[TUN_REQUESTING] = "waiting for the server's grant",
-	[TUN_RESOLVING] = "resolving the relay",
-	[TUN_DIALING] = "connecting to the relay",
-	[TUN_RELAY_HS] = "waiting for the relay to pair",
-	[TUN_TLS] = "TLS handshake with the peer",
+	[TUN_CONNECTING] = "setting up its path",
 	[TUN_OPEN] = "open",
 	[TUN_CLOSED] = "closed",
 };
 
-static const char *const relay_status_text[] = {
-	"paired", "malformed handshake", "ticket signature or key invalid",
-	"ticket expired", "ticket already used", "ticket is for another relay",
-	"the other portal did not arrive in time", "relay at capacity",
-};
-
-static void	tunnel_ev_cb(evutil_socket_t fd, short what, void *arg);
 static void	tunnel_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void	tunnel_read(struct tunnel *t);
 static void	tunnel_arm(struct tunnel *t);
+
+/* ---- what streams and paths may ask ---- */
+
+struct portal *
+tunnel_portal(const struct tunnel *t)
+{
+	return t->p;
+}
+
+const char *
+tunnel_peer(const struct tunnel *t)
+{
+	return t->peer;
+}
+
+int
+tunnel_is_initiator(const struct tunnel *t)
+{
+	return t->initiator;
+}
+
+int
+tunnel_is_open(const struct tunnel *t)
+{
+	return t->state == TUN_OPEN;
+}
+
+int
+tunnel_takes_streams(const struct tunnel *t)
+{
+	return !t->goaway && t->state != TUN_CLOSED;
+}
+
+size_t
+tunnel_nstreams(const struct tunnel *t)
+{
+	return t->nstreams;
+}
+
+size_t
+tunnel_nflows(const struct tunnel *t)
+{
+	return t->nflows;
+}
+
+void
+tunnel_count_flow(struct tunnel *t, int delta)
+{
+	t->nflows += (size_t)(ssize_t)delta;
+}
+
+uint32_t
+tunnel_window_take(struct tunnel *t, uint32_t want)
+{
+	if (t->window_budget < want)
+		return 0;
+	t->window_budget -= want;
+	return want;
+}
+
+void
+tunnel_window_return(struct tunnel *t, uint32_t n)
+{
+	t->window_budget += n;
+}
+
+/* ---- the stream table ---- */
 
 static int
 tunnel_stream_eq(const struct hmap_node *n, const void *key)
@@ -90,40 +138,27 @@ tunnel_find_stream(struct tunnel *t, uint32_t id)
 	return n ? hmap_entry(n, struct stream, node) : NULL;
 }
 
-/* 1 when received bytes wait that no socket event will announce. */
-static int
-tunnel_rx_pending(struct tunnel *t)
+int
+tunnel_add_peer_stream(struct tunnel *t, struct stream *s)
 {
-	return tls_rx_pending(&t->rx) > 0 || SSL_has_pending(t->ssl);
-}
-
-static void
-tunnel_free(void *arg)
-{
-	struct tunnel *t = arg;
-
-	if (t->rev)
-		event_free(t->rev);
-	if (t->wev)
-		event_free(t->wev);
-	if (t->flush_ev)
-		event_free(t->flush_ev);
-	loop_timer_free(t->timer);
-	SSL_free(t->ssl);
-	if (t->fd >= 0)
-		close(t->fd);
-	buf_release(&t->in);
-	buf_release(&t->out);
-	buf_release(&t->cipher);
-	buf_release(&t->rx.buf);
-	hmap_release(&t->streams);
-	free(t);
+	if (hmap_insert(&t->streams, &s->node,
+	    hmap_hash_bytes(&s->id, sizeof(s->id))) != 0)
+		return -ENOMEM;
+	t->nstreams++;
+	t->idle_since_ms = 0;
+	return 0;
 }
 
 int
-tunnel_out_full(const struct tunnel *t)
+tunnel_add_new_stream(struct tunnel *t, struct stream *s)
 {
-	return buf_len(&t->out) >= TUNNEL_OUT_HIGH;
+	s->id = t->next_stream;
+	if (tunnel_add_peer_stream(t, s) != 0) {
+		s->id = 0;
+		return -ENOMEM;
+	}
+	t->next_stream += 2;
+	return 0;
 }
 
 void
@@ -159,6 +194,83 @@ tunnel_stream_gone(struct tunnel *t, struct stream *s)
 	}
 }
 
+/* ---- frames for the peer ---- */
+
+int
+tunnel_out_full(const struct tunnel *t)
+{
+	return buf_len(&t->out) >= TUNNEL_OUT_HIGH;
+}
+
+int
+tunnel_send_open(struct tunnel *t, uint32_t id, const char *rule, int dgram)
+{
+	return dgram ? mux_put_open_dgram(&t->out, id, rule) :
+	    mux_put_open(&t->out, id, rule);
+}
+
+int
+tunnel_send_window(struct tunnel *t, uint32_t id, uint32_t increment)
+{
+	return mux_put_window(&t->out, id, increment);
+}
+
+int
+tunnel_send_reset(struct tunnel *t, uint32_t id, uint16_t code,
+    const char *why)
+{
+	if (t->state != TUN_OPEN)
+		return 0;
+	return mux_put_reset(&t->out, id, code, why);
+}
+
+int
+tunnel_send_fin(struct tunnel *t, uint32_t id)
+{
+	return mux_put_fin(&t->out, id);
+}
+
+int
+tunnel_send_dgram(struct tunnel *t, uint32_t id, const void *p, size_t n)
+{
+	return mux_put_dgram(&t->out, id, p, n);
+}
+
+int
+tunnel_data_reserve(struct tunnel *t, size_t n, uint8_t **p)
+{
+	return buf_reserve(&t->out, n, p);
+}
+
+void
+tunnel_data_commit(struct tunnel *t, size_t n)
+{
+	buf_commit(&t->out, n);
+}
+
+size_t
+tunnel_data_tail_room(const struct tunnel *t)
+{
+	return buf_tail_room(&t->out);
+}
+
+/* ---- life and death ---- */
+
+void
+tunnel_free(void *arg)
+{
+	struct tunnel *t = arg;
+
+	if (t->flush_ev)
+		event_free(t->flush_ev);
+	loop_timer_free(t->timer);
+	path_free(t->path);
+	buf_release(&t->in);
+	buf_release(&t->out);
+	hmap_release(&t->streams);
+	free(t);
+}
+
 /* Resets every stream of a dying tunnel, locally only. */
 static void
 tunnel_abort_streams(struct tunnel *t, uint16_t code, const char *why)
@@ -189,38 +301,29 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	log_info(&t->log, "tunnel %s to portal/%s closed (%s): %s (rtt %u ms)",
-	    t->tid[0] ? t->tid : "-", t->peer, tunnel_state_names[t->state],
+	    t->tid[0] ? t->tid : "-", t->peer, t->state == TUN_CONNECTING &&
+	    t->path ? path_phase(t->path) : tunnel_state_names[t->state],
 	    why, t->rtt_ms);
-	if (t->state == TUN_OPEN) {
+	buf_reset(&t->out);
+	if (t->path) {
 		/* Tell the peer why, if the path still takes it. */
-		buf_reset(&t->out);
-		if (mux_put_goaway(&t->out, code, why) == 0 &&
-		    buf_len(&t->cipher) < TUNNEL_CIPHER_HIGH) {
-			ERR_clear_error();
-			(void)SSL_write(t->ssl, buf_data(&t->out),
-			    (int)buf_len(&t->out));
-			(void)SSL_shutdown(t->ssl);
-			(void)send(t->fd, buf_data(&t->cipher),
-			    buf_len(&t->cipher), MSG_NOSIGNAL | MSG_DONTWAIT);
-		}
+		if (t->state == TUN_OPEN &&
+		    mux_put_goaway(&t->out, code, why) == 0)
+			path_close(t->path, buf_data(&t->out),
+			    buf_len(&t->out));
+		else
+			path_close(t->path, NULL, 0);
 		buf_reset(&t->out);
 	}
 	t->state = TUN_CLOSED;
-	net_resolve_cancel(t->dns);
-	t->dns = NULL;
-	if (t->rev)
-		event_del(t->rev);
-	if (t->wev)
-		event_del(t->wev);
 	event_del(t->flush_ev);
 	loop_timer_cancel(t->timer);
 	tunnel_abort_streams(t, code, why);
-	ERR_clear_error();
 	TAILQ_REMOVE(&p->tunnels, t, entry);
 	loop_defer_free(p->loop, &t->defer, tunnel_free, t);
 }
 
-static struct tunnel *
+struct tunnel *
 tunnel_new(struct portal *p, const char *peer, int initiator)
 {
 	struct tunnel *t;
@@ -234,7 +337,6 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 		return NULL;
 	}
 	t->p = p;
-	t->fd = -1;
 	t->initiator = initiator;
 	t->next_stream = initiator ? 1 : 2;
 	snprintf(t->peer, sizeof(t->peer), "%s", peer);
@@ -243,8 +345,6 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	t->log.peer = t->peer_str;
 	buf_init(&t->in, TUNNEL_IN_MAX);
 	buf_init(&t->out, TUNNEL_OUT_MAX);
-	buf_init(&t->cipher, TUNNEL_CIPHER_MAX);
-	tls_rx_init(&t->rx, -1, TUNNEL_RX_MAX);
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
@@ -273,14 +373,14 @@ tunnel_arm(struct tunnel *t)
 }
 
 /*
- * Frees the frame and record buffers (t->in, t->out, t->cipher) that are
- * empty and larger than above; 1 when it freed any.  Never from inside
- * tunnel_read(), whose frames live in t->in while they are processed.
+ * Frees the frame buffers (t->in, t->out) that are empty and larger than
+ * above; 1 when it freed any.  Never from inside tunnel_read(), whose
+ * frames live in t->in while they are processed.
  */
 static int
 tunnel_give_back(struct tunnel *t, size_t above)
 {
-	struct buf *bufs[] = { &t->in, &t->out, &t->cipher };
+	struct buf *bufs[] = { &t->in, &t->out };
 	size_t i;
 	int freed = 0;
 
@@ -294,18 +394,17 @@ tunnel_give_back(struct tunnel *t, size_t above)
 }
 
 /*
- * Gives the buffers of an idle tunnel back: ours, OpenSSL's record buffers,
- * and then the whole free pages of the heap, which after a transfer hold
- * megabytes that malloc would otherwise keep for the next one.
+ * Gives the buffers of an idle tunnel back: ours, its path's, and then the
+ * whole free pages of the heap, which after a transfer hold megabytes that
+ * malloc would otherwise keep for the next one.
  */
 static void
 tunnel_release_buffers(struct tunnel *t)
 {
 	(void)tunnel_give_back(t, 0);
-	if (tls_rx_pending(&t->rx) == 0)
-		buf_release(&t->rx.buf);
-	(void)SSL_free_buffers(t->ssl);
-	malloc_trim(0);
+	if (t->path)
+		path_release(t->path);
+	heap_trim();
 	t->released = 1;
 }
 
@@ -352,28 +451,62 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 	tunnel_arm(t);
 }
 
-static void
-tunnel_opened(struct tunnel *t)
+int
+tunnel_arm_setup(struct tunnel *t)
+{
+	if ((t->timer = loop_timer_new(t->p->loop, tunnel_timer_cb,
+	    t)) == NULL)
+		return -ENOMEM;
+	loop_timer_arm(t->timer, (uint64_t)t->p->conf->tunnel_setup_timeout);
+	return 0;
+}
+
+void
+tunnel_start_path(struct tunnel *t, const struct proto_msg *g,
+    struct path *path)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < PROTO_TUNNEL_ID_LEN; i++) {
+		t->tid[2 * i] = hex[g->tunnel_id[i] >> 4];
+		t->tid[2 * i + 1] = hex[g->tunnel_id[i] & 15];
+	}
+	t->tid[2 * PROTO_TUNNEL_ID_LEN] = '\0';
+	log_info(&t->log, "tunnel %s to portal/%s granted (rule %s, %s "
+	    "side): %s %s at %s", t->tid, t->peer, g->rule[0] ? g->rule :
+	    "-", t->initiator ? "client" : "service", path->kind,
+	    g->relay_name, g->relay);
+	t->path = path;
+	t->state = TUN_CONNECTING;
+	path_start(path);
+}
+
+/* ---- the path's reports ---- */
+
+void
+tunnel_path_up(struct tunnel *t, struct path *path)
 {
 	struct stream *s;
+	char tls[128];
 
 	t->state = TUN_OPEN;
 	t->last_rx_ms = loop_now_ms();
 	if (t->nstreams == 0 && t->nwaiting == 0)
 		t->idle_since_ms = t->last_rx_ms;
-	log_info(&t->log, "tunnel %s to portal/%s up via relay %s (%s, %s, "
-	    "%llu ms)", t->tid, t->peer, t->relay, SSL_get_version(t->ssl),
-	    SSL_get_cipher_name(t->ssl),
+	path->ops->tls_info(path, tls, sizeof(tls));
+	log_info(&t->log, "tunnel %s to portal/%s up via %s %s (%s, %llu ms)",
+	    t->tid, t->peer, path->kind, path->addr, tls,
 	    (unsigned long long)(loop_now_ms() - t->created_ms));
 	loop_timer_cancel(t->timer);
 	t->next_ping_ms = t->last_rx_ms + (uint64_t)t->p->conf->tunnel_keepalive;
 	tunnel_arm(t);
 	/*
 	 * The record that finished the handshake may have arrived together
-	 * with the peer's first frames: they sit in t->rx and no socket event
-	 * will announce them.
+	 * with the peer's first frames: they sit in the path's buffers and no
+	 * event will announce them.
 	 */
-	if (tunnel_rx_pending(t)) {
+	if (path_pending(path)) {
 		tunnel_read(t);
 		if (t->state != TUN_OPEN)
 			return;
@@ -389,244 +522,30 @@ tunnel_opened(struct tunnel *t)
 	tunnel_flush(t);
 }
 
-/*
- * Sends the queued TLS records.  Returns 0 (all sent, or the rest waits for
- * the socket to take it: the write event is armed), or -errno.
- */
-static int
-tunnel_push(struct tunnel *t)
+void
+tunnel_path_readable(struct tunnel *t, struct path *path)
 {
-	ssize_t n;
-
-	while (buf_len(&t->cipher) > 0) {
-		n = send(t->fd, buf_data(&t->cipher), buf_len(&t->cipher),
-		    MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				event_add(t->wev, NULL);
-				return 0;
-			}
-			return -errno;
-		}
-		buf_consume(&t->cipher, (size_t)n);
-	}
-	event_del(t->wev);
-	return 0;
+	if (t->state == TUN_OPEN && path == t->path)
+		tunnel_read(t);
 }
 
-static void
-tunnel_tls_step(struct tunnel *t)
+void
+tunnel_path_writable(struct tunnel *t, struct path *path)
 {
-	char why[300];
-	int r, err;
-
-	ERR_clear_error();
-	r = SSL_do_handshake(t->ssl);
-	err = r == 1 ? SSL_ERROR_NONE : SSL_get_error(t->ssl, r);
-	if (err == SSL_ERROR_NONE || err == SSL_ERROR_WANT_READ) {
-		if ((r = tunnel_push(t)) != 0) {
-			tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS handshake: "
-			    "sending to relay %s: %s", t->relay, strerror(-r));
-			return;
-		}
-		if (err == SSL_ERROR_NONE)
-			tunnel_opened(t);
-		return;
-	}
-	switch (err) {
-	default:
-		/* The alert OpenSSL wrote tells the peer why: send it. */
-		(void)send(t->fd, buf_data(&t->cipher), buf_len(&t->cipher),
-		    MSG_NOSIGNAL | MSG_DONTWAIT);
-		buf_reset(&t->cipher);
-		tls_failure_reason(t->ssl, why, sizeof(why));
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS handshake with the "
-		    "peer failed: %s", why[0] ? why : "connection closed");
-	}
+	if (path == t->path)
+		tunnel_flush_soon(t);
 }
 
-static void
-tunnel_start_tls(struct tunnel *t)
+void
+tunnel_path_failed(struct tunnel *t, struct path *path)
 {
-	struct np_identity peer;
-	BIO *rbio, *wbio;
-
-	t->state = TUN_TLS;
-	t->ssl = SSL_new(t->initiator ? t->p->tls_initiator :
-	    t->p->tls_acceptor);
-	t->rx.fd = t->fd;
-	if (t->ssl == NULL || identity_set(&peer, NP_ROLE_PORTAL,
-	    t->peer) != 0 || tls_expect_peer(t->ssl, &peer) != 0 ||
-	    (rbio = tls_bio_from_rx(&t->rx)) == NULL) {
-		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
+	if (path != t->path)
 		return;
-	}
-	if ((wbio = tls_bio_to_buf(&t->cipher)) == NULL) {
-		BIO_free(rbio);
-		tunnel_close(t, MUX_R_INTERNAL, "cannot set up TLS");
-		return;
-	}
-	/* Reads come from t->rx; writes gather in t->cipher. */
-	SSL_set_bio(t->ssl, rbio, wbio);
-	if (t->initiator)
-		SSL_set_connect_state(t->ssl);
-	else
-		SSL_set_accept_state(t->ssl);
-	tunnel_tls_step(t);
+	tunnel_close(t, t->state == TUN_OPEN ? MUX_R_PEER_GONE :
+	    MUX_R_TUNNEL_FAILED, "%s", path->why);
 }
 
-/* Sends the relay handshake: "NPR" 1 | side | u16 n | ticket. */
-static int
-tunnel_send_relay_hs(struct tunnel *t)
-{
-	uint8_t hs[7 + PROTO_TICKET_MAX];
-	size_t n = 7 + t->ticket_len;
-	ssize_t w;
-
-	memcpy(hs, "NPR\x01", 4);
-	hs[4] = t->initiator ? 1 : 2;
-	hs[5] = (uint8_t)(t->ticket_len >> 8);
-	hs[6] = (uint8_t)t->ticket_len;
-	memcpy(hs + 7, t->ticket, t->ticket_len);
-	while (t->hs_sent < n) {
-		w = send(t->fd, hs + t->hs_sent, n - t->hs_sent, MSG_NOSIGNAL);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			event_add(t->wev, NULL);
-			return 0;
-		}
-		if (w < 0)
-			return -errno;
-		t->hs_sent += (size_t)w;
-	}
-	event_del(t->wev);
-	t->state = TUN_RELAY_HS;
-	return 0;
-}
-
-static void
-tunnel_relay_reply(struct tunnel *t)
-{
-	ssize_t n;
-
-	/* Exactly four bytes: what follows belongs to TLS. */
-	n = recv(t->fd, t->hs_reply + t->hs_got, 4 - t->hs_got, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "relay %s closed the "
-		    "connection before pairing%s%s", t->relay, n < 0 ? ": " : "",
-		    n < 0 ? strerror(errno) : "");
-		return;
-	}
-	t->hs_got += (size_t)n;
-	if (t->hs_got < 4)
-		return;
-	if (memcmp(t->hs_reply, "NPR", 3) != 0) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "relay %s sent a bad "
-		    "reply", t->relay);
-		return;
-	}
-	if (t->hs_reply[3] != 0) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "relay %s refused: %s",
-		    t->relay, t->hs_reply[3] < sizeof(relay_status_text) /
-		    sizeof(relay_status_text[0]) ?
-		    relay_status_text[t->hs_reply[3]] : "unknown status");
-		return;
-	}
-	tunnel_start_tls(t);
-}
-
-static void
-tunnel_dialed(struct tunnel *t)
-{
-	socklen_t len = sizeof(int);
-	int err = 0, r;
-
-	if (getsockopt(t->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-		err = errno;
-	if (err) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "connect to relay %s: %s",
-		    t->relay, strerror(err));
-		return;
-	}
-	net_tune_tcp(t->fd);
-	if ((r = tunnel_send_relay_hs(t)) != 0)
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "sending the ticket to "
-		    "relay %s: %s", t->relay, strerror(-r));
-}
-
-static void
-tunnel_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
-    void *arg)
-{
-	struct tunnel *t = arg;
-	struct event_base *base = loop_base(t->p->loop);
-
-	t->dns = NULL;
-	if (t->state != TUN_RESOLVING)
-		return;
-	if (err) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "cannot resolve relay %s: "
-		    "%s", t->relay, evutil_gai_strerror(err));
-		return;
-	}
-	t->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0);
-	if (t->fd < 0) {
-		tunnel_close(t, MUX_R_INTERNAL, "socket: %s", strerror(errno));
-		return;
-	}
-	t->rev = event_new(base, t->fd, EV_READ | EV_PERSIST, tunnel_ev_cb, t);
-	t->wev = event_new(base, t->fd, EV_WRITE | EV_PERSIST, tunnel_ev_cb,
-	    t);
-	if (t->rev == NULL || t->wev == NULL) {
-		tunnel_close(t, MUX_R_INTERNAL, "out of memory");
-		return;
-	}
-	t->state = TUN_DIALING;
-	if (connect(t->fd, sa, salen) != 0 && errno != EINPROGRESS) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "connect to relay %s: %s",
-		    t->relay, strerror(errno));
-		return;
-	}
-	event_add(t->rev, NULL);
-	event_add(t->wev, NULL);
-}
-
-/* Starts the path to the relay named by a grant. */
-static void
-tunnel_dial(struct tunnel *t, const struct proto_msg *g)
-{
-	static const char hex[] = "0123456789abcdef";
-	struct conf_endpoint ep;
-	char why[128];
-	size_t i;
-
-	for (i = 0; i < PROTO_TUNNEL_ID_LEN; i++) {
-		t->tid[2 * i] = hex[g->tunnel_id[i] >> 4];
-		t->tid[2 * i + 1] = hex[g->tunnel_id[i] & 15];
-	}
-	t->tid[2 * PROTO_TUNNEL_ID_LEN] = '\0';
-	snprintf(t->relay, sizeof(t->relay), "%s", g->relay);
-	memcpy(t->ticket, g->ticket, g->ticket_len);
-	t->ticket_len = g->ticket_len;
-	log_info(&t->log, "tunnel %s to portal/%s granted (rule %s, %s "
-	    "side): relay %s at %s", t->tid, t->peer, g->rule[0] ? g->rule :
-	    "-", t->initiator ? "client" : "service", g->relay_name, g->relay);
-	if (conf_endpoint_parse(g->relay, 1, 65535, &ep, why,
-	    sizeof(why)) != 0) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "bad relay address %s: %s",
-		    g->relay, why);
-		return;
-	}
-	t->state = TUN_RESOLVING;
-	t->dns = net_resolve_start(t->p->loop, ep.host, ep.port,
-	    tunnel_resolved_cb, t);
-}
+/* ---- frames from the peer ---- */
 
 /*
  * Hands a DATA frame to its stream together with the DATA frames of the
@@ -737,33 +656,14 @@ tunnel_process(struct tunnel *t)
 	return 0;
 }
 
-/* Closes the tunnel for an SSL_read() that failed with err (not WANT_READ). */
+/* Closes the tunnel for a read that ended it (rc < 0 from path_read). */
 static void
-tunnel_read_failed(struct tunnel *t, int err)
+tunnel_read_failed(struct tunnel *t, ssize_t rc)
 {
-	char why[300];
-
-	switch (err) {
-	case SSL_ERROR_ZERO_RETURN:
-		tunnel_close(t, MUX_R_PEER_GONE, "the peer closed the tunnel");
-		return;
-	case SSL_ERROR_SYSCALL:
-		tunnel_close(t, MUX_R_PEER_GONE, "connection through relay %s "
-		    "%s", t->relay, errno ? strerror(errno) : "closed");
-		return;
-	default:
-		/* OpenSSL 3 reports a plain EOF (no close_notify) as an SSL
-		 * error: the path died, nobody misbehaved. */
-		if (ERR_GET_REASON(ERR_peek_error()) ==
-		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ERR_clear_error();
-			tunnel_close(t, MUX_R_PEER_GONE, "connection through "
-			    "relay %s closed", t->relay);
-			return;
-		}
-		tls_drain_errors(why, sizeof(why));
-		tunnel_close(t, MUX_R_PROTOCOL, "TLS error: %s", why);
-	}
+	if (rc == NP_ETLS)
+		tunnel_close(t, MUX_R_PROTOCOL, "%s", t->path->why);
+	else
+		tunnel_close(t, MUX_R_PEER_GONE, "%s", t->path->why);
 }
 
 /*
@@ -775,10 +675,9 @@ static void
 tunnel_read(struct tunnel *t)
 {
 	uint8_t *p;
-	int i, n, err, saved;
+	ssize_t n;
+	int i;
 
-	/* A successful SSL_read() leaves the queue empty: clear it once. */
-	ERR_clear_error();
 	for (i = 0; i < TUNNEL_READ_ROUNDS; i++) {
 		if (buf_reserve(&t->in, TUNNEL_RECORD_MAX, &p) != 0) {
 			/* Full of frames that wait for a record's room. */
@@ -789,7 +688,7 @@ tunnel_read(struct tunnel *t)
 				return;
 			}
 		}
-		n = SSL_read(t->ssl, p, TUNNEL_RECORD_MAX);
+		n = path_read(t->path, p, TUNNEL_RECORD_MAX);
 		if (n > 0) {
 			buf_commit(&t->in, (size_t)n);
 			if (i == 0)	/* once per batch is precise enough */
@@ -797,22 +696,20 @@ tunnel_read(struct tunnel *t)
 			continue;
 		}
 		/* Frames that came before the end or the error count. */
-		err = SSL_get_error(t->ssl, n);
-		saved = errno;
 		if (tunnel_process(t) != 0)
 			return;
-		if (err != SSL_ERROR_WANT_READ) {
-			errno = saved;
-			tunnel_read_failed(t, err);
-		}
+		if (n < 0)
+			tunnel_read_failed(t, n);
 		return;
 	}
 	if (tunnel_process(t) != 0)
 		return;
-	/* Yielded with records left in our buffers: come back. */
-	if (tunnel_rx_pending(t))
-		event_active(t->rev, EV_READ, 0);
+	/* Yielded with records left in the path's buffers: come back. */
+	if (path_pending(t->path))
+		tunnel_flush_soon(t);
 }
+
+/* ---- frames to the peer ---- */
 
 void
 tunnel_flush_soon(struct tunnel *t)
@@ -821,55 +718,50 @@ tunnel_flush_soon(struct tunnel *t)
 		event_active(t->flush_ev, 0, 0);
 }
 
-/* An idle tunnel also gives back here what a bulk transfer grew. */
+/*
+ * Reads what a yielding read left in the path's buffers, then flushes.  An
+ * idle tunnel also gives back here what a bulk transfer grew.
+ */
 static void
 tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
+	if (t->state == TUN_OPEN && path_pending(t->path)) {
+		tunnel_read(t);
+		if (t->state != TUN_OPEN)
+			return;
+	}
 	if (tunnel_flush(t) == 0 && t->state == TUN_OPEN && t->idle_since_ms &&
 	    tunnel_give_back(t, TUNNEL_BULK_BUF))
-		malloc_trim(0);
+		heap_trim();
 }
 
 int
 tunnel_flush(struct tunnel *t)
 {
-	char why[300];
 	struct stream *s;
-	size_t chunk;
-	int n, r, rounds;
+	ssize_t n;
+	int r, rounds;
 
 	if (t->state != TUN_OPEN)
 		return t->state == TUN_CLOSED ? -1 : 0;
 	for (rounds = 0; rounds < 2; rounds++) {
-		/*
-		 * Encrypt while the socket keeps up; then send in one go.
-		 * SSL_write() returns after each record (partial writes), and a
-		 * successful one leaves the error queue empty: clear it once.
-		 */
-		ERR_clear_error();
-		while (buf_len(&t->out) > 0 && !t->write_wants_read &&
-		    buf_len(&t->cipher) < TUNNEL_CIPHER_HIGH) {
-			chunk = buf_len(&t->out) < TUNNEL_WRITE_CHUNK ?
-			    buf_len(&t->out) : TUNNEL_WRITE_CHUNK;
-			n = SSL_write(t->ssl, buf_data(&t->out), (int)chunk);
-			if (n > 0) {
-				buf_consume(&t->out, (size_t)n);
-				continue;
+		/* Encrypt while the path keeps up; then send in one go. */
+		while (buf_len(&t->out) > 0) {
+			n = path_write(t->path, buf_data(&t->out),
+			    buf_len(&t->out));
+			if (n < 0) {
+				tunnel_close(t, MUX_R_INTERNAL, "%s",
+				    t->path->why);
+				return -1;
 			}
-			if (SSL_get_error(t->ssl, n) == SSL_ERROR_WANT_READ) {
-				t->write_wants_read = 1;
+			if (n == 0)
 				break;
-			}
-			tls_drain_errors(why, sizeof(why));
-			tunnel_close(t, MUX_R_INTERNAL, "TLS write failed: %s",
-			    why);
-			return -1;
+			buf_consume(&t->out, (size_t)n);
 		}
-		if ((r = tunnel_push(t)) != 0) {
-			tunnel_close(t, MUX_R_PEER_GONE, "sending to relay %s: %s",
-			    t->relay, strerror(-r));
+		if ((r = path_push(t->path)) != 0) {
+			tunnel_close(t, MUX_R_PEER_GONE, "%s", t->path->why);
 			return -1;
 		}
 		/* Room again: let paused streams read, then write that. */
@@ -886,307 +778,14 @@ tunnel_flush(struct tunnel *t)
 		}
 	}
 	/*
-	 * Frames are left while the socket took every record (no write
-	 * event will come): the encryption stopped at TUNNEL_CIPHER_HIGH, or
+	 * Frames are left while the path took everything it queued (no
+	 * event will come): the encryption stopped at the path's limit, or
 	 * the streams resumed last round added more.  Go on in the next turn
 	 * of the loop, or, with every stream paused, nothing would ever send
 	 * them (the tunnel would stall until its keepalive tick).
 	 */
-	if (buf_len(&t->cipher) == 0 && !t->write_wants_read &&
+	if (path_writable(t->path) &&
 	    (buf_len(&t->out) > 0 || !TAILQ_EMPTY(&t->blocked)))
 		tunnel_flush_soon(t);
 	return 0;
-}
-
-static void
-tunnel_ev_cb(evutil_socket_t fd, short what, void *arg)
-{
-	struct tunnel *t = arg;
-
-	switch (t->state) {
-	case TUN_DIALING:
-		if (what & EV_WRITE)
-			tunnel_dialed(t);
-		return;
-	case TUN_RELAY_HS:
-		if (what & EV_READ)
-			tunnel_relay_reply(t);
-		return;
-	case TUN_TLS:
-		if (what & EV_WRITE) {
-			int r = tunnel_push(t);
-
-			if (r != 0) {
-				tunnel_close(t, MUX_R_TUNNEL_FAILED, "TLS "
-				    "handshake: sending to relay %s: %s",
-				    t->relay, strerror(-r));
-				return;
-			}
-		}
-		if (what & EV_READ) {
-			tls_rx_readable(&t->rx);
-			tunnel_tls_step(t);
-		}
-		return;
-	case TUN_OPEN:
-		if (what & EV_READ) {
-			tls_rx_readable(&t->rx);
-			t->write_wants_read = 0;
-			tunnel_read(t);
-		}
-		tunnel_flush_soon(t);
-		return;
-	default:
-		return;
-	}
-}
-
-static int
-tunnel_arm_setup(struct tunnel *t)
-{
-	if ((t->timer = loop_timer_new(t->p->loop, tunnel_timer_cb,
-	    t)) == NULL)
-		return -ENOMEM;
-	loop_timer_arm(t->timer, (uint64_t)t->p->conf->tunnel_setup_timeout);
-	return 0;
-}
-
-/* A live or coming tunnel to peer that can take new streams. */
-static struct tunnel *
-tunnel_find_usable(struct portal *p, const char *peer)
-{
-	struct tunnel *t;
-
-	TAILQ_FOREACH(t, &p->tunnels, entry)
-		if (t->initiator && !t->goaway && t->state != TUN_CLOSED &&
-		    strcmp(t->peer, peer) == 0)
-			return t;
-	return NULL;
-}
-
-struct tunnel *
-tunnel_for_rule(struct portal *p, const struct portal_rule *rule,
-    const char *who)
-{
-	struct tunnel *t;
-
-	if ((t = tunnel_find_usable(p, rule->peer)) != NULL)
-		return t;
-	if ((t = tunnel_new(p, rule->peer, 1)) == NULL ||
-	    tunnel_arm_setup(t) != 0) {
-		log_error(NULL, "%s for rule %s refused: out of memory", who,
-		    rule->name);
-		if (t)
-			tunnel_free(t);
-		return NULL;
-	}
-	snprintf(t->rule, sizeof(t->rule), "%s", rule->name);
-	t->request_id = portal_ctl_request_tunnel(p, rule->name);
-	if (t->request_id == 0) {
-		log_warn(&t->log, "%s for rule %s refused: no session with the "
-		    "server to ask for a tunnel", who, rule->name);
-		tunnel_free(t);
-		return NULL;
-	}
-	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
-	log_debug(&t->log, "asked the server for a tunnel to portal/%s (rule "
-	    "%s)", rule->peer, rule->name);
-	return t;
-}
-
-int
-tunnel_add_stream(struct tunnel *t, struct stream *s)
-{
-	if (t->state == TUN_OPEN) {
-		stream_start(s);
-		return 0;
-	}
-	if (t->nwaiting >= (size_t)t->p->conf->max_waiting)
-		return -1;
-	TAILQ_INSERT_TAIL(&t->waiting, s, qentry);
-	s->queue = STREAM_Q_WAITING;
-	t->nwaiting++;
-	t->idle_since_ms = 0;
-	return 0;
-}
-
-void
-portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
-    int fd, const char *remote)
-{
-	struct tunnel *t;
-	struct stream *s;
-	struct linger l = { 1, 0 };
-	char who[NET_ADDR_STR_MAX + 32];
-
-	snprintf(who, sizeof(who), "connection from %s", remote);
-	if ((t = tunnel_for_rule(p, rule, who)) == NULL)
-		goto refuse;
-	if (t->state != TUN_OPEN &&
-	    t->nwaiting >= (size_t)p->conf->max_waiting) {
-		log_warn(&t->log, "%s for rule %s refused: %zu connections "
-		    "already wait for the tunnel (tunnel.max_waiting)", who,
-		    rule->name, t->nwaiting);
-		goto refuse;
-	}
-	if ((s = stream_new_client(t, rule->name, fd, remote)) == NULL) {
-		log_error(&t->log, "%s for rule %s refused: out of memory", who,
-		    rule->name);
-		goto refuse;
-	}
-	(void)tunnel_add_stream(t, s);	/* room was checked above */
-	tunnel_flush_soon(t);	/* with the OPENs of the rest of the batch */
-	return;
-refuse:
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
-	close(fd);
-}
-
-void
-portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
-{
-	struct tunnel *t;
-	size_t i;
-	int known = 0;
-
-	if (m->side == PROTO_SIDE_CLIENT) {
-		TAILQ_FOREACH(t, &p->tunnels, entry)
-			if (t->state == TUN_REQUESTING &&
-			    t->request_id == m->id)
-				break;
-		if (t == NULL || strcmp(t->peer, m->peer) != 0) {
-			log_warn(NULL, "ignoring a grant for request %u to "
-			    "portal/%s: no such request", m->id, m->peer);
-			return;
-		}
-		tunnel_dial(t, m);
-		return;
-	}
-	/* Service side: only for a peer that some rule lets in. */
-	for (i = 0; i < p->nrules; i++)
-		if (p->rules[i].side == PROTO_SIDE_SERVICE &&
-		    strcmp(p->rules[i].peer, m->peer) == 0)
-			known = 1;
-	if (!known) {
-		log_warn(NULL, "ignoring a grant for a tunnel from portal/%s: "
-		    "no rule of this portal names it", m->peer);
-		return;
-	}
-	if ((t = tunnel_new(p, m->peer, 0)) == NULL ||
-	    tunnel_arm_setup(t) != 0) {
-		log_error(NULL, "cannot accept a tunnel from portal/%s: out of "
-		    "memory", m->peer);
-		if (t)
-			tunnel_free(t);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
-	tunnel_dial(t, m);
-}
-
-void
-portal_tunnel_refused(struct portal *p, const struct proto_msg *m)
-{
-	struct tunnel *t;
-
-	TAILQ_FOREACH(t, &p->tunnels, entry) {
-		if (t->state == TUN_REQUESTING && t->request_id == m->id) {
-			tunnel_close(t, MUX_R_TUNNEL_FAILED, "the server refused "
-			    "(rule %s): %s%s%s", t->rule,
-			    proto_error_text(m->code), m->message[0] ? ": " :
-			    "", m->message);
-			return;
-		}
-	}
-	log_warn(NULL, "server error %u for unknown request %u: %s", m->code,
-	    m->id, m->message);
-}
-
-void
-portal_tunnel_ctl_down(struct portal *p)
-{
-	struct tunnel *t, *next;
-
-	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
-		if (t->state == TUN_REQUESTING)
-			tunnel_close(t, MUX_R_TUNNEL_FAILED, "lost the session "
-			    "with the server before the grant");
-}
-
-void
-portal_tunnel_peer_revoked(struct portal *p, const char *peer)
-{
-	struct tunnel *t, *next;
-
-	log_info(NULL, "the server revoked the certificate of portal/%s",
-	    peer);
-	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
-		if (strcmp(t->peer, peer) == 0)
-			tunnel_close(t, MUX_R_RULE_REVOKED, "certificate of "
-			    "portal/%s revoked", peer);
-}
-
-/* 1 when the stream's rule still allows it on this tunnel. */
-static int
-tunnel_stream_allowed(struct portal *p, struct tunnel *t,
-    const struct stream *s)
-{
-	size_t i;
-
-	if (!t->initiator || (s->id & 1) == 0)
-		return portal_find_service_rule(p, s->rule, t->peer) != NULL;
-	for (i = 0; i < p->nrules; i++)
-		if (p->rules[i].side == PROTO_SIDE_CLIENT &&
-		    strcmp(p->rules[i].name, s->rule) == 0 &&
-		    strcmp(p->rules[i].peer, t->peer) == 0)
-			return 1;
-	return 0;
-}
-
-void
-portal_tunnel_rules_changed(struct portal *p)
-{
-	struct tunnel *t, *tnext;
-	struct hmap_node *n, *next;
-	struct stream *s, *snext;
-	size_t iter;
-
-	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, tnext) {
-		TAILQ_FOREACH_SAFE(s, &t->waiting, qentry, snext)
-			if (!tunnel_stream_allowed(p, t, s))
-				stream_reset(s, MUX_R_RULE_REVOKED, "rule %s "
-				    "was removed or expired", s->rule);
-		iter = 0;
-		for (n = hmap_first(&t->streams, &iter); n; n = next) {
-			next = hmap_next(&t->streams, n, &iter);
-			s = hmap_entry(n, struct stream, node);
-			if (!tunnel_stream_allowed(p, t, s))
-				stream_reset(s, MUX_R_RULE_REVOKED, "rule %s "
-				    "was removed or expired", s->rule);
-		}
-		tunnel_flush(t);
-	}
-}
-
-int
-portal_tunnel_drain(struct portal *p)
-{
-	struct tunnel *t;
-	int live = 0;
-
-	TAILQ_FOREACH(t, &p->tunnels, entry) {
-		t->goaway = 1;
-		if (t->nstreams || t->nwaiting)
-			live = 1;
-	}
-	return live;
-}
-
-void
-portal_tunnel_close_all(struct portal *p, const char *why)
-{
-	struct tunnel *t;
-
-	while ((t = TAILQ_FIRST(&p->tunnels)) != NULL)
-		tunnel_close(t, MUX_R_SHUTDOWN, "%s", why);
 }

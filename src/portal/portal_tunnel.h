@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Tunnels and streams, shared by portal_tunnel.c (the tunnel: setup, TLS,
- * frame I/O) and portal_stream.c (the streams inside it).
+ * Tunnels and streams: the interface between portal_tunnel.c (the tunnel:
+ * frames, flow of bytes to and from its path, keepalive), portal_tunnels.c
+ * (the portal's set of tunnels: requests, grants, rules) and the streams
+ * inside a tunnel (portal_stream.c, portal_udp.c).
  *
- * A tunnel is one TLS 1.3 session with one peer portal; its transport is a
- * TCP connection (today through a relay).  The tunnel owns its streams; a
- * stream owns its application socket.  Frames to the peer are appended to
- * the tunnel's output buffer and written by tunnel_flush(); when that buffer
- * passes its high watermark, streams stop reading their sockets and wait on
- * the tunnel's blocked list until it drains below the low watermark.
+ * A tunnel is the peer pair's streams, windows and keepalive; it runs over
+ * a path (portal_path.h), one transport with its own TLS session.  The
+ * tunnel owns its streams; a stream owns its application socket.  Streams
+ * see their tunnel only through the functions below: they queue frames
+ * with tunnel_send_*() and tunnel_data_*(), never touching its buffers;
+ * when the tunnel's output passes its high watermark they stop reading
+ * their sockets and wait on its blocked list until it drains below the low
+ * watermark.  struct tunnel itself is private (portal_tunnel_impl.h).
  */
 #ifndef NETPORT_PORTAL_TUNNEL_H
 #define NETPORT_PORTAL_TUNNEL_H
@@ -18,50 +22,6 @@
 #include "core/dgramq.h"
 #include "core/tls.h"
 #include "portal/portal_impl.h"
-
-/* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
-#define TUNNEL_OUT_HIGH		(1024 * 1024)
-#define TUNNEL_OUT_LOW		(256 * 1024)
-/*
- * How far all streams of a tunnel together may grow their receive windows
- * beyond the initial 256 KiB each: bounds what fast streams that turn slow
- * can make a portal buffer.
- */
-#define TUNNEL_WINDOW_BUDGET	(32 * 1024 * 1024)
-/*
- * DATA frames of one stream handed over in one write, at most: more full
- * frames than the read buffer holds, so that a batch is never split in two
- * writes of 16 and 1 frames.
- */
-#define TUNNEL_DATA_BATCH	32
-/* Hard cap on the output buffer: HIGH plus what paused streams may add. */
-#define TUNNEL_OUT_MAX		(8 * 1024 * 1024)
-/*
- * Plaintext read buffer: records are decrypted into it while one more fits
- * (RECORD_MAX, the most one SSL_read() returns), so that the frames of
- * 256 KiB or more go on at a time.
- */
-#define TUNNEL_RECORD_MAX	(16 * 1024)
-#define TUNNEL_IN_MAX		(288 * 1024)
-/* Ciphertext taken from the socket with one recv(), at most. */
-#define TUNNEL_RX_MAX		(256 * 1024)
-/*
- * Ciphertext waiting for the socket: SSL_write() is only called while less
- * than HIGH is queued, with at most CHUNK plaintext, so MAX is never hit.
- */
-#define TUNNEL_CIPHER_HIGH	(512 * 1024)
-#define TUNNEL_WRITE_CHUNK	(256 * 1024)
-#define TUNNEL_CIPHER_MAX	(2 * 1024 * 1024)
-
-enum tunnel_state {
-	TUN_REQUESTING,		/* client: waiting for the server's grant */
-	TUN_RESOLVING,		/* resolving the relay address */
-	TUN_DIALING,		/* TCP connect to the relay */
-	TUN_RELAY_HS,		/* ticket sent, waiting for "paired" */
-	TUN_TLS,		/* TLS handshake with the peer portal */
-	TUN_OPEN,
-	TUN_CLOSED,
-};
 
 enum stream_state {
 	ST_WAITING,		/* client: accepted, tunnel not open yet */
@@ -75,6 +35,7 @@ struct stream {
 	TAILQ_ENTRY(stream)	 qentry;	/* t->waiting or t->blocked */
 	int			 queue;		/* which list, 0: none */
 	struct tunnel		*t;		/* borrowed: the owner */
+	struct portal		*p;		/* borrowed */
 	uint32_t		 id;		/* 0 until opened */
 	enum stream_state	 state;
 	char			 rule[NP_NAME_MAX + 1];
@@ -120,62 +81,60 @@ struct stream {
 	struct loop_defer	 defer;
 };
 
-struct tunnel {
-	TAILQ_ENTRY(tunnel)	 entry;		/* in p->tunnels */
-	struct portal		*p;		/* borrowed */
-	enum tunnel_state	 state;
-	int			 initiator;	/* TLS client, odd stream ids */
-	char			 peer[NP_NAME_MAX + 1];
-	char			 rule[NP_NAME_MAX + 1];	/* that asked for it */
-	uint32_t		 request_id;
-	char			 tid[2 * PROTO_TUNNEL_ID_LEN + 1];
-	char			 relay[PROTO_ADDR_MAX + 1];
-	uint8_t			 ticket[PROTO_TICKET_MAX];
-	size_t			 ticket_len;
-	struct net_resolve	*dns;
-
-	int			 fd;
-	SSL			*ssl;
-	struct event		*rev, *wev;
-	struct event		*flush_ev;	/* tunnel_flush_soon() */
-	struct loop_timer	*timer;		/* setup, keepalive, idle */
-	uint8_t			 hs_reply[4];
-	size_t			 hs_got;
-	size_t			 hs_sent;
-	int			 write_wants_read;
-
-	struct buf		 in;		/* plaintext frames read */
-	struct buf		 out;		/* plaintext frames to write */
-	struct buf		 cipher;	/* TLS records to send */
-	struct tls_rx		 rx;		/* TLS records received */
-	struct hmap		 streams;	/* by id */
-	size_t			 nstreams;
-	uint32_t		 next_stream;
-	struct stream_list	 waiting;	/* client: before the tunnel opens */
-	size_t			 nwaiting;
-	struct stream_list	 blocked;	/* paused on a full output */
-	size_t			 nflows;	/* datagram flows among streams */
-	size_t			 window_budget;	/* bytes streams may still grow
-						 * their windows by, together */
-
-	uint64_t		 created_ms;
-	uint64_t		 last_rx_ms;
-	uint64_t		 idle_since_ms;	/* 0 while it has streams */
-	int			 released;	/* buffers given back since */
-	uint64_t		 next_ping_ms;
-	uint64_t		 ping_value;
-	uint64_t		 ping_sent_ms;
-	uint32_t		 rtt_ms;
-	int			 goaway;	/* no new streams */
-	struct log_ctx		 log;
-	char			 peer_str[NP_IDENTITY_STR_MAX];
-	struct loop_defer	 defer;
-};
-
 #define STREAM_Q_WAITING	1
 #define STREAM_Q_BLOCKED	2
 
-/* portal_tunnel.c, for streams */
+/* portal_tunnel.c, for streams and paths */
+struct portal *tunnel_portal(const struct tunnel *t);
+const char *tunnel_peer(const struct tunnel *t);
+/* 1 on the side that asked for the tunnel (TLS client, odd stream ids). */
+int	tunnel_is_initiator(const struct tunnel *t);
+/* 1 while frames flow: its path is up and it has not closed. */
+int	tunnel_is_open(const struct tunnel *t);
+/* 1 while the tunnel takes new streams (no GOAWAY either way). */
+int	tunnel_takes_streams(const struct tunnel *t);
+size_t	tunnel_nstreams(const struct tunnel *t);
+/* Datagram flows among the streams, for udp.max_flows. */
+size_t	tunnel_nflows(const struct tunnel *t);
+void	tunnel_count_flow(struct tunnel *t, int delta);
+
+/* Gives s the next stream id of this side and adds it; 0 or -ENOMEM. */
+int	tunnel_add_new_stream(struct tunnel *t, struct stream *s);
+/* Adds s under the id the peer chose (s->id); 0 or -ENOMEM. */
+int	tunnel_add_peer_stream(struct tunnel *t, struct stream *s);
+struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
+/* s is closing: off every list and table of the tunnel. */
+void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
+
+/*
+ * Frames for the peer.  Each returns 0, or a negative code when the output
+ * is at its hard cap (the stream then resets itself).  A RESET on a tunnel
+ * that is no longer open is dropped (0): the peer learns from the close.
+ */
+int	tunnel_send_open(struct tunnel *t, uint32_t id, const char *rule,
+	    int dgram) __attribute__((warn_unused_result));
+int	tunnel_send_window(struct tunnel *t, uint32_t id, uint32_t increment)
+	    __attribute__((warn_unused_result));
+int	tunnel_send_reset(struct tunnel *t, uint32_t id, uint16_t code,
+	    const char *why) __attribute__((warn_unused_result));
+int	tunnel_send_fin(struct tunnel *t, uint32_t id)
+	    __attribute__((warn_unused_result));
+int	tunnel_send_dgram(struct tunnel *t, uint32_t id, const void *p,
+	    size_t n) __attribute__((warn_unused_result));
+/*
+ * DATA without a copy: tunnel_data_reserve() lends n bytes of room at the
+ * end of the output (frames are built in place: headers with
+ * mux_hdr_encode(), payloads read into it), and tunnel_data_commit() queues
+ * the first n of them.  Returns 0 or a negative code (no room: block).
+ */
+int	tunnel_data_reserve(struct tunnel *t, size_t n, uint8_t **p);
+void	tunnel_data_commit(struct tunnel *t, size_t n);
+/* Bytes that fit behind what the output holds, without moving it. */
+size_t	tunnel_data_tail_room(const struct tunnel *t);
+/* 1 above the output's high watermark: streams should block. */
+int	tunnel_out_full(const struct tunnel *t);
+/* s waits until the output drains (stream_resume() then). */
+void	tunnel_block(struct tunnel *t, struct stream *s);
 int	tunnel_flush(struct tunnel *t);
 /*
  * Flushes once the callbacks of the current loop turn have run, so that
@@ -183,21 +142,28 @@ int	tunnel_flush(struct tunnel *t);
  * and one send() (and wake the relay and the peer once).
  */
 void	tunnel_flush_soon(struct tunnel *t);
-int	tunnel_out_full(const struct tunnel *t);
-void	tunnel_block(struct tunnel *t, struct stream *s);
-void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
+/*
+ * Receive windows beyond the initial one come from a budget per tunnel:
+ * takes want bytes of it (returns want) or nothing (returns 0).
+ */
+uint32_t tunnel_window_take(struct tunnel *t, uint32_t want);
+void	tunnel_window_return(struct tunnel *t, uint32_t n);
 void	tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/* portal_tunnels.c, for streams */
 /*
  * Client side: the tunnel new streams of rule go into, a live one or one
- * being asked for; NULL (logged, with `who` in the line) when none can be.
+ * being asked for; NULL when none can be (*why says why).
  */
 struct tunnel *tunnel_for_rule(struct portal *p, const struct portal_rule *rule,
-	    const char *who);
-/* Client side: starts s now if the tunnel is open, else queues it;
- * returns -1 (s untouched) when too many already wait. */
-int	tunnel_add_stream(struct tunnel *t, struct stream *s);
+	    char *why, size_t whylen);
+/*
+ * Client side: starts s now if the tunnel is open, else queues it;
+ * returns -1 (s untouched) when too many already wait (*nwaiting: how
+ * many).
+ */
+int	tunnel_add_stream(struct tunnel *t, struct stream *s, size_t *nwaiting);
 
 /* portal_stream.c, for the tunnel */
 /* A new stream of t for rule, owning fd (-1: none yet); NULL: no memory. */
@@ -218,7 +184,6 @@ void	stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 /* The tunnel has room again: read from the socket. */
 void	stream_resume(struct stream *s);
-struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
 /*
  * Service side: the new stream a peer's OPEN asks for, checked against the
  * tunnel's state, its stream cap and the rules (which must be of ipproto).
@@ -227,8 +192,6 @@ struct stream *tunnel_find_stream(struct tunnel *t, uint32_t id);
  */
 struct stream *stream_accept(struct tunnel *t, const struct mux_frame *f,
 	    uint8_t ipproto, const struct portal_rule **rulep);
-/* Inserts a stream with its id into t->streams; 0 or -ENOMEM. */
-int	stream_insert(struct tunnel *t, struct stream *s);
 
 /* portal_udp.c: datagram flows */
 struct udp_listener;

@@ -86,7 +86,7 @@ udp_to_tunnel(struct stream *s, const void *p, size_t len)
 
 	s->last_active_ms = loop_now_ms();
 	if (s->state == ST_OPEN && s->to_peer.n == 0 && !tunnel_out_full(t) &&
-	    mux_put_dgram(&t->out, s->id, p, len) == 0) {
+	    tunnel_send_dgram(t, s->id, p, len) == 0) {
 		s->dgrams_up++;
 		s->bytes_up += len;
 		return 1;
@@ -108,7 +108,7 @@ udp_flow_resume(struct stream *s)
 			tunnel_block(t, s);
 			return;
 		}
-		if (mux_put_dgram(&t->out, s->id, d->data, d->len) != 0) {
+		if (tunnel_send_dgram(t, s->id, d->data, d->len) != 0) {
 			tunnel_block(t, s);
 			return;
 		}
@@ -123,12 +123,12 @@ udp_flow_start(struct stream *s)
 {
 	struct tunnel *t = s->t;
 
-	if (mux_put_open_dgram(&t->out, s->id, s->rule) != 0) {
+	if (tunnel_send_open(t, s->id, s->rule, 1) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue OPEN");
 		return;
 	}
 	s->state = ST_OPEN;
-	t->nflows++;
+	tunnel_count_flow(t, 1);
 	s->flow_counted = 1;
 	log_debug(&s->log, "flow %u opened for %s (rule %s)", s->id,
 	    s->target, s->rule);
@@ -141,7 +141,7 @@ udp_flow_closed(struct stream *s)
 	struct udp_listener *ul = s->ul;
 
 	if (s->flow_counted) {
-		s->t->nflows--;
+		tunnel_count_flow(s->t, -1);
 		s->flow_counted = 0;
 	}
 	log_info(&s->log, "flow %u (rule %s, %s) ended: %llu datagrams up, "
@@ -164,7 +164,7 @@ udp_flow_timer_cb(struct loop_timer *timer, void *arg)
 {
 	struct stream *s = arg;
 	struct tunnel *t = s->t;
-	uint64_t idle = (uint64_t)t->p->conf->udp_flow_idle;
+	uint64_t idle = (uint64_t)s->p->conf->udp_flow_idle;
 	uint64_t quiet = loop_now_ms() - s->last_active_ms;
 
 	if (quiet < idle) {
@@ -179,13 +179,13 @@ udp_flow_timer_cb(struct loop_timer *timer, void *arg)
 static int
 udp_flow_init(struct stream *s)
 {
-	struct portal_conf *c = s->t->p->conf;
+	struct portal_conf *c = s->p->conf;
 
 	s->dgram = 1;
 	dgramq_init(&s->to_peer, (size_t)c->udp_queue, UDP_QUEUE_BYTES);
 	dgramq_init(&s->to_app, (size_t)c->udp_queue, UDP_QUEUE_BYTES);
 	s->last_active_ms = loop_now_ms();
-	if ((s->timer = loop_timer_new(s->t->p->loop, udp_flow_timer_cb,
+	if ((s->timer = loop_timer_new(s->p->loop, udp_flow_timer_cb,
 	    s)) == NULL)
 		return -ENOMEM;
 	loop_timer_arm(s->timer, (uint64_t)c->udp_flow_idle);
@@ -202,7 +202,8 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 	struct stream *s;
 	struct tunnel *t;
 	uint64_t hash = udp_addr_hash(src, srclen), now;
-	char who[NET_ADDR_STR_MAX + 32], addr[NET_ADDR_STR_MAX];
+	char why[128], addr[NET_ADDR_STR_MAX];
+	size_t nwaiting;
 
 	if ((n = hmap_find(&ul->flows, hash, udp_addr_eq, src)) != NULL)
 		return hmap_entry(n, struct stream, flow_node);
@@ -219,9 +220,11 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 		}
 		return NULL;
 	}
-	snprintf(who, sizeof(who), "UDP flow from %s", addr);
-	if ((t = tunnel_for_rule(p, &ul->pl->rule, who)) == NULL)
+	if ((t = tunnel_for_rule(p, &ul->pl->rule, why, sizeof(why))) == NULL) {
+		log_warn(NULL, "UDP flow from %s for rule %s refused: %s", addr,
+		    ul->pl->rule.name, why);
 		return NULL;
+	}
 	if ((s = stream_alloc(t, ul->pl->rule.name, -1)) == NULL)
 		return NULL;
 	snprintf(s->target, sizeof(s->target), "%s", addr);
@@ -236,10 +239,10 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 	}
 	s->ul = ul;
 	ul->nflows++;
-	if (tunnel_add_stream(t, s) != 0) {
-		log_warn(&t->log, "%s for rule %s dropped: %zu streams already "
-		    "wait for the tunnel (tunnel.max_waiting)", who,
-		    ul->pl->rule.name, t->nwaiting);
+	if (tunnel_add_stream(t, s, &nwaiting) != 0) {
+		log_warn(&s->log, "UDP flow from %s for rule %s dropped: %zu "
+		    "streams already wait for the tunnel (tunnel.max_waiting)",
+		    addr, ul->pl->rule.name, nwaiting);
 		stream_reset(s, MUX_R_TUNNEL_FAILED, "too many waiting");
 		return NULL;
 	}
@@ -393,8 +396,7 @@ udp_listener_close(struct portal_listener *l)
 static void
 udp_flow_read(struct stream *s)
 {
-	struct tunnel *t = s->t;
-	uint8_t *buf = udp_scratch(t->p);
+	uint8_t *buf = udp_scratch(s->p);
 	ssize_t n;
 	int i;
 
@@ -490,7 +492,7 @@ udp_target_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 {
 	struct stream *s = arg;
 	struct tunnel *t = s->t;
-	struct event_base *base = loop_base(t->p->loop);
+	struct event_base *base = loop_base(s->p->loop);
 	char addr[NET_ADDR_STR_MAX];
 
 	s->dns = NULL;
@@ -502,7 +504,7 @@ udp_target_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		goto out;
 	}
 	net_addr_format(sa, addr, sizeof(addr));
-	if (!s->allowed_by_name && !allowlist_match_addr(&t->p->allow, sa)) {
+	if (!s->allowed_by_name && !allowlist_match_addr(&s->p->allow, sa)) {
 		stream_reset(s, MUX_R_NOT_ALLOWED, "target %s (%s) is not in "
 		    "the local allow-list", s->target, addr);
 		goto out;
@@ -522,7 +524,7 @@ udp_target_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		goto out;
 	}
 	s->state = ST_OPEN;
-	t->nflows++;
+	tunnel_count_flow(t, 1);
 	s->flow_counted = 1;
 	log_debug(&s->log, "flow %u to %s (%s) for rule %s", s->id, s->target,
 	    addr, s->rule);
@@ -534,7 +536,7 @@ out:
 void
 udp_on_open(struct tunnel *t, const struct mux_frame *f)
 {
-	struct portal *p = t->p;
+	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
 	struct stream *s;
 
@@ -545,9 +547,9 @@ udp_on_open(struct tunnel *t, const struct mux_frame *f)
 		return;
 	}
 	/* The cap per rule, counted per client portal (one tunnel each). */
-	if (t->nflows >= (size_t)p->conf->udp_max_flows) {
+	if (tunnel_nflows(t) >= (size_t)p->conf->udp_max_flows) {
 		stream_reset(s, MUX_R_INTERNAL, "%zu flows in this tunnel "
-		    "(udp.max_flows)", t->nflows);
+		    "(udp.max_flows)", tunnel_nflows(t));
 		return;
 	}
 	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));

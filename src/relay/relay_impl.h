@@ -20,6 +20,7 @@
 #include "core/identity.h"
 #include "core/loop.h"
 #include "core/proto.h"
+#include "core/relay_hs.h"
 #include "core/ticket.h"
 #include "relay/relay_conf.h"
 
@@ -66,25 +67,6 @@ struct relay {
 	int			 kwatch_fd;	/* epoll set of its sockets */
 	struct event		*kwatch_ev;	/* kwatch_fd readable */
 };
-
-/* The relay handshake (docs/PROTOCOL.md, "Relay handshake"). */
-#define RELAY_MAGIC		"NPR"
-#define RELAY_VERSION		1
-#define RELAY_HS_MAX		(4 + 1 + 2 + TICKET_MAX_LEN)
-
-enum relay_status {
-	RELAY_OK = 0,
-	RELAY_E_MALFORMED = 1,
-	RELAY_E_SIGNATURE = 2,
-	RELAY_E_EXPIRED = 3,
-	RELAY_E_REPLAY = 4,
-	RELAY_E_WRONG_RELAY = 5,
-	RELAY_E_PAIR_TIMEOUT = 6,
-	RELAY_E_CAPACITY = 7,
-};
-
-/* The relay's answer to a handshake: "NPR" and a status byte. */
-#define RELAY_REPLY_LEN		4
 
 /* relay_pair.c */
 int	relay_pair_start(struct relay *r);

@@ -143,11 +143,10 @@ relay_half_finish(struct relay_half *h)
 int
 relay_send_status(int fd, enum relay_status status)
 {
-	const uint8_t reply[RELAY_REPLY_LEN] = {
-		RELAY_MAGIC[0], RELAY_MAGIC[1], RELAY_MAGIC[2], (uint8_t)status,
-	};
+	uint8_t reply[RELAY_REPLY_LEN];
 	ssize_t n;
 
+	relay_hs_encode_reply(reply, status);
 	n = send(fd, reply, sizeof(reply), MSG_NOSIGNAL | MSG_DONTWAIT);
 	if (n == (ssize_t)sizeof(reply))
 		return 0;
@@ -216,7 +215,7 @@ relay_pair_complete(struct relay_half *first, struct relay_half *second)
 	snprintf(who, sizeof(who), "%s>%s", second->ticket.initiator,
 	    second->ticket.acceptor);
 	/* The initiator's socket is a, the acceptor's b, whoever came first. */
-	if (second->side == 1) {
+	if (second->side == PROTO_SIDE_CLIENT) {
 		fa = second->fd;
 		fb = first->fd;
 	} else {
@@ -236,18 +235,22 @@ relay_half_handshake_done(struct relay_half *h)
 	struct relay *r = h->r;
 	struct relay_half *other;
 	struct hmap_node *n;
-	uint16_t tlen;
+	struct relay_hs hs;
+	const char *why;
 	uint64_t hash;
 	int rc;
 
-	h->side = h->hs[4];
-	tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
+	if (relay_hs_decode(h->hs, h->hslen, &hs, &why) != 0) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, why);
+		return;
+	}
+	h->side = hs.side;
 	if (!r->have_key) {
 		relay_half_refuse(h, RELAY_E_SIGNATURE, "no ticket key yet "
 		    "(never registered with the server)");
 		return;
 	}
-	rc = ticket_verify(h->hs + 7, tlen, &r->ticket_key,
+	rc = ticket_verify(hs.ticket, hs.ticket_len, &r->ticket_key,
 	    (uint64_t)time(NULL), &h->ticket);
 	if (rc == NP_EEXPIRED) {
 		relay_half_refuse(h, RELAY_E_EXPIRED, "ticket expired");
@@ -269,7 +272,7 @@ relay_half_handshake_done(struct relay_half *h)
 		    "this side (replay)" : "out of memory");
 		return;
 	}
-	h->log.peer = h->side == 1 ? h->ticket.initiator : h->ticket.acceptor;
+	h->log.peer = h->side == PROTO_SIDE_CLIENT ? h->ticket.initiator : h->ticket.acceptor;
 	hash = hmap_hash_bytes(h->ticket.tunnel_id, TICKET_TUNNEL_ID_LEN);
 	n = hmap_find(&r->pending, hash, relay_half_eq, h->ticket.tunnel_id);
 	if (n != NULL) {
@@ -291,7 +294,7 @@ static void
 relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_half *h = arg;
-	uint16_t tlen;
+	const char *why;
 	size_t want;
 	ssize_t n;
 
@@ -311,10 +314,9 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	/* Read exactly the handshake, never a byte of what follows it. */
-	want = h->hslen < 7 ? 7 - h->hslen : 0;
-	if (h->hslen >= 7) {
-		tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
-		want = 7 + (size_t)tlen - h->hslen;
+	if (relay_hs_need(h->hs, h->hslen, &want, &why) != 0) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, why);
+		return;
 	}
 	n = recv(h->fd, h->hs + h->hslen, want, 0);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -325,21 +327,12 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 		return;
 	}
 	h->hslen += (size_t)n;
-	if (h->hslen < 7)
-		return;
-	if (memcmp(h->hs, RELAY_MAGIC, 3) != 0 || h->hs[3] != RELAY_VERSION ||
-	    (h->hs[4] != 1 && h->hs[4] != 2)) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, "bad magic, version or "
-		    "side");
+	/* Junk is refused as soon as its first bytes show it. */
+	if (relay_hs_need(h->hs, h->hslen, &want, &why) != 0) {
+		relay_half_refuse(h, RELAY_E_MALFORMED, why);
 		return;
 	}
-	tlen = (uint16_t)(h->hs[5] << 8 | h->hs[6]);
-	if (tlen == 0 || tlen > TICKET_MAX_LEN) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, "ticket length out of "
-		    "range");
-		return;
-	}
-	if (h->hslen == 7 + (size_t)tlen)
+	if (want == 0)
 		relay_half_handshake_done(h);
 }
 

@@ -113,7 +113,7 @@ def main():
     present(1, forged, dptun.BAD_SIGNATURE, "ticket signature does not verify")
     real_tunnel_works()
     # Malformed: another protocol's magic.
-    present(1, g.ticket, dptun.MALFORMED, "bad magic, version or side",
+    present(1, g.ticket, dptun.MALFORMED, "bad magic",
             raw=dptun.relay_hello(g.ticket, 1, magic=b"XYZ"))
     real_tunnel_works()
 

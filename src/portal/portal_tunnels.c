@@ -1,0 +1,276 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The portal's set of tunnels: one per peer on the client side, asked of
+ * the server when the first connection under a rule arrives; on the
+ * service side, made when the server's grant says a peer is coming.  A
+ * grant names the path to set up (a relay today), which this file makes
+ * and hands to the tunnel.  Rule changes, revocations and shutdown act on
+ * the whole set.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "portal/portal_tunnel_impl.h"
+
+/* A live or coming tunnel to peer that can take new streams. */
+static struct tunnel *
+tunnel_find_usable(struct portal *p, const char *peer)
+{
+	struct tunnel *t;
+
+	TAILQ_FOREACH(t, &p->tunnels, entry)
+		if (t->initiator && !t->goaway && t->state != TUN_CLOSED &&
+		    strcmp(t->peer, peer) == 0)
+			return t;
+	return NULL;
+}
+
+struct tunnel *
+tunnel_for_rule(struct portal *p, const struct portal_rule *rule, char *why,
+    size_t whylen)
+{
+	struct tunnel *t;
+
+	if ((t = tunnel_find_usable(p, rule->peer)) != NULL)
+		return t;
+	if ((t = tunnel_new(p, rule->peer, 1)) == NULL ||
+	    tunnel_arm_setup(t) != 0) {
+		snprintf(why, whylen, "out of memory");
+		if (t)
+			tunnel_free(t);
+		return NULL;
+	}
+	snprintf(t->rule, sizeof(t->rule), "%s", rule->name);
+	t->request_id = portal_ctl_request_tunnel(p, rule->name);
+	if (t->request_id == 0) {
+		snprintf(why, whylen, "no session with the server to ask for a "
+		    "tunnel");
+		tunnel_free(t);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
+	log_debug(&t->log, "asked the server for a tunnel to portal/%s (rule "
+	    "%s)", rule->peer, rule->name);
+	return t;
+}
+
+int
+tunnel_add_stream(struct tunnel *t, struct stream *s, size_t *nwaiting)
+{
+	*nwaiting = t->nwaiting;
+	if (t->state == TUN_OPEN) {
+		stream_start(s);
+		return 0;
+	}
+	if (t->nwaiting >= (size_t)t->p->conf->max_waiting)
+		return -1;
+	TAILQ_INSERT_TAIL(&t->waiting, s, qentry);
+	s->queue = STREAM_Q_WAITING;
+	t->nwaiting++;
+	t->idle_since_ms = 0;
+	return 0;
+}
+
+void
+portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
+    int fd, const char *remote)
+{
+	struct tunnel *t;
+	struct stream *s;
+	struct linger l = { 1, 0 };
+	size_t nwaiting;
+	char why[128];
+
+	if ((t = tunnel_for_rule(p, rule, why, sizeof(why))) == NULL) {
+		log_warn(NULL, "connection from %s for rule %s refused: %s",
+		    remote, rule->name, why);
+		goto refuse;
+	}
+	if (t->state != TUN_OPEN &&
+	    t->nwaiting >= (size_t)p->conf->max_waiting) {
+		log_warn(&t->log, "connection from %s for rule %s refused: %zu "
+		    "connections already wait for the tunnel "
+		    "(tunnel.max_waiting)", remote, rule->name, t->nwaiting);
+		goto refuse;
+	}
+	if ((s = stream_new_client(t, rule->name, fd, remote)) == NULL) {
+		log_error(&t->log, "connection from %s for rule %s refused: out "
+		    "of memory", remote, rule->name);
+		goto refuse;
+	}
+	/* Room was checked above. */
+	(void)tunnel_add_stream(t, s, &nwaiting);
+	tunnel_flush_soon(t);	/* with the OPENs of the rest of the batch */
+	return;
+refuse:
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	close(fd);
+}
+
+/* Makes the path a grant names and starts it on t. */
+static void
+tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
+{
+	struct path *path;
+	char why[256];
+
+	if ((path = path_relay_new(t, g, why, sizeof(why))) == NULL) {
+		tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", why);
+		return;
+	}
+	tunnel_start_path(t, g, path);
+}
+
+void
+portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
+{
+	struct tunnel *t;
+	size_t i;
+	int known = 0;
+
+	if (m->side == PROTO_SIDE_CLIENT) {
+		TAILQ_FOREACH(t, &p->tunnels, entry)
+			if (t->state == TUN_REQUESTING &&
+			    t->request_id == m->id)
+				break;
+		if (t == NULL || strcmp(t->peer, m->peer) != 0) {
+			log_warn(NULL, "ignoring a grant for request %u to "
+			    "portal/%s: no such request", m->id, m->peer);
+			return;
+		}
+		tunnel_grant_path(t, m);
+		return;
+	}
+	/* Service side: only for a peer that some rule lets in. */
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PROTO_SIDE_SERVICE &&
+		    strcmp(p->rules[i].peer, m->peer) == 0)
+			known = 1;
+	if (!known) {
+		log_warn(NULL, "ignoring a grant for a tunnel from portal/%s: "
+		    "no rule of this portal names it", m->peer);
+		return;
+	}
+	if ((t = tunnel_new(p, m->peer, 0)) == NULL ||
+	    tunnel_arm_setup(t) != 0) {
+		log_error(NULL, "cannot accept a tunnel from portal/%s: out of "
+		    "memory", m->peer);
+		if (t)
+			tunnel_free(t);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
+	tunnel_grant_path(t, m);
+}
+
+void
+portal_tunnel_refused(struct portal *p, const struct proto_msg *m)
+{
+	struct tunnel *t;
+
+	TAILQ_FOREACH(t, &p->tunnels, entry) {
+		if (t->state == TUN_REQUESTING && t->request_id == m->id) {
+			tunnel_close(t, MUX_R_TUNNEL_FAILED, "the server refused "
+			    "(rule %s): %s%s%s", t->rule,
+			    proto_error_text(m->code), m->message[0] ? ": " :
+			    "", m->message);
+			return;
+		}
+	}
+	log_warn(NULL, "server error %u for unknown request %u: %s", m->code,
+	    m->id, m->message);
+}
+
+void
+portal_tunnel_ctl_down(struct portal *p)
+{
+	struct tunnel *t, *next;
+
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
+		if (t->state == TUN_REQUESTING)
+			tunnel_close(t, MUX_R_TUNNEL_FAILED, "lost the session "
+			    "with the server before the grant");
+}
+
+void
+portal_tunnel_peer_revoked(struct portal *p, const char *peer)
+{
+	struct tunnel *t, *next;
+
+	log_info(NULL, "the server revoked the certificate of portal/%s",
+	    peer);
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
+		if (strcmp(t->peer, peer) == 0)
+			tunnel_close(t, MUX_R_RULE_REVOKED, "certificate of "
+			    "portal/%s revoked", peer);
+}
+
+/* 1 when the stream's rule still allows it on this tunnel. */
+static int
+tunnel_stream_allowed(struct portal *p, struct tunnel *t,
+    const struct stream *s)
+{
+	size_t i;
+
+	if (!t->initiator || (s->id & 1) == 0)
+		return portal_find_service_rule(p, s->rule, t->peer) != NULL;
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PROTO_SIDE_CLIENT &&
+		    strcmp(p->rules[i].name, s->rule) == 0 &&
+		    strcmp(p->rules[i].peer, t->peer) == 0)
+			return 1;
+	return 0;
+}
+
+void
+portal_tunnel_rules_changed(struct portal *p)
+{
+	struct tunnel *t, *tnext;
+	struct hmap_node *n, *next;
+	struct stream *s, *snext;
+	size_t iter;
+
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, tnext) {
+		TAILQ_FOREACH_SAFE(s, &t->waiting, qentry, snext)
+			if (!tunnel_stream_allowed(p, t, s))
+				stream_reset(s, MUX_R_RULE_REVOKED, "rule %s "
+				    "was removed or expired", s->rule);
+		iter = 0;
+		for (n = hmap_first(&t->streams, &iter); n; n = next) {
+			next = hmap_next(&t->streams, n, &iter);
+			s = hmap_entry(n, struct stream, node);
+			if (!tunnel_stream_allowed(p, t, s))
+				stream_reset(s, MUX_R_RULE_REVOKED, "rule %s "
+				    "was removed or expired", s->rule);
+		}
+		tunnel_flush(t);
+	}
+}
+
+int
+portal_tunnel_drain(struct portal *p)
+{
+	struct tunnel *t;
+	int live = 0;
+
+	TAILQ_FOREACH(t, &p->tunnels, entry) {
+		t->goaway = 1;
+		if (t->nstreams || t->nwaiting)
+			live = 1;
+	}
+	return live;
+}
+
+void
+portal_tunnel_close_all(struct portal *p, const char *why)
+{
+	struct tunnel *t;
+
+	while ((t = TAILQ_FIRST(&p->tunnels)) != NULL)
+		tunnel_close(t, MUX_R_SHUTDOWN, "%s", why);
+}
