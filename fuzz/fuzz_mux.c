@@ -35,6 +35,10 @@ fuzz_check_roundtrip(const uint8_t *p, size_t n, const struct mux_frame *f)
 	case MUX_PING:
 		r = mux_put_ping(&b, f->hdr.flags, f->ping);
 		break;
+	case MUX_ACK:
+	case MUX_RESUME:
+		r = mux_put_seq(&b, f->hdr.type, f->seq);
+		break;
 	default:
 		buf_release(&b);
 		return;

@@ -27,12 +27,15 @@ PAIRED, MALFORMED, BAD_SIGNATURE, EXPIRED, REPLAY, WRONG_RELAY, \
 
 # Frames.
 HDR = struct.Struct(">BBHI")
-DATA, OPEN, WINDOW, RESET, PING, GOAWAY, DGRAM = range(7)
+DATA, OPEN, WINDOW, RESET, PING, GOAWAY, DGRAM, ACK_FRAME, RESUME = range(9)
 FIN, ACK = 1, 2
+# The tunnel protocol both portals must name in ALPN.
+ALPN = "netport-tunnel/2"
 MAX_PAYLOAD = 16384
 INITIAL_WINDOW = 256 * 1024
 TYPE_NAMES = {DATA: "DATA", OPEN: "OPEN", WINDOW: "WINDOW", RESET: "RESET",
-              PING: "PING", GOAWAY: "GOAWAY", DGRAM: "DGRAM"}
+              PING: "PING", GOAWAY: "GOAWAY", DGRAM: "DGRAM",
+              ACK_FRAME: "ACK", RESUME: "RESUME"}
 
 
 def relay_hello(ticket, side, version=1, magic=b"NPR"):
@@ -79,10 +82,12 @@ def peer_uris(tls):
     return [v for k, v in cert.get("subjectAltName", ()) if k == "URI"]
 
 
-def portal_tls(sock, name, server_side, expect_peer=None, timeout=5.0):
+def portal_tls(sock, name, server_side, expect_peer=None, timeout=5.0,
+               alpn=ALPN):
     """Runs the tunnel's TLS 1.3 handshake on sock as portal NAME (server
     side: as the acceptor), verifying the peer against the netport CA and,
-    if given, that it is portal EXPECT_PEER."""
+    if given, that it is portal EXPECT_PEER.  alpn is the tunnel protocol
+    named (None: none, as a portal of another version would)."""
     crt, key = npctl.cert("portal", name)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server_side else
                          ssl.PROTOCOL_TLS_CLIENT)
@@ -91,6 +96,8 @@ def portal_tls(sock, name, server_side, expect_peer=None, timeout=5.0):
     ctx.load_verify_locations(os.path.join(npctl.env("NP_CA"), "ca.crt"))
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_REQUIRED
+    if alpn is not None:
+        ctx.set_alpn_protocols([alpn])
     sock.settimeout(timeout)
     tls = ctx.wrap_socket(sock, server_side=server_side)
     if expect_peer is not None:
@@ -162,6 +169,9 @@ class Tunnel:
         self.closed = None
         self.credit = {}	# stream -> bytes we may still send
         self.mute = False
+        # The peer's ACKs are consumed here (the last value is kept):
+        # this end keeps nothing for a replay, so it needs none of them.
+        self.acked = 0
         tls.setblocking(False)
 
     def send(self, raw):
@@ -209,6 +219,9 @@ class Tunnel:
             return None
         f = Frame(ftype, flags, stream, self.buf[HDR.size:HDR.size + n])
         self.buf = self.buf[HDR.size + n:]
+        if f.type == ACK_FRAME and n == 8:
+            self.acked = struct.unpack(">Q", f.payload)[0]
+            return self._take()
         if f.type == PING and not f.flags & ACK and not self.mute:
             self.send(ping(struct.unpack(">Q", f.payload)[0], ack=True))
         if f.type == WINDOW:

@@ -156,6 +156,15 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 			return NP_EPROTO;
 		}
 		return mux_decode_reason(&r, f, why);
+	case MUX_ACK:
+	case MUX_RESUME:
+		if (f->hdr.stream != 0 || f->hdr.flags ||
+		    buf_get_u64(&r, &f->seq) != 0 ||
+		    buf_reader_left(&r) != 0) {
+			*why = "bad ack or resume";
+			return NP_EPROTO;
+		}
+		return 0;
 	}
 	*why = "unknown frame type";
 	return NP_EPROTO;
@@ -251,6 +260,19 @@ mux_put_ping(struct buf *b, uint8_t flags, uint64_t value)
 	for (i = 0; i < 8; i++)
 		v[i] = (uint8_t)(value >> (56 - 8 * i));
 	return mux_put_frame(b, MUX_PING, flags, 0, v, 8, NULL, 0);
+}
+
+int
+mux_put_seq(struct buf *b, uint8_t type, uint64_t seq)
+{
+	uint8_t v[8];
+	int i;
+
+	if (type != MUX_ACK && type != MUX_RESUME)
+		return NP_EPROTO;
+	for (i = 0; i < 8; i++)
+		v[i] = (uint8_t)(seq >> (56 - 8 * i));
+	return mux_put_frame(b, type, 0, 0, v, 8, NULL, 0);
 }
 
 int

@@ -15,6 +15,12 @@
  * bytes of a stream's DATA unacknowledged, plus whatever WINDOW frames
  * from the receiver have added since.
  *
+ * Every frame but ACK and RESUME is counted in its direction's sequence
+ * (the bytes of those frames since the tunnel began): ACK tells the
+ * sender how much of it has been received, so that it can drop what it
+ * keeps for a replay; RESUME, the first frame on a tunnel's new path,
+ * tells it from where to replay what the old path lost.
+ *
  * This module is the pure codec: bytes in, struct out, or an error.
  */
 #ifndef NETPORT_CORE_MUX_H
@@ -48,7 +54,9 @@ enum mux_type {
 	MUX_PING = 4,		/* stream 0; payload: 8 opaque bytes; flag ACK */
 	MUX_GOAWAY = 5,		/* stream 0; payload: u16 code + reason text */
 	MUX_DGRAM = 6,		/* payload: one datagram of a datagram flow */
-	MUX_TYPE_MAX = 6,
+	MUX_ACK = 7,		/* stream 0; payload: u64 bytes received */
+	MUX_RESUME = 8,		/* stream 0; payload: u64 bytes received */
+	MUX_TYPE_MAX = 8,
 };
 
 #define MUX_FLAG_FIN	(1u << 0)	/* DATA: no more bytes this way */
@@ -92,6 +100,7 @@ struct mux_frame {
 	uint16_t	 code;		/* RESET, GOAWAY */
 	char		 reason[MUX_REASON_MAX + 1];	/* RESET, GOAWAY */
 	uint64_t	 ping;		/* PING */
+	uint64_t	 seq;		/* ACK, RESUME */
 };
 
 /* NP_ESHORT, or NP_EPROTO (unknown type) / NP_ETOOBIG (length). */
@@ -126,6 +135,15 @@ int	mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule)
 /* A DGRAM frame with one datagram of n bytes (n <= MUX_MAX_DGRAM). */
 int	mux_put_dgram(struct buf *b, uint32_t stream, const void *p, size_t n)
 	    __attribute__((warn_unused_result));
+/* ACK or RESUME (type) of seq bytes received. */
+int	mux_put_seq(struct buf *b, uint8_t type, uint64_t seq)
+	    __attribute__((warn_unused_result));
+/* 1 for the frames counted in the sequence (all but ACK and RESUME). */
+static inline int
+mux_is_sequenced(uint8_t type)
+{
+	return type != MUX_ACK && type != MUX_RESUME;
+}
 /* An empty DATA frame with FIN. */
 int	mux_put_fin(struct buf *b, uint32_t stream)
 	    __attribute__((warn_unused_result));

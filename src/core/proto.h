@@ -122,7 +122,8 @@ enum proto_ipproto {
 	X(23, tunnels,     U32,   0)					\
 	X(24, bytes,       U64,   0)					\
 	X(25, relay_name,  STR,   PROTO_NAME_MAX)			\
-	X(26, mode,        U16,   0)
+	X(26, mode,        U16,   0)					\
+	X(27, resume,      FIXED, PROTO_TUNNEL_ID_LEN)
 
 #define PROTO_SLOT_U8(f, lim)	uint8_t f;
 #define PROTO_SLOT_U16(f, lim)	uint16_t f;

@@ -808,3 +808,57 @@ tls_failure_reason(SSL *ssl, char *err, size_t errsize)
 	} else
 		tls_drain_errors(err, errsize);
 }
+
+/* Server side: select the one protocol we speak, or refuse. */
+static int
+tls_alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+    const unsigned char *in, unsigned int inlen, void *arg)
+{
+	const char *proto = arg;
+	size_t n = strlen(proto), i = 0;
+
+	while (i < inlen) {
+		size_t len = in[i];
+
+		if (len > inlen - i - 1)
+			break;
+		if (len == n && memcmp(in + i + 1, proto, n) == 0) {
+			*out = in + i + 1;
+			*outlen = (unsigned char)len;
+			return SSL_TLSEXT_ERR_OK;
+		}
+		i += 1 + len;
+	}
+	return SSL_TLSEXT_ERR_ALERT_FATAL;
+}
+
+int
+tls_ctx_set_alpn(SSL_CTX *ctx, int server, const char *proto)
+{
+	unsigned char wire[256];
+	size_t n = strlen(proto);
+
+	if (n == 0 || n > 255)
+		return NP_ETLS;
+	if (server) {
+		SSL_CTX_set_alpn_select_cb(ctx, tls_alpn_select_cb,
+		    (void *)(uintptr_t)proto);
+		return 0;
+	}
+	wire[0] = (unsigned char)n;
+	memcpy(wire + 1, proto, n);
+	/* Unlike most of OpenSSL, 0 is success here. */
+	return SSL_CTX_set_alpn_protos(ctx, wire, (unsigned)(n + 1)) == 0 ? 0 :
+	    NP_ETLS;
+}
+
+int
+tls_alpn_is(SSL *ssl, const char *proto)
+{
+	const unsigned char *sel = NULL;
+	unsigned int len = 0;
+
+	SSL_get0_alpn_selected(ssl, &sel, &len);
+	return sel != NULL && len == strlen(proto) &&
+	    memcmp(sel, proto, len) == 0;
+}

@@ -78,6 +78,22 @@ int	tls_peer_identity(SSL *ssl, struct np_identity *out);
  */
 void	tls_failure_reason(SSL *ssl, char *err, size_t errsize);
 
+/*
+ * The tunnel protocol between two portals, named in ALPN so that portals
+ * of incompatible versions fail the handshake with a clear reason instead
+ * of a protocol error later.  Version 2: acknowledgements and resumption.
+ */
+#define TLS_ALPN_TUNNEL		"netport-tunnel/2"
+
+/*
+ * Offers (client) or requires (server) the ALPN protocol proto, a string
+ * of static storage.  A server whose client does not offer it fails the
+ * handshake (alert no_application_protocol).  0 or NP_ETLS.
+ */
+int	tls_ctx_set_alpn(SSL_CTX *ctx, int server, const char *proto);
+/* 1 when the handshake agreed on proto. */
+int	tls_alpn_is(SSL *ssl, const char *proto);
+
 /* Drains the OpenSSL error queue into err as one line. */
 void	tls_drain_errors(char *err, size_t errsize);
 

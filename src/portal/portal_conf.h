@@ -15,7 +15,9 @@
 	X(tunnel_keepalive, DURATION, "tunnel.keepalive", "10s", 100, 3600000, NULL, \
 	    "interval of keepalive pings inside a tunnel; their round trip is the tunnel's RTT") \
 	X(tunnel_dead_timeout, DURATION, "tunnel.dead_timeout", "30s", 300, 86400000, NULL, \
-	    "a tunnel that receives nothing for this long is closed and its streams reset") \
+	    "a tunnel's path that receives nothing for this long is given up (the tunnel then looks for a new path)") \
+	X(tunnel_resume_timeout, DURATION, "tunnel.resume_timeout", "30s", 0, 3600000, NULL, \
+	    "how long a tunnel whose path died waits for a new one, its streams kept open; then they are reset (0: at once)") \
 	X(tunnel_idle_timeout, DURATION, "tunnel.idle_timeout", "5m", 1000, 604800000, NULL, \
 	    "a tunnel without streams for this long is closed") \
 	X(tunnel_setup_timeout, DURATION, "tunnel.setup_timeout", "15s", 100, 600000, NULL, \

@@ -263,7 +263,8 @@ portal_ctl_down(struct ctl_client *cc, void *arg)
 }
 
 uint32_t
-portal_ctl_request_tunnel(struct portal *p, const char *rule)
+portal_ctl_request_tunnel(struct portal *p, const char *rule,
+    const uint8_t *resume)
 {
 	struct proto_msg m;
 
@@ -273,6 +274,8 @@ portal_ctl_request_tunnel(struct portal *p, const char *rule)
 		p->next_request = 1;
 	m.id = p->next_request;
 	snprintf(m.rule, sizeof(m.rule), "%s", rule);
+	if (resume)
+		memcpy(m.resume, resume, sizeof(m.resume));
 	if (ctl_client_send(p->ctl, &m) != 0)
 		return 0;
 	return m.id;

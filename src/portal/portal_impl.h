@@ -96,9 +96,13 @@ struct portal {
 /* portal_ctl.c */
 int	portal_ctl_start(struct portal *p);
 void	portal_ctl_stop(struct portal *p);
-/* Sends TUNNEL_REQUEST; returns the request id, or 0 when the session is
- * down. */
-uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule);
+/*
+ * Sends TUNNEL_REQUEST, for a new tunnel or, with resume (a tunnel id),
+ * for a new path of that tunnel; returns the request id, or 0 when the
+ * session is down.
+ */
+uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule,
+	    const uint8_t *resume);
 const struct portal_rule *portal_find_service_rule(const struct portal *p,
 	    const char *rule, const char *peer);
 

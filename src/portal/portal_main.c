@@ -138,6 +138,11 @@ portal_tls(struct portal *p)
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_mode(p->tls_acceptor, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	if ((r = tls_ctx_set_alpn(p->tls_initiator, 0, TLS_ALPN_TUNNEL)) != 0 ||
+	    (r = tls_ctx_set_alpn(p->tls_acceptor, 1, TLS_ALPN_TUNNEL)) != 0) {
+		log_error(NULL, "TLS: cannot set the tunnel protocol (ALPN)");
+		return r;
+	}
 	return tls_ctx_identity(p->tls_ctl, &p->self);
 }
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/loop.h"
 #include "core/proto.h"
 
 struct path;
@@ -69,8 +70,10 @@ struct path_ops {
 	/* Gives back the buffers of an idle path (they come back on use). */
 	void	(*release)(struct path *p);
 	/*
-	 * Best effort, never blocking: sends last (plaintext, may be NULL)
-	 * and a TLS close, then stops all I/O.  The path is then only freed.
+	 * Best effort, never blocking: sends last (plaintext) and a TLS
+	 * close, then stops all I/O.  With last NULL it only stops: the peer
+	 * sees its transport end, which it takes for a lost path.  Then the
+	 * path is only freed.
 	 */
 	void	(*close)(struct path *p, const uint8_t *last, size_t len);
 	/* Where its setup stands ("TLS handshake with the peer"), for logs. */
@@ -89,6 +92,7 @@ struct path {
 	char			 addr[PROTO_ADDR_MAX + 1];	/* dialled */
 	char			 why[512];	/* why it failed */
 	uint64_t		 started_ms;
+	struct loop_defer	 defer;		/* tunnel_drop_path() */
 };
 
 /* The tunnel's side of a path: called by the path from its events. */

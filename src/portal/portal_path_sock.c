@@ -152,6 +152,14 @@ sock_path_tls_step(struct sock_path *sp)
 			return;
 		}
 		if (err == SSL_ERROR_NONE) {
+			/* An acceptor of another version would not choose. */
+			if (!tls_alpn_is(sp->ssl, TLS_ALPN_TUNNEL)) {
+				sock_path_fail(sp, "the peer portal speaks "
+				    "another tunnel protocol (not %s): a "
+				    "different netport version",
+				    TLS_ALPN_TUNNEL);
+				return;
+			}
 			sp->state = SOCK_UP;
 			sp->base.state = PATH_UP;
 			tunnel_path_up(sp->base.t, &sp->base);
@@ -437,10 +445,15 @@ sock_path_close(struct path *p, const uint8_t *last, size_t len)
 {
 	struct sock_path *sp = sock_path_of(p);
 
-	if (sp->state == SOCK_UP &&
+	/*
+	 * Without last bytes the path just stops: no TLS close, so that the
+	 * peer takes the end of the transport for a lost path, not for the
+	 * end of the tunnel.
+	 */
+	if (sp->state == SOCK_UP && last != NULL &&
 	    buf_len(&sp->cipher) < SOCK_PATH_CIPHER_HIGH) {
 		ERR_clear_error();
-		if (last && len)
+		if (len)
 			(void)SSL_write(sp->ssl, last, (int)len);
 		(void)SSL_shutdown(sp->ssl);
 		(void)send(sp->fd, buf_data(&sp->cipher), buf_len(&sp->cipher),

@@ -10,6 +10,15 @@
  * tunnel knows its path only through struct path_ops: which kind it is
  * (a relay today) is the business of portal_tunnels.c, which makes paths
  * from grants.
+ *
+ * A tunnel outlives its path.  What it sends stays in t->out until the
+ * peer acknowledges it (ACK frames count the bytes of frames received);
+ * when the path dies, the streams stay open while the tunnel gets a new
+ * one (the initiator asks the server for it, naming the tunnel), and on
+ * the new path each side first says with RESUME how much it received, so
+ * that the other replays exactly the rest: no byte is lost, repeated or
+ * reordered.  Only when no path comes back within tunnel.resume_timeout,
+ * or the peer is gone, are the streams reset.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -46,12 +55,15 @@ static const char *const tunnel_state_names[] = {
 	[TUN_REQUESTING] = "waiting for the server's grant",
 	[TUN_CONNECTING] = "setting up its path",
 	[TUN_OPEN] = "open",
+	[TUN_RESUMING] = "waiting for a new path",
 	[TUN_CLOSED] = "closed",
 };
 
 static void	tunnel_flush_cb(evutil_socket_t fd, short what, void *arg);
 static void	tunnel_read(struct tunnel *t);
 static void	tunnel_arm(struct tunnel *t);
+static void	tunnel_lose_path(struct tunnel *t, const char *why);
+static void	tunnel_resume_ask(struct tunnel *t);
 
 /* ---- what streams and paths may ask ---- */
 
@@ -199,7 +211,16 @@ tunnel_stream_gone(struct tunnel *t, struct stream *s)
 int
 tunnel_out_full(const struct tunnel *t)
 {
-	return buf_len(&t->out) >= TUNNEL_OUT_HIGH;
+	return buf_len(&t->out) - t->out_sent >= TUNNEL_OUT_HIGH ||
+	    buf_len(&t->out) >= TUNNEL_RETAIN_HIGH;
+}
+
+/* 1 when streams paused on a full output may go on. */
+static int
+tunnel_out_roomy(const struct tunnel *t)
+{
+	return buf_len(&t->out) - t->out_sent < TUNNEL_OUT_LOW &&
+	    buf_len(&t->out) < TUNNEL_RETAIN_LOW;
 }
 
 int
@@ -219,7 +240,8 @@ int
 tunnel_send_reset(struct tunnel *t, uint32_t id, uint16_t code,
     const char *why)
 {
-	if (t->state != TUN_OPEN)
+	/* While resuming it waits for the new path like any frame. */
+	if (t->state != TUN_OPEN && t->state != TUN_RESUMING)
 		return 0;
 	return mux_put_reset(&t->out, id, code, why);
 }
@@ -267,6 +289,7 @@ tunnel_free(void *arg)
 	path_free(t->path);
 	buf_release(&t->in);
 	buf_release(&t->out);
+	buf_release(&t->ctl);
 	hmap_release(&t->streams);
 	free(t);
 }
@@ -305,6 +328,8 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	    t->path ? path_phase(t->path) : tunnel_state_names[t->state],
 	    why, t->rtt_ms);
 	buf_reset(&t->out);
+	t->out_sent = 0;
+	t->out_frame_left = 0;
 	if (t->path) {
 		/* Tell the peer why, if the path still takes it. */
 		if (t->state == TUN_OPEN &&
@@ -345,6 +370,8 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	t->log.peer = t->peer_str;
 	buf_init(&t->in, TUNNEL_IN_MAX);
 	buf_init(&t->out, TUNNEL_OUT_MAX);
+	/* An ACK and a RESUME at most. */
+	buf_init(&t->ctl, 2 * (MUX_HDR_LEN + 8));
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
@@ -364,11 +391,22 @@ tunnel_arm(struct tunnel *t)
 	uint64_t now = loop_now_ms(), next = t->next_ping_ms;
 	uint64_t dead = t->last_rx_ms + (uint64_t)t->p->conf->tunnel_dead_timeout;
 
+	if (t->state == TUN_RESUMING) {
+		/* The deadline; the initiator also asks again meanwhile. */
+		next = t->resume_deadline_ms;
+		if (t->initiator && t->path == NULL &&
+		    t->resume_asked_ms + TUNNEL_RESUME_RETRY_MS < next)
+			next = t->resume_asked_ms + TUNNEL_RESUME_RETRY_MS;
+		loop_timer_arm(t->timer, next > now ? next - now : 0);
+		return;
+	}
 	if (dead < next)
 		next = dead;
 	if (t->idle_since_ms && !t->released &&
 	    t->idle_since_ms + TUNNEL_RELEASE_MS < next)
 		next = t->idle_since_ms + TUNNEL_RELEASE_MS;
+	if (t->ack_due_ms && t->ack_due_ms < next)
+		next = t->ack_due_ms;
 	loop_timer_arm(t->timer, next > now ? next - now : 0);
 }
 
@@ -416,16 +454,37 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 	struct portal_conf *c = t->p->conf;
 	uint64_t now = loop_now_ms();
 
+	if (t->state == TUN_RESUMING) {
+		if (now >= t->resume_deadline_ms) {
+			tunnel_close(t, MUX_R_PEER_GONE, "no new path within "
+			    "%lld ms (tunnel.resume_timeout); the path was "
+			    "lost: %s", c->tunnel_resume_timeout, t->lost_why);
+			return;
+		}
+		if (t->initiator && t->path == NULL &&
+		    now - t->resume_asked_ms >= TUNNEL_RESUME_RETRY_MS)
+			tunnel_resume_ask(t);
+		tunnel_arm(t);
+		return;
+	}
 	if (t->state != TUN_OPEN) {
 		tunnel_close(t, MUX_R_TUNNEL_FAILED, "not up within %lld ms",
 		    c->tunnel_setup_timeout);
 		return;
 	}
 	if (now - t->last_rx_ms >= (uint64_t)c->tunnel_dead_timeout) {
-		tunnel_close(t, MUX_R_PEER_GONE, "nothing received for %llu "
-		    "ms (tunnel.dead_timeout)",
+		char why[96];
+
+		snprintf(why, sizeof(why), "nothing received for %llu ms "
+		    "(tunnel.dead_timeout)",
 		    (unsigned long long)(now - t->last_rx_ms));
+		tunnel_lose_path(t, why);
 		return;
+	}
+	if (t->ack_due_ms && now >= t->ack_due_ms) {
+		t->ack_now = 1;
+		if (tunnel_flush(t) != 0 || t->state != TUN_OPEN)
+			return;
 	}
 	/* Only the side that opens streams decides that a tunnel is idle. */
 	if (t->initiator && t->idle_since_ms &&
@@ -461,6 +520,97 @@ tunnel_arm_setup(struct tunnel *t)
 	return 0;
 }
 
+/* Frees a path once the current callbacks are done with it. */
+static void
+tunnel_path_free_cb(void *arg)
+{
+	path_free(arg);
+}
+
+/*
+ * Lets go of the tunnel's path: stops its I/O without a TLS close (the
+ * peer sees its transport end, a lost path, not a closed tunnel) and frees
+ * it after this loop turn.
+ */
+static void
+tunnel_drop_path(struct tunnel *t)
+{
+	struct path *path = t->path;
+
+	if (path == NULL)
+		return;
+	t->path = NULL;
+	path_close(path, NULL, 0);
+	loop_defer_free(t->p->loop, &path->defer, tunnel_path_free_cb, path);
+}
+
+/* The initiator asks the server for a new path of this tunnel. */
+static void
+tunnel_resume_ask(struct tunnel *t)
+{
+	t->resume_asked_ms = loop_now_ms();
+	t->request_id = portal_ctl_request_tunnel(t->p, t->rule, t->id);
+	if (t->request_id == 0)
+		log_debug(&t->log, "tunnel %s: no session with the server to "
+		    "ask for a new path; asking again in %d ms", t->tid,
+		    TUNNEL_RESUME_RETRY_MS);
+}
+
+/*
+ * The path died while the peer may well be alive: keep the streams and
+ * look for a new path, unless resuming is off, the peer said it is going
+ * away, or this portal is stopping.
+ */
+static void
+tunnel_lose_path(struct tunnel *t, const char *why)
+{
+	const struct portal_conf *c = t->p->conf;
+	uint64_t now = loop_now_ms();
+
+	if (t->state != TUN_OPEN && t->state != TUN_RESUMING)
+		return;
+	if (t->goaway || c->tunnel_resume_timeout == 0 || t->p->stopping) {
+		tunnel_close(t, MUX_R_PEER_GONE, "%s", why);
+		return;
+	}
+	snprintf(t->lost_why, sizeof(t->lost_why), "%s", why);
+	if (t->state == TUN_OPEN) {
+		log_info(&t->log, "tunnel %s to portal/%s lost its path (%s "
+		    "%s): %s; its %zu streams wait up to %lld ms for a new "
+		    "one (tunnel.resume_timeout)", t->tid, t->peer,
+		    t->path ? t->path->kind : "-", t->path ? t->path->addr :
+		    "-", why, t->nstreams, c->tunnel_resume_timeout);
+		t->state = TUN_RESUMING;
+		t->path_lost_ms = now;
+		t->resume_deadline_ms = now + (uint64_t)c->tunnel_resume_timeout;
+		t->replay_max = t->out_sent;
+	} else
+		log_info(&t->log, "tunnel %s to portal/%s: the new path failed: "
+		    "%s", t->tid, t->peer, why);
+	tunnel_drop_path(t);
+	/* All that was sent and not acknowledged goes again. */
+	t->out_sent = 0;
+	t->out_frame_left = 0;
+	buf_reset(&t->in);	/* a partial frame of the dead path */
+	buf_reset(&t->ctl);
+	t->resume_sent = 0;
+	t->ack_due_ms = 0;
+	t->ack_now = 0;
+	t->request_id = 0;
+	if (t->initiator)
+		tunnel_resume_ask(t);
+	tunnel_arm(t);
+}
+
+void
+tunnel_resume_later(struct tunnel *t, const char *why)
+{
+	log_info(&t->log, "tunnel %s to portal/%s: no new path yet: %s; "
+	    "asking again in %d ms", t->tid, t->peer, why,
+	    TUNNEL_RESUME_RETRY_MS);
+	t->request_id = 0;
+}
+
 void
 tunnel_start_path(struct tunnel *t, const struct proto_msg *g,
     struct path *path)
@@ -468,28 +618,76 @@ tunnel_start_path(struct tunnel *t, const struct proto_msg *g,
 	static const char hex[] = "0123456789abcdef";
 	size_t i;
 
-	for (i = 0; i < PROTO_TUNNEL_ID_LEN; i++) {
-		t->tid[2 * i] = hex[g->tunnel_id[i] >> 4];
-		t->tid[2 * i + 1] = hex[g->tunnel_id[i] & 15];
+	if (t->tid[0] == '\0') {
+		memcpy(t->id, g->tunnel_id, sizeof(t->id));
+		for (i = 0; i < PROTO_TUNNEL_ID_LEN; i++) {
+			t->tid[2 * i] = hex[g->tunnel_id[i] >> 4];
+			t->tid[2 * i + 1] = hex[g->tunnel_id[i] & 15];
+		}
+		t->tid[2 * PROTO_TUNNEL_ID_LEN] = '\0';
 	}
-	t->tid[2 * PROTO_TUNNEL_ID_LEN] = '\0';
-	log_info(&t->log, "tunnel %s to portal/%s granted (rule %s, %s "
-	    "side): %s %s at %s", t->tid, t->peer, g->rule[0] ? g->rule :
-	    "-", t->initiator ? "client" : "service", path->kind,
-	    g->relay_name, g->relay);
+	if (t->state == TUN_OPEN)
+		tunnel_lose_path(t, "the peer is moving the tunnel to a new "
+		    "path");
+	if (t->state == TUN_CLOSED) {
+		path_free(path);
+		return;
+	}
+	log_info(&t->log, "tunnel %s to portal/%s %s (rule %s, %s side): "
+	    "%s %s at %s", t->tid, t->peer, t->state == TUN_RESUMING ?
+	    "gets a new path" : "granted", g->rule[0] ? g->rule : "-",
+	    t->initiator ? "client" : "service", path->kind, g->relay_name,
+	    g->relay);
+	tunnel_drop_path(t);	/* a new path still in setup gives way */
 	t->path = path;
-	t->state = TUN_CONNECTING;
+	if (t->state != TUN_RESUMING)
+		t->state = TUN_CONNECTING;
 	path_start(path);
 }
 
 /* ---- the path's reports ---- */
 
+/* Streams that waited for the tunnel start now; then all is sent. */
+static void
+tunnel_start_waiting(struct tunnel *t)
+{
+	struct stream *s;
+
+	while ((s = TAILQ_FIRST(&t->waiting)) != NULL) {
+		TAILQ_REMOVE(&t->waiting, s, qentry);
+		t->nwaiting--;
+		s->queue = 0;
+		stream_start(s);
+		if (t->state != TUN_OPEN)
+			return;
+	}
+	tunnel_flush(t);
+}
+
 void
 tunnel_path_up(struct tunnel *t, struct path *path)
 {
-	struct stream *s;
 	char tls[128];
 
+	if (path != t->path)
+		return;
+	if (t->state == TUN_RESUMING) {
+		/* Say how much arrived; replay once the peer says the same. */
+		if (mux_put_seq(&t->ctl, MUX_RESUME, t->rx_seq) != 0) {
+			tunnel_close(t, MUX_R_INTERNAL, "cannot queue RESUME");
+			return;
+		}
+		t->resume_sent = 1;
+		t->last_rx_ms = loop_now_ms();
+		log_debug(&t->log, "tunnel %s: new path via %s %s is up; "
+		    "received %llu bytes so far", t->tid, path->kind,
+		    path->addr, (unsigned long long)t->rx_seq);
+		if (tunnel_flush(t) != 0 || t->path != path)
+			return;
+		if (path_pending(path))
+			tunnel_read(t);
+		return;
+	}
 	t->state = TUN_OPEN;
 	t->last_rx_ms = loop_now_ms();
 	if (t->nstreams == 0 && t->nwaiting == 0)
@@ -511,21 +709,78 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 		if (t->state != TUN_OPEN)
 			return;
 	}
-	while ((s = TAILQ_FIRST(&t->waiting)) != NULL) {
-		TAILQ_REMOVE(&t->waiting, s, qentry);
-		t->nwaiting--;
-		s->queue = 0;
-		stream_start(s);
-		if (t->state != TUN_OPEN)
-			return;
+	tunnel_start_waiting(t);
+}
+
+/* The peer's RESUME on the new path: replay from where it says. */
+static int
+tunnel_on_resume(struct tunnel *t, uint64_t seq)
+{
+	uint64_t now = loop_now_ms();
+	size_t drop;
+	char tls[128];
+
+	if (t->state != TUN_RESUMING || !t->resume_sent) {
+		tunnel_close(t, MUX_R_PEER_GONE, "the peer resumes a tunnel "
+		    "that this portal does not have (it restarted, or gave "
+		    "the tunnel up)");
+		return -1;
 	}
-	tunnel_flush(t);
+	if (seq < t->tx_acked || seq - t->tx_acked > t->replay_max) {
+		tunnel_close(t, MUX_R_PROTOCOL, "the peer resumes at byte %llu, "
+		    "outside what was sent (%llu acknowledged, %zu more sent)",
+		    (unsigned long long)seq, (unsigned long long)t->tx_acked,
+		    t->replay_max);
+		return -1;
+	}
+	drop = (size_t)(seq - t->tx_acked);
+	buf_consume(&t->out, drop);
+	t->tx_acked = seq;
+	t->out_sent = 0;
+	t->out_frame_left = 0;
+	t->state = TUN_OPEN;
+	t->resumes++;
+	t->last_rx_ms = now;
+	t->next_ping_ms = now + (uint64_t)t->p->conf->tunnel_keepalive;
+	t->path->ops->tls_info(t->path, tls, sizeof(tls));
+	log_info(&t->log, "tunnel %s to portal/%s resumed via %s %s (%s) after "
+	    "%llu ms without a path; replaying %zu bytes, %zu streams kept",
+	    t->tid, t->peer, t->path->kind, t->path->addr, tls,
+	    (unsigned long long)(now - t->path_lost_ms), t->replay_max - drop,
+	    t->nstreams);
+	tunnel_arm(t);
+	tunnel_start_waiting(t);
+	return t->state == TUN_OPEN ? 0 : -1;
+}
+
+/* The peer acknowledges seq bytes: what it has no longer needs keeping. */
+static int
+tunnel_on_ack(struct tunnel *t, uint64_t seq)
+{
+	size_t drop;
+
+	if (seq < t->tx_acked || seq - t->tx_acked > t->out_sent) {
+		tunnel_close(t, MUX_R_PROTOCOL, "the peer acknowledges byte "
+		    "%llu, outside what was sent (%llu acknowledged, %zu more "
+		    "sent)", (unsigned long long)seq,
+		    (unsigned long long)t->tx_acked, t->out_sent);
+		return -1;
+	}
+	drop = (size_t)(seq - t->tx_acked);
+	buf_consume(&t->out, drop);
+	t->out_sent -= drop;
+	t->tx_acked = seq;
+	/* Streams paused on a full retention may go on. */
+	if (!TAILQ_EMPTY(&t->blocked))
+		tunnel_flush_soon(t);
+	return 0;
 }
 
 void
 tunnel_path_readable(struct tunnel *t, struct path *path)
 {
-	if (t->state == TUN_OPEN && path == t->path)
+	if ((t->state == TUN_OPEN || t->state == TUN_RESUMING) &&
+	    path == t->path)
 		tunnel_read(t);
 }
 
@@ -541,8 +796,10 @@ tunnel_path_failed(struct tunnel *t, struct path *path)
 {
 	if (path != t->path)
 		return;
-	tunnel_close(t, t->state == TUN_OPEN ? MUX_R_PEER_GONE :
-	    MUX_R_TUNNEL_FAILED, "%s", path->why);
+	if (t->state == TUN_OPEN || t->state == TUN_RESUMING)
+		tunnel_lose_path(t, path->why);
+	else
+		tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", path->why);
 }
 
 /* ---- frames from the peer ---- */
@@ -584,10 +841,14 @@ tunnel_take_data(struct tunnel *t, const struct mux_frame *first, size_t need)
 	return need;
 }
 
-/* Handles the frames in t->in; returns -1 when the tunnel closed. */
+/*
+ * Handles the frames in t->in; returns -1 when the tunnel closed or lost
+ * its path (the caller must stop reading).
+ */
 static int
 tunnel_process(struct tunnel *t)
 {
+	struct path *path = t->path;
 	struct mux_frame f;
 	struct mux_hdr h;
 	const char *why;
@@ -611,7 +872,22 @@ tunnel_process(struct tunnel *t)
 			    "%u, stream %u): %s", h.type, h.stream, why);
 			return -1;
 		}
+		/* Before the peer's RESUME only RESUME and GOAWAY may come. */
+		if (t->state == TUN_RESUMING && f.hdr.type != MUX_RESUME &&
+		    f.hdr.type != MUX_GOAWAY) {
+			tunnel_close(t, MUX_R_PROTOCOL, "frame of type %u on a "
+			    "new path before RESUME", f.hdr.type);
+			return -1;
+		}
 		switch (f.hdr.type) {
+		case MUX_ACK:
+			if (tunnel_on_ack(t, f.seq) != 0)
+				return -1;
+			break;
+		case MUX_RESUME:
+			if (tunnel_on_resume(t, f.seq) != 0)
+				return -1;
+			break;
 		case MUX_DATA:
 			need = tunnel_take_data(t, &f, need);
 			break;
@@ -649,21 +925,50 @@ tunnel_process(struct tunnel *t)
 			t->goaway = 1;
 			break;
 		}
-		if (t->state != TUN_OPEN)
+		if ((t->state != TUN_OPEN && t->state != TUN_RESUMING) ||
+		    t->path != path)
 			return -1;
+		if (mux_is_sequenced(f.hdr.type))
+			t->rx_seq += need;
 		buf_consume(&t->in, need);
 	}
 	return 0;
 }
 
-/* Closes the tunnel for a read that ended it (rc < 0 from path_read). */
+/*
+ * A read ended the path (rc < 0 from path_read): a TLS close from the
+ * peer closes the tunnel; anything else (a reset, an EOF without a TLS
+ * close, a corrupt record) is a lost path, and the tunnel looks for a new
+ * one.
+ */
 static void
 tunnel_read_failed(struct tunnel *t, ssize_t rc)
 {
-	if (rc == NP_ETLS)
-		tunnel_close(t, MUX_R_PROTOCOL, "%s", t->path->why);
+	char why[sizeof(t->path->why)];
+
+	snprintf(why, sizeof(why), "%s", t->path->why);
+	if (rc == NP_ECLOSED)
+		tunnel_close(t, MUX_R_PEER_GONE, "%s", why);
 	else
-		tunnel_close(t, MUX_R_PEER_GONE, "%s", t->path->why);
+		tunnel_lose_path(t, why);
+}
+
+/*
+ * Acknowledgements of what arrived: at once past TUNNEL_ACK_EVERY, else
+ * with the next frames that leave anyway, else after TUNNEL_ACK_DELAY_MS.
+ */
+static void
+tunnel_ack_after_read(struct tunnel *t)
+{
+	if (t->rx_seq == t->rx_acked)
+		return;
+	if (t->rx_seq - t->rx_acked >= TUNNEL_ACK_EVERY) {
+		t->ack_now = 1;
+		tunnel_flush_soon(t);
+	} else if (t->ack_due_ms == 0) {
+		t->ack_due_ms = loop_now_ms() + TUNNEL_ACK_DELAY_MS;
+		tunnel_arm(t);
+	}
 }
 
 /*
@@ -674,6 +979,7 @@ tunnel_read_failed(struct tunnel *t, ssize_t rc)
 static void
 tunnel_read(struct tunnel *t)
 {
+	struct path *path = t->path;
 	uint8_t *p;
 	ssize_t n;
 	int i;
@@ -688,7 +994,7 @@ tunnel_read(struct tunnel *t)
 				return;
 			}
 		}
-		n = path_read(t->path, p, TUNNEL_RECORD_MAX);
+		n = path_read(path, p, TUNNEL_RECORD_MAX);
 		if (n > 0) {
 			buf_commit(&t->in, (size_t)n);
 			if (i == 0)	/* once per batch is precise enough */
@@ -700,12 +1006,15 @@ tunnel_read(struct tunnel *t)
 			return;
 		if (n < 0)
 			tunnel_read_failed(t, n);
+		else
+			tunnel_ack_after_read(t);
 		return;
 	}
 	if (tunnel_process(t) != 0)
 		return;
+	tunnel_ack_after_read(t);
 	/* Yielded with records left in the path's buffers: come back. */
-	if (path_pending(t->path))
+	if (path_pending(path))
 		tunnel_flush_soon(t);
 }
 
@@ -727,7 +1036,8 @@ tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct tunnel *t = arg;
 
-	if (t->state == TUN_OPEN && path_pending(t->path)) {
+	if ((t->state == TUN_OPEN || t->state == TUN_RESUMING) && t->path &&
+	    t->path->state == PATH_UP && path_pending(t->path)) {
 		tunnel_read(t);
 		if (t->state != TUN_OPEN)
 			return;
@@ -737,44 +1047,123 @@ tunnel_flush_cb(evutil_socket_t fd, short what, void *arg)
 		heap_trim();
 }
 
+/* Queues an ACK when one is due and the unsequenced buffer is free. */
+static void
+tunnel_maybe_ack(struct tunnel *t)
+{
+	if (t->rx_seq == t->rx_acked || buf_len(&t->ctl) > 0)
+		return;
+	/* Due now, or free: it rides with frames that leave anyway. */
+	if (!t->ack_now && t->rx_seq - t->rx_acked < TUNNEL_ACK_EVERY &&
+	    buf_len(&t->out) == t->out_sent)
+		return;
+	if (mux_put_seq(&t->ctl, MUX_ACK, t->rx_seq) != 0)
+		return;
+	t->rx_acked = t->rx_seq;
+	t->ack_due_ms = 0;
+	t->ack_now = 0;
+}
+
+/*
+ * Hands bytes to the path until it takes no more; 0, or -1 when the path
+ * broke (then lost: the caller stops).
+ */
+static int
+tunnel_write(struct tunnel *t, const uint8_t *p, size_t len, size_t *taken)
+{
+	ssize_t n;
+
+	*taken = 0;
+	while (*taken < len) {
+		n = path_write(t->path, p + *taken, len - *taken);
+		if (n < 0) {
+			tunnel_lose_path(t, t->path->why);
+			return -1;
+		}
+		if (n == 0)
+			break;
+		*taken += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Hands up to max bytes of the unsent frames to the path; 0, or -1 when
+ * the path broke.  Keeps track of where the frame being sent ends, since
+ * a path takes bytes, not frames, and an ACK may only go between frames.
+ */
+static int
+tunnel_write_out(struct tunnel *t, size_t max)
+{
+	const uint8_t *p = buf_data(&t->out) + t->out_sent;
+	size_t unsent = buf_len(&t->out) - t->out_sent, taken, adv, step;
+	struct mux_hdr h;
+
+	if (max > unsent)
+		max = unsent;
+	if (tunnel_write(t, p, max, &taken) != 0)
+		return -1;
+	for (adv = 0; adv < taken; adv += step) {
+		if (t->out_frame_left == 0) {
+			/* Our own frames: the header is whole and valid. */
+			(void)mux_hdr_decode(p + adv, unsent - adv, &h);
+			t->out_frame_left = MUX_HDR_LEN + (size_t)h.len;
+		}
+		step = taken - adv < t->out_frame_left ? taken - adv :
+		    t->out_frame_left;
+		t->out_frame_left -= step;
+	}
+	t->out_sent += taken;
+	return 0;
+}
+
 int
 tunnel_flush(struct tunnel *t)
 {
 	struct stream *s;
-	ssize_t n;
+	size_t taken;
 	int r, rounds;
 
-	if (t->state != TUN_OPEN)
-		return t->state == TUN_CLOSED ? -1 : 0;
+	if (t->state == TUN_CLOSED)
+		return -1;
+	if ((t->state != TUN_OPEN && t->state != TUN_RESUMING) ||
+	    t->path == NULL || t->path->state != PATH_UP)
+		return 0;
+	if (t->state == TUN_OPEN)
+		tunnel_maybe_ack(t);
 	for (rounds = 0; rounds < 2; rounds++) {
-		/* Encrypt while the path keeps up; then send in one go. */
-		while (buf_len(&t->out) > 0) {
-			n = path_write(t->path, buf_data(&t->out),
-			    buf_len(&t->out));
-			if (n < 0) {
-				tunnel_close(t, MUX_R_INTERNAL, "%s",
-				    t->path->why);
-				return -1;
-			}
-			if (n == 0)
-				break;
-			buf_consume(&t->out, (size_t)n);
+		/*
+		 * Encrypt while the path keeps up; then send in one go.  The
+		 * unsequenced frames (ACK, RESUME) go first; sequenced frames
+		 * only once the tunnel is open (after the peer's RESUME).
+		 */
+		if (t->out_frame_left > 0 && buf_len(&t->ctl) > 0 &&
+		    tunnel_write_out(t, t->out_frame_left) != 0)
+			return 0;
+		if (t->out_frame_left == 0) {
+			if (tunnel_write(t, buf_data(&t->ctl),
+			    buf_len(&t->ctl), &taken) != 0)
+				return 0;
+			buf_consume(&t->ctl, taken);
 		}
+		if (t->state == TUN_OPEN && buf_len(&t->ctl) == 0 &&
+		    tunnel_write_out(t, SIZE_MAX) != 0)
+			return 0;
 		if ((r = path_push(t->path)) != 0) {
-			tunnel_close(t, MUX_R_PEER_GONE, "%s", t->path->why);
-			return -1;
+			tunnel_lose_path(t, t->path->why);
+			return 0;
 		}
 		/* Room again: let paused streams read, then write that. */
-		if (TAILQ_EMPTY(&t->blocked) ||
-		    buf_len(&t->out) >= TUNNEL_OUT_LOW)
+		if (t->state != TUN_OPEN || TAILQ_EMPTY(&t->blocked) ||
+		    !tunnel_out_roomy(t))
 			break;
 		while ((s = TAILQ_FIRST(&t->blocked)) != NULL &&
-		    buf_len(&t->out) < TUNNEL_OUT_LOW) {
+		    tunnel_out_roomy(t)) {
 			TAILQ_REMOVE(&t->blocked, s, qentry);
 			s->queue = 0;
 			stream_resume(s);
 			if (t->state != TUN_OPEN)
-				return -1;
+				return t->state == TUN_CLOSED ? -1 : 0;
 		}
 	}
 	/*
@@ -782,10 +1171,12 @@ tunnel_flush(struct tunnel *t)
 	 * event will come): the encryption stopped at the path's limit, or
 	 * the streams resumed last round added more.  Go on in the next turn
 	 * of the loop, or, with every stream paused, nothing would ever send
-	 * them (the tunnel would stall until its keepalive tick).
+	 * them (the tunnel would stall until its keepalive tick).  Streams
+	 * paused on the retention wait for the peer's ACK instead.
 	 */
-	if (path_writable(t->path) &&
-	    (buf_len(&t->out) > 0 || !TAILQ_EMPTY(&t->blocked)))
+	if (t->state == TUN_OPEN && path_writable(t->path) &&
+	    (buf_len(&t->out) > t->out_sent || buf_len(&t->ctl) > 0 ||
+	    (!TAILQ_EMPTY(&t->blocked) && tunnel_out_roomy(t))))
 		tunnel_flush_soon(t);
 	return 0;
 }

@@ -10,9 +10,30 @@
 #include "portal/portal_path.h"
 #include "portal/portal_tunnel.h"
 
-/* Output buffer watermarks: above HIGH streams pause, below LOW resume. */
+/*
+ * Output buffer watermarks, of frames not yet handed to the path: above
+ * HIGH streams pause, below LOW they resume.
+ */
 #define TUNNEL_OUT_HIGH		(1024 * 1024)
 #define TUNNEL_OUT_LOW		(256 * 1024)
+/*
+ * The output buffer also keeps what was sent until the peer acknowledges
+ * it, for a replay on a new path.  Streams pause while it holds this much
+ * in all (the peer's acknowledgements free it), so it never reaches
+ * TUNNEL_OUT_MAX; RETAIN_LOW is where they resume.
+ */
+#define TUNNEL_RETAIN_HIGH	(6 * 1024 * 1024)
+#define TUNNEL_RETAIN_LOW	(4 * 1024 * 1024)
+/*
+ * A receiver acknowledges at once once this much arrived unacknowledged,
+ * else with the next frames it sends anyway, else after ACK_DELAY_MS:
+ * what a sender keeps for a replay is about this plus what is in flight,
+ * and an idle tunnel keeps nothing for long.
+ */
+#define TUNNEL_ACK_EVERY	(64 * 1024)
+#define TUNNEL_ACK_DELAY_MS	200
+/* While a tunnel waits for a new path, how often it asks again. */
+#define TUNNEL_RESUME_RETRY_MS	1000
 /*
  * How far all streams of a tunnel together may grow their receive windows
  * beyond the initial 256 KiB each: bounds what fast streams that turn slow
@@ -39,8 +60,10 @@
 
 enum tunnel_state {
 	TUN_REQUESTING,		/* client: waiting for the server's grant */
-	TUN_CONNECTING,		/* its path is being set up */
+	TUN_CONNECTING,		/* its first path is being set up */
 	TUN_OPEN,
+	TUN_RESUMING,		/* its path died: waiting for a new one, and
+				 * then for the peer's RESUME */
 	TUN_CLOSED,
 };
 
@@ -52,14 +75,35 @@ struct tunnel {
 	char			 peer[NP_NAME_MAX + 1];
 	char			 rule[NP_NAME_MAX + 1];	/* that asked for it */
 	uint32_t		 request_id;
+	uint8_t			 id[PROTO_TUNNEL_ID_LEN];
 	char			 tid[2 * PROTO_TUNNEL_ID_LEN + 1];
 
 	struct path		*path;		/* the one frames use */
+	uint64_t		 path_lost_ms;	/* RESUMING: when, and until */
+	uint64_t		 resume_deadline_ms;
+	uint64_t		 resume_asked_ms; /* initiator: last request */
+	unsigned		 resumes;	/* new paths it has had */
+	char			 lost_why[256];	/* how it lost the last one */
 	struct event		*flush_ev;	/* tunnel_flush_soon() */
 	struct loop_timer	*timer;		/* setup, keepalive, idle */
 
 	struct buf		 in;		/* plaintext frames read */
-	struct buf		 out;		/* plaintext frames to write */
+	/*
+	 * Frames for the peer: the first out_sent bytes went to the path and
+	 * wait for the peer's ACK (tx_acked counts the bytes acknowledged
+	 * since the tunnel began); the rest waits for the path.
+	 */
+	struct buf		 out;
+	size_t			 out_sent;
+	size_t			 out_frame_left; /* of the frame at out_sent */
+	uint64_t		 tx_acked;
+	size_t			 replay_max;	/* RESUMING: out_sent at the loss */
+	struct buf		 ctl;		/* ACK, RESUME: not sequenced */
+	uint64_t		 rx_seq;	/* sequenced bytes processed */
+	uint64_t		 rx_acked;	/* ... and acknowledged */
+	uint64_t		 ack_due_ms;	/* 0: no delayed ACK pending */
+	int			 ack_now;
+	int			 resume_sent;	/* RESUMING: ours is queued */
 	struct hmap		 streams;	/* by id */
 	size_t			 nstreams;
 	uint32_t		 next_stream;
@@ -93,9 +137,12 @@ int	tunnel_arm_setup(struct tunnel *t);
 void	tunnel_free(void *arg);
 /*
  * Takes a grant: logs it, and gives the tunnel the path (consumes it) that
- * the grant's caller made; the path is started here.
+ * the grant's caller made; the path is started here.  A tunnel that is
+ * open or resuming gives up the path it has for this one.
  */
 void	tunnel_start_path(struct tunnel *t, const struct proto_msg *grant,
 	    struct path *path);
+/* A resume request failed for a reason that may pass (no relay yet). */
+void	tunnel_resume_later(struct tunnel *t, const char *why);
 
 #endif

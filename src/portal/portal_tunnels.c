@@ -46,7 +46,7 @@ tunnel_for_rule(struct portal *p, const struct portal_rule *rule, char *why,
 		return NULL;
 	}
 	snprintf(t->rule, sizeof(t->rule), "%s", rule->name);
-	t->request_id = portal_ctl_request_tunnel(p, rule->name);
+	t->request_id = portal_ctl_request_tunnel(p, rule->name, NULL);
 	if (t->request_id == 0) {
 		snprintf(why, whylen, "no session with the server to ask for a "
 		    "tunnel");
@@ -120,10 +120,39 @@ tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 	char why[256];
 
 	if ((path = path_relay_new(t, g, why, sizeof(why))) == NULL) {
-		tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", why);
+		if (t->state == TUN_RESUMING)
+			tunnel_resume_later(t, why);
+		else
+			tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", why);
 		return;
 	}
 	tunnel_start_path(t, g, path);
+}
+
+/* 1 when a grant names a tunnel to resume (a non-zero resume id). */
+static int
+tunnel_grant_resumes(const struct proto_msg *g)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(g->resume); i++)
+		if (g->resume[i])
+			return 1;
+	return 0;
+}
+
+/* Service side: the tunnel from peer that a grant resumes, or NULL. */
+static struct tunnel *
+tunnel_find_resumed(struct portal *p, const struct proto_msg *g)
+{
+	struct tunnel *t;
+
+	TAILQ_FOREACH(t, &p->tunnels, entry)
+		if (!t->initiator && t->state != TUN_CLOSED &&
+		    t->tid[0] && memcmp(t->id, g->resume, sizeof(t->id)) == 0 &&
+		    strcmp(t->peer, g->peer) == 0)
+			return t;
+	return NULL;
 }
 
 void
@@ -135,7 +164,8 @@ portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
 
 	if (m->side == PROTO_SIDE_CLIENT) {
 		TAILQ_FOREACH(t, &p->tunnels, entry)
-			if (t->state == TUN_REQUESTING &&
+			if ((t->state == TUN_REQUESTING ||
+			    t->state == TUN_RESUMING) && t->request_id &&
 			    t->request_id == m->id)
 				break;
 		if (t == NULL || strcmp(t->peer, m->peer) != 0) {
@@ -156,6 +186,16 @@ portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
 		    "no rule of this portal names it", m->peer);
 		return;
 	}
+	/*
+	 * A new path for a tunnel we have.  For one we do not have (this
+	 * portal restarted, or gave it up) a fresh tunnel takes the path,
+	 * and the peer's RESUME on it closes it with the reason.
+	 */
+	if (tunnel_grant_resumes(m) &&
+	    (t = tunnel_find_resumed(p, m)) != NULL) {
+		tunnel_grant_path(t, m);
+		return;
+	}
 	if ((t = tunnel_new(p, m->peer, 0)) == NULL ||
 	    tunnel_arm_setup(t) != 0) {
 		log_error(NULL, "cannot accept a tunnel from portal/%s: out of "
@@ -173,14 +213,33 @@ portal_tunnel_refused(struct portal *p, const struct proto_msg *m)
 {
 	struct tunnel *t;
 
+	char why[PROTO_TEXT_MAX + 64];
+
 	TAILQ_FOREACH(t, &p->tunnels, entry) {
-		if (t->state == TUN_REQUESTING && t->request_id == m->id) {
+		if (t->request_id != m->id || t->request_id == 0)
+			continue;
+		snprintf(why, sizeof(why), "%s%s%s", proto_error_text(m->code),
+		    m->message[0] ? ": " : "", m->message);
+		if (t->state == TUN_REQUESTING) {
 			tunnel_close(t, MUX_R_TUNNEL_FAILED, "the server refused "
-			    "(rule %s): %s%s%s", t->rule,
-			    proto_error_text(m->code), m->message[0] ? ": " :
-			    "", m->message);
+			    "(rule %s): %s", t->rule, why);
 			return;
 		}
+		if (t->state != TUN_RESUMING)
+			continue;
+		/*
+		 * No relay, or the server's own trouble, may pass before the
+		 * deadline (a relay restarting); a refusal by policy, or a
+		 * peer that is not connected, ends the tunnel now.
+		 */
+		if (m->code == PROTO_E_NO_RELAY || m->code == PROTO_E_INTERNAL ||
+		    m->code == PROTO_E_SHUTDOWN)
+			tunnel_resume_later(t, why);
+		else
+			tunnel_close(t, m->code == PROTO_E_PEER_OFFLINE ?
+			    MUX_R_PEER_GONE : MUX_R_RULE_REVOKED, "the server "
+			    "refused a new path (rule %s): %s", t->rule, why);
+		return;
 	}
 	log_warn(NULL, "server error %u for unknown request %u: %s", m->code,
 	    m->id, m->message);
@@ -191,10 +250,13 @@ portal_tunnel_ctl_down(struct portal *p)
 {
 	struct tunnel *t, *next;
 
-	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next)
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next) {
 		if (t->state == TUN_REQUESTING)
 			tunnel_close(t, MUX_R_TUNNEL_FAILED, "lost the session "
 			    "with the server before the grant");
+		else if (t->state == TUN_RESUMING)
+			t->request_id = 0;	/* asked again on its timer */
+	}
 }
 
 void
@@ -255,11 +317,17 @@ portal_tunnel_rules_changed(struct portal *p)
 int
 portal_tunnel_drain(struct portal *p)
 {
-	struct tunnel *t;
+	struct tunnel *t, *next;
 	int live = 0;
 
-	TAILQ_FOREACH(t, &p->tunnels, entry) {
+	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, next) {
 		t->goaway = 1;
+		/* Without a path its streams cannot finish: no use waiting. */
+		if (t->state == TUN_RESUMING) {
+			tunnel_close(t, MUX_R_SHUTDOWN, "portal shutting down "
+			    "while the tunnel waits for a new path");
+			continue;
+		}
 		if (t->nstreams || t->nwaiting)
 			live = 1;
 	}

@@ -125,6 +125,8 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	struct server_peer *service, *relay;
 	struct proto_msg g;
 	char tid[2 * PROTO_TUNNEL_ID_LEN + 1];
+	char resumes[11 + 2 * PROTO_TUNNEL_ID_LEN + 1];
+	size_t i;
 	int r;
 
 	if ((rule = policy_find(srv->policy, req->rule)) == NULL) {
@@ -159,6 +161,22 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	}
 	snprintf(g.rule, sizeof(g.rule), "%s", rule->name);
 	server_hex(g.tunnel_id, sizeof(g.tunnel_id), tid);
+	/*
+	 * A tunnel that lost its path asks for a new one: the same checks,
+	 * a fresh ticket (the relay takes each ticket once), and both grants
+	 * name the tunnel it resumes, so that the service portal attaches the
+	 * new path to its half of that tunnel.  The server keeps no state
+	 * for it: a portal can only name its own tunnels, whose peer is
+	 * checked again by the path's TLS handshake.
+	 */
+	memcpy(g.resume, req->resume, sizeof(g.resume));
+	resumes[0] = '\0';
+	for (i = 0; i < sizeof(g.resume) && g.resume[i] == 0; i++)
+		;
+	if (i < sizeof(g.resume)) {
+		memcpy(resumes, ", resuming ", 11);
+		server_hex(g.resume, sizeof(g.resume), resumes + 11);
+	}
 
 	/* The service side first: it must be dialling when the client is. */
 	g.id = 0;
@@ -176,8 +194,8 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 		return;		/* the requester is gone, and logged */
 	relay->tunnels++;	/* until its next RELAY_LOAD says better */
 	log_info(ctl_conn_log(p->conn), "tunnel granted: rule %s, portal/%s "
-	    "-> portal/%s via relay/%s at %s, tunnel %s", rule->name, client,
-	    rule->service, g.relay_name, g.relay, tid);
+	    "-> portal/%s via relay/%s at %s, tunnel %s%s", rule->name, client,
+	    rule->service, g.relay_name, g.relay, tid, resumes);
 }
 
 void

@@ -9,9 +9,11 @@
 # is a firewall without translation.
 #
 # Two pairs of portals on hosts A (behind rA) and B share the path:
-#   pa -> pb    tunnel.keepalive 1 s, tunnel.dead_timeout 5 s: the outage
-#               outlasts the tunnel, which should close and reset its
-#               streams with a reason;
+#   pa -> pb    tunnel.keepalive 1 s, tunnel.dead_timeout 5 s,
+#               tunnel.resume_timeout 40 s: the outage outlasts the path,
+#               which is given up after 5 s; the tunnel keeps its streams,
+#               asks for a new path until the server answers again, and
+#               must resume on it with every stream intact;
 #   pa2 -> pb2  tunnel.keepalive 2 s, tunnel.dead_timeout 40 s: the tunnel
 #               outlasts the outage, and its streams may resume.  They
 #               usually do some 8 s after it (TCP's retransmission backoff),
@@ -26,8 +28,9 @@
 #
 # Checks: the control sessions of pa and pa2 die during the outage and
 # come back after it (the portals log the reconnection, the server
-# registers them again); every stream either resumes with all its bytes
-# intact or is reset, and then a portal logged the reset with a reason;
+# registers them again); the streams of pa -> pb resume with all their
+# bytes intact on a new path; those of pa2 -> pb2 either resume or are
+# reset, and then a portal logged the reset with a reason;
 # no client waits longer for a block than the dead timeout of its tunnel
 # allows (plus a keepalive interval and a margin: 50 s), which would be a
 # silent hang;
@@ -48,7 +51,7 @@ np_dp_pki pa2 pb2
 } | np_policy
 nl_server keepalive=1s dead_timeout=3s
 nl_relay
-short=(tunnel.keepalive=1s tunnel.dead_timeout=5s)
+short=(tunnel.keepalive=1s tunnel.dead_timeout=5s tunnel.resume_timeout=40s)
 long=(tunnel.keepalive=2s tunnel.dead_timeout=40s)
 nl_portal pa A 1 0 "${short[@]}"
 nl_portal pb B 0 1 "${short[@]}"
@@ -104,6 +107,7 @@ for p in 1 2; do
 			echo "    $c (rule echo$p): resumed: $line"
 			;;
 		reset:*)
+			[ "$p" = 2 ] || np_fail "$c (rule echo1): the stream was reset instead of resuming on a new path: $line"
 			resets=$((resets + 1))
 			echo "    $c (rule echo$p): $line"
 			;;
@@ -121,6 +125,10 @@ for p in 1 2; do
 done
 grep -hE 'tunnel [0-9a-f]{32} to portal/pb2? closed' "$(np_log pa)" "$(np_log pa2)" |
     sed 's/^.* tunnel_close: /    /' || true
+np_log_line pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay' |
+    sed 's/^.* tunnel_on_resume: /    /'
+np_log_line pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay' |
+    grep -q . || np_fail "pa logged no resumed tunnel"
 
 np_step "a new connection gets through"
 nl_help A fresh rounds 7001 --secs 1 --deadline 20
@@ -134,4 +142,4 @@ for d in pa pb pa2 pb2 r1 hub; do
 	np_stop "$d"
 done
 np_stop echo
-np_pass "$cut_secs s outage ($cut): control sessions recovered, every stream resumed or was reset with a reason"
+np_pass "$cut_secs s outage ($cut): control sessions recovered, the tunnel that lost its path resumed on a new one with its streams intact"

@@ -52,6 +52,22 @@ T_CASE(control_frames_roundtrip)
 	T_EQ_STR(f.reason, "");
 	buf_reset(&b);
 
+	T_EQ_INT(mux_put_seq(&b, MUX_ACK, 0x1122334455667788ULL), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.type, MUX_ACK);
+	T_ASSERT(f.seq == 0x1122334455667788ULL);
+	T_ASSERT(!mux_is_sequenced(MUX_ACK));
+	buf_reset(&b);
+
+	T_EQ_INT(mux_put_seq(&b, MUX_RESUME, 42), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.type, MUX_RESUME);
+	T_ASSERT(f.seq == 42);
+	T_ASSERT(!mux_is_sequenced(MUX_RESUME));
+	T_ASSERT(mux_is_sequenced(MUX_DATA));
+	T_EQ_INT(mux_put_seq(&b, MUX_PING, 1), NP_EPROTO);
+	buf_reset(&b);
+
 	T_EQ_INT(mux_put_fin(&b, 5), 0);
 	t_decode_ok(&b, &f);
 	T_EQ_INT(f.hdr.type, MUX_DATA);
@@ -100,6 +116,9 @@ T_CASE(bad_frames)
 	memcpy(f + MUX_HDR_LEN, "\x00\x01\n", 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 3, &d, &why), NP_EPROTO);
 	T_EQ_STR(why, "reason is too long or not printable");
+	mux_hdr_encode(f, MUX_ACK, 0, 8, 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 8, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "bad ack or resume");
 	mux_hdr_encode(f, MUX_PING, 0, 8, 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 8, &d, &why), NP_EPROTO);
 	T_EQ_STR(why, "bad ping");
