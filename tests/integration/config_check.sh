@@ -4,7 +4,8 @@
 # Configuration checking from the command line: `netport ROLE -c FILE -n`
 # prints "configuration OK" and exits 0 for a valid file, and prints every
 # problem as FILE:LINE: KEY: why; expected and exits 1 for a broken one, for
-# the server, the relay and the portal.  Certificate paths are only checked
+# the server, the relay and the portal: bad entries of lists (allow,
+# advertise) and checks across keys in the same run as bad scalars.  Certificate paths are only checked
 # for their syntax, so no certificate files are needed (the server's -n does
 # load its policy file).  Last, the key
 # tables in docs/CONFIG.md must be exactly what `netport config-doc` prints.
@@ -124,6 +125,22 @@ relay-bad.yaml:5: server: 'np.example.com' has no port; expected host:port with 
 relay-bad.yaml:6: listen: is a sequence; expected host:port with port 0..65535
 EOF
 
+{ cat tls.yaml; printf 'server: np.example.com:443\ncapacity: 0\n'
+  printf 'advertise: ["host:99999", "relay.example.com:8443", "r2"]\n'; } \
+    >relay-lists.yaml
+expect_bad relay relay-lists.yaml <<'EOF'
+relay-lists.yaml:6: capacity: 0 out of range; expected an integer 1..1000000
+relay-lists.yaml:7: advertise[0]: port 99999 out of range; expected host:port with port 1..65535
+relay-lists.yaml:7: advertise[2]: 'r2' has no port; expected host:port with port 1..65535
+EOF
+
+{ cat tls.yaml; printf 'server: np.example.com:443\nlisten: "[::]:8443"\n'
+  printf 'capacity: many\n'; } >relay-wildcard.yaml
+expect_bad relay relay-wildcard.yaml <<'EOF'
+relay-wildcard.yaml:7: capacity: 'many' is not an integer; expected an integer 1..1000000
+relay-wildcard.yaml:6: advertise: missing while listen is the wildcard address ::; expected the public host:port that portals dial
+EOF
+
 # --- portal
 { cat tls.yaml; printf 'server: "[2001:db8::1]:443"\nreconnect:\n'
   printf '  min: 250ms\n  max: 5m\n'; } >portal-good.yaml
@@ -144,6 +161,32 @@ portal-bad.yaml:5: reconnect.max: 'soon' is not a duration; expected a duration 
 portal-bad.yaml:1: tls.ca: missing; expected a path (required)
 portal-bad.yaml:1: tls.cert: missing; expected a path (required)
 portal-bad.yaml:1: tls.key: missing; expected a path (required)
+EOF
+
+# Bad list entries are reported in the same run as bad scalars, and a
+# check across keys with them.
+cat >portal-lists.yaml <<'EOF'
+tls:
+  ca: ca.pem
+  cert: cert.pem
+  key: key.pem
+server: np.example.com
+tunnel:
+  max_streams: 0
+  keepalive: 20s
+  dead_timeout: 10s
+allow:
+  - 127.0.0.1:22
+  - 10.0.0.0/33:80
+  - "[::1]:*"
+  - db.internal:99999
+EOF
+expect_bad portal portal-lists.yaml <<'EOF'
+portal-lists.yaml:5: server: 'np.example.com' has no port; expected host:port with port 1..65535
+portal-lists.yaml:7: tunnel.max_streams: 0 out of range; expected an integer 1..1000000
+portal-lists.yaml:12: allow[1]: '10.0.0.0/33:80' is not a target pattern; expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path
+portal-lists.yaml:14: allow[3]: 'db.internal:99999' is not a target pattern; expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path
+portal-lists.yaml:9: tunnel.dead_timeout: 10000 ms is not longer than tunnel.keepalive (20000 ms); expected at least twice the keepalive
 EOF
 
 printf 'server: [np.example.com:443\n' >portal-syntax.yaml
