@@ -24,7 +24,8 @@ portal_conf_check(const struct conf_check *c)
 	struct allowlist allow;
 	int r, worst;
 
-	worst = 0;
+	if ((worst = conf_common_check(c)) == -ENOMEM)
+		return worst;
 	if (conf_check_usable(c, "allow")) {
 		r = allowlist_parse(&conf->allow, c->name, &allow, c->errs);
 		allowlist_free(&allow);

@@ -36,7 +36,8 @@ relay_conf_check(const struct conf_check *c)
 	size_t i;
 	int worst;
 
-	worst = 0;
+	if ((worst = conf_common_check(c)) == -ENOMEM)
+		return worst;
 	if (!conf_check_usable(c, "advertise"))
 		return worst;
 	for (i = 0; i < adv->n; i++) {

@@ -23,7 +23,8 @@ server_conf_check(const struct conf_check *c)
 	const struct server_conf *conf = c->conf;
 	int r, worst;
 
-	worst = 0;
+	if ((worst = conf_common_check(c)) == -ENOMEM)
+		return worst;
 	if (conf_check_usable(c, "dead_timeout") &&
 	    conf_check_usable(c, "keepalive") &&
 	    conf->dead_timeout <= conf->keepalive) {

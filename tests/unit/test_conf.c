@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1240,6 +1241,81 @@ T_CASE(relay_wildcard_needs_advertise)
 	    "portals dial");
 }
 
+/*
+ * Loads a portal config whose tls.key is a file of the given mode; returns
+ * the load's result with its messages in tc_msgs (the key's path replaced
+ * by KEY), and unlinks the file.
+ */
+static int
+tc_key_mode(unsigned mode, const char *extra)
+{
+	char key[64], text[512], *at;
+	size_t n;
+	int r;
+
+	tc_write_file(key, sizeof(key), "not read by the check\n", 22);
+	if (chmod(key, mode) != 0)
+		abort();
+	snprintf(text, sizeof(text), "tls:\n  ca: ca.pem\n  cert: c.pem\n"
+	    "  key: %s\n%sserver: np.example.com:443\n", key, extra);
+	r = tc_fail_len(&portal_conf_schema, text, strlen(text));
+	unlink(key);
+	/* The path is random: KEY stands for it, wherever it appears. */
+	n = strlen(key);
+	while ((at = strstr(tc_msgs, key)) != NULL) {
+		memcpy(at, "KEY", 3);
+		memmove(at + 3, at + n, strlen(at + n) + 1);
+	}
+	return r;
+}
+
+T_CASE(key_file_mode)
+{
+	static const unsigned refused[] = { 0644, 0640, 0604, 0620, 0602,
+	    0610, 0601, 0660, 0666, 0777 };
+	static const unsigned accepted[] = { 0600, 0400, 0700, 0200 };
+	char want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		T_EQ_INT(tc_key_mode(refused[i], ""), NP_ECONFIG);
+		snprintf(want, sizeof(want), "t.yaml:4: tls.key: 'KEY' is open "
+		    "to group or others (mode %04o); expected mode 0600 or "
+		    "0400 (chmod 600 KEY), or tls.key_permissions: ignore "
+		    "where a platform mounts keys with modes of its own",
+		    refused[i]);
+		T_EQ_STR(tc_msgs, want);
+	}
+	/* tc_fail_len returns 0 for a load that succeeds. */
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+		T_EQ_INT(tc_key_mode(accepted[i], ""), 0);
+	T_EQ_INT(tc_key_mode(0644, "tls.key_permissions: ignore\n"), 0);
+	T_EQ_INT(tc_key_mode(0600, "tls.key_permissions: strict\n"), 0);
+	/* Reported with the other problems of the file. */
+	T_EQ_INT(tc_key_mode(0644, "tunnel.max_streams: 0\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:5: tunnel.max_streams: 0 out of range; "
+	    "expected an integer 1..1000000\n"
+	    "t.yaml:4: tls.key: 'KEY' is open to group or others (mode "
+	    "0644); expected mode 0600 or 0400 (chmod 600 KEY), or "
+	    "tls.key_permissions: ignore where a platform mounts keys with "
+	    "modes of its own");
+	/* A bad opt-out value is itself the error, not the mode. */
+	T_EQ_INT(tc_key_mode(0644, "tls.key_permissions: lax\n"),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:5: tls.key_permissions: unknown value "
+	    "'lax'; expected one of strict, ignore");
+}
+
+/* A key file that is not there is the TLS set-up's to report, not -n's. */
+T_CASE(key_file_missing_left_to_tls)
+{
+	static const char text[] = "tls:\n  ca: ca.pem\n  cert: c.pem\n"
+	    "  key: /nonexistent/netport-test.key\n"
+	    "server: np.example.com:443\n";
+
+	T_EQ_INT(tc_fail_len(&portal_conf_schema, text, strlen(text)), 0);
+}
+
 int
 main(void)
 {
@@ -1294,5 +1370,7 @@ main(void)
 	T_RUN(check_across_keys);
 	T_RUN(real_schemas_list_entries);
 	T_RUN(relay_wildcard_needs_advertise);
+	T_RUN(key_file_mode);
+	T_RUN(key_file_missing_left_to_tls);
 	return t_done();
 }
