@@ -19,6 +19,7 @@
 #include "ca/ca_index.h"
 #include "ca/ca_store.h"
 #include "core/err.h"
+#include "core/keyfile.h"
 
 /* The index never legitimately exceeds its entry cap of full lines. */
 #define CA_STORE_INDEX_MAX						\
@@ -115,11 +116,19 @@ ca_store_load_signer(struct ca_store *st, char *err, size_t errsize)
 	char *pem = NULL;
 	size_t len = 0;
 	BIO *bio = NULL;
+	unsigned mode;
 	int rc;
 
 	if ((rc = ca_store_path(st, CA_STORE_KEY, kpath, sizeof(kpath))) ||
 	    (rc = ca_store_path(st, CA_STORE_CERT, cpath, sizeof(cpath)))) {
 		np_errf(err, errsize, "%s: path too long", st->dir);
+		goto out;
+	}
+	/* Signing with a key others could read would vouch for nothing. */
+	if ((rc = keyfile_check(kpath, &mode)) == -EPERM) {
+		np_errf(err, errsize, "%s is open to group or others (mode "
+		    "%04o); expected mode 0600 (chmod 600 %s)", kpath, mode,
+		    kpath);
 		goto out;
 	}
 	if ((rc = ca_file_read(kpath, CA_STORE_PEM_MAX, &pem, &len)) != 0) {

@@ -193,14 +193,56 @@ allow_port_ok(const struct allow_entry *e, uint16_t port)
 	return port >= e->port_lo && port <= e->port_hi;
 }
 
+/*
+ * A literal in the strict forms of inet_pton(), the forms in which a rule
+ * names an address: "127.1" or a zone ("fe80::1%eth0") are left to the
+ * resolver, and to the check of the address it yields.
+ */
+static int
+allow_literal(const char *host, struct sockaddr_storage *ss)
+{
+	struct sockaddr_in *in = (void *)ss;
+	struct sockaddr_in6 *in6 = (void *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, host, &in->sin_addr) == 1) {
+		in->sin_family = AF_INET;
+		return 1;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		return 1;
+	}
+	return 0;
+}
+
+int
+allowlist_is_literal(const char *host)
+{
+	struct sockaddr_storage ss;
+
+	return allow_literal(host, &ss);
+}
+
 int
 allowlist_match_name(const struct allowlist *a, const char *host,
     uint16_t port)
 {
+	struct sockaddr_storage ss;
 	size_t i;
 
 	if (a->n == 0)
 		return 1;
+	/* An address resolves to itself: match it as the address now. */
+	if (allow_literal(host, &ss)) {
+		if (ss.ss_family == AF_INET)
+			((struct sockaddr_in *)(void *)&ss)->sin_port =
+			    htons(port);
+		else
+			((struct sockaddr_in6 *)(void *)&ss)->sin6_port =
+			    htons(port);
+		return allowlist_match_addr(a, (const void *)&ss);
+	}
 	for (i = 0; i < a->n; i++) {
 		const struct allow_entry *e = &a->v[i];
 

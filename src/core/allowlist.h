@@ -7,8 +7,10 @@
  * entry matches it; an empty list lets every target the rules name pass.
  *
  * Names match names (case-insensitively) before resolution; addresses and
- * prefixes match the resolved address, so "127.0.0.1:22" also lets a rule
- * that targets localhost:22 through once localhost resolves to 127.0.0.1.
+ * prefixes match an address literal at once, and any other target's
+ * resolved address, so "127.0.0.1:22" lets a rule that targets
+ * 127.0.0.1:22 through, and one that targets localhost:22 once localhost
+ * resolves to 127.0.0.1.
  * Pure code.
  */
 #ifndef NETPORT_CORE_ALLOWLIST_H
@@ -44,9 +46,18 @@ int	allowlist_parse(const struct conf_strlist *in, const char *file,
 	    __attribute__((warn_unused_result));
 void	allowlist_free(struct allowlist *a);
 
-/* 1 when the list is empty or a NAME/ANY entry matches host:port. */
+/*
+ * 1 when host:port passes before any resolution: the list is empty, an ANY
+ * entry or a NAME entry matches it, or host is an IPv4 or IPv6 address
+ * literal that an address or prefix entry matches (it resolves to itself).
+ */
 int	allowlist_match_name(const struct allowlist *a, const char *host,
 	    uint16_t port);
+/*
+ * 1 when host is an IPv4 or IPv6 address literal, which
+ * allowlist_match_name() judges for good: no resolution can change it.
+ */
+int	allowlist_is_literal(const char *host);
 /* 1 when the list is empty or a unix:/path entry names exactly path. */
 int	allowlist_match_unix(const struct allowlist *a, const char *path);
 /* 1 when the list is empty or an entry matches the resolved address. */

@@ -51,6 +51,8 @@ struct conf_load {
 	struct conf_errors	*errs;
 	void			*out;
 	unsigned long		*seen;	/* per key: line set at, or 0 */
+	unsigned char		*refused;	/* per key: value refused */
+	unsigned long		 nfailed;	/* messages added */
 	int			 failed;	/* a message was added */
 	int			 oom;
 };
@@ -191,6 +193,7 @@ conf_fail(struct conf_load *ld, unsigned long line, const char *key,
 	else
 		conf_echo(key, name, sizeof(name));
 	ld->failed = 1;
+	ld->nfailed++;
 	if (conf_errorf(ld->errs, ld->name, line, "%s: %s; expected %s", name,
 	    what, expected) != 0)
 		ld->oom = 1;
@@ -914,6 +917,7 @@ conf_walk(struct conf_load *ld, const struct ytree_node *map,
 	const struct ytree_pair *p;
 	struct conf_text t = { .len = 0 };
 	char level[CONF_TEXT_MAX];
+	unsigned long before;
 	size_t i, ki;
 	char *name;
 
@@ -931,9 +935,12 @@ conf_walk(struct conf_load *ld, const struct ytree_node *map,
 				    "duplicate key, first at line %lu",
 				    ld->seen[ki]);
 			} else {
+				before = ld->nfailed;
 				ld->seen[ki] = p->line;
 				conf_set_value(ld, &schema->keys[ki], p->value,
 				    p->line);
+				if (ld->nfailed != before)
+					ld->refused[ki] = 1;
 			}
 		} else if (conf_is_prefix(schema, name)) {
 			if (p->value->kind == YTREE_MAP)
@@ -998,7 +1005,81 @@ conf_check_missing(struct conf_load *ld, const struct ytree_node *root)
 		conf_text_printf(&t, " (required)");
 		conf_fail(ld, conf_missing_line(root, k->name), k->name,
 		    t.buf, "missing");
+		ld->refused[i] = 1;
 	}
+}
+
+/*
+ * Runs the schema's own checks, on every load that got as far as the keys:
+ * a list entry or a file mode is reported together with the problems of
+ * the other keys, not only once those are fixed.
+ */
+static void
+conf_run_check(struct conf_load *ld)
+{
+	struct conf_check c;
+	int r;
+
+	if (ld->schema->check == NULL || ld->oom)
+		return;
+	c.schema = ld->schema;
+	c.name = ld->name;
+	c.conf = ld->out;
+	c.lines = ld->seen;
+	c.refused = ld->refused;
+	c.errs = ld->errs;
+	r = ld->schema->check(&c);
+	if (r == -ENOMEM)
+		ld->oom = 1;
+	else if (r != 0)
+		ld->failed = 1;
+}
+
+int
+conf_check_usable(const struct conf_check *c, const char *name)
+{
+	size_t ki = conf_key_find(c->schema, name);
+
+	return ki != SIZE_MAX && !c->refused[ki];
+}
+
+const void *
+conf_check_field(const struct conf_check *c, const char *name)
+{
+	size_t ki = conf_key_find(c->schema, name);
+
+	if (ki == SIZE_MAX || c->refused[ki])
+		return NULL;
+	return (const char *)c->conf + c->schema->keys[ki].offset;
+}
+
+unsigned long
+conf_check_line(const struct conf_check *c, const char *name)
+{
+	size_t ki = conf_key_find(c->schema, name);
+
+	return ki != SIZE_MAX ? c->lines[ki] : 0;
+}
+
+int
+conf_check_fail(const struct conf_check *c, const char *name,
+    const char *fmt, ...)
+{
+	unsigned long line = conf_check_line(c, name);
+	char *text = NULL;
+	va_list ap;
+	int r;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0)
+		text = NULL;
+	va_end(ap);
+	if (text == NULL)
+		return -ENOMEM;
+	r = conf_errorf(c->errs, c->name, line ? line : 1, "%s: %s", name,
+	    text);
+	free(text);
+	return r != 0 ? r : NP_ECONFIG;
 }
 
 /*
@@ -1117,12 +1198,15 @@ conf_load_string(const struct conf_schema *schema, const char *name,
 	ld.name = name;
 	ld.errs = errs;
 	ld.out = out;
-	if ((ld.seen = calloc(schema->nkeys + 1, sizeof(*ld.seen))) == NULL) {
+	if ((ld.seen = calloc(schema->nkeys + 1, sizeof(*ld.seen))) == NULL ||
+	    (ld.refused = calloc(schema->nkeys + 1,
+	    sizeof(*ld.refused))) == NULL) {
 		r = -ENOMEM;
 		goto out;
 	}
 	conf_walk(&ld, root, NULL);
 	conf_check_missing(&ld, root);
+	conf_run_check(&ld);
 	if (ld.oom)
 		r = -ENOMEM;
 	else if (ld.failed)
@@ -1134,6 +1218,7 @@ out:
 	if (r != 0)
 		conf_free(schema, out);
 	free(ld.seen);
+	free(ld.refused);
 	ytree_free(root);
 	return r;
 }

@@ -93,12 +93,41 @@ struct conf_key {
 	const char	*help;		/* one sentence for --help and CONFIG.md */
 };
 
+struct conf_errors;
+struct conf_check;
+
+/*
+ * A role's checks of what a key's type cannot express: the entries of a
+ * list (an allow-list pattern), the mode of a file a key names, keys that
+ * depend on each other.  Called at the end of every load that got as far
+ * as the keys, whether or not some of them were refused, so that one run
+ * reports every problem.  It may rely only on the keys for which
+ * conf_check_usable() is true, and adds its messages with conf_check_fail()
+ * or conf_errorf() on c->errs.  Returns 0, NP_ECONFIG when it added a
+ * message, or -ENOMEM.
+ */
+typedef int conf_check_cb(const struct conf_check *c);
+
 struct conf_schema {
 	const char		*role;		/* "server", for messages and docs */
 	const struct conf_key	*keys;
 	size_t			 nkeys;
 	size_t			 size;		/* sizeof the role's struct */
 	size_t			 lines_offset;	/* of conf_lines; 0: none */
+	conf_check_cb		*check;		/* NULL: none */
+};
+
+/* What a schema's check sees; every pointer is borrowed from the load. */
+struct conf_check {
+	const struct conf_schema *schema;
+	const char		*name;		/* the file, for messages */
+	const void		*conf;		/* the role's struct */
+	const unsigned long	*lines;		/* per key: line it was set on,
+						 * 0 for its default */
+	const unsigned char	*refused;	/* per key: 1 when the file's
+						 * value was refused, or a
+						 * required key is missing */
+	struct conf_errors	*errs;
 };
 
 #define CONF_FIELD_(field, type, name, def, min, max, choices, help)	\
@@ -162,6 +191,31 @@ void	conf_free(const struct conf_schema *schema, void *out);
 /* The line a loaded config set key `name` on; 0 for a default. */
 unsigned long conf_key_line(const struct conf_schema *schema,
 	    const void *conf, const char *name);
+
+/*
+ * 1 when key `name` holds a value a check may rely on: the file's, or its
+ * default; 0 when the file's value was refused (the field then holds the
+ * default, or nothing for a required key) or the key is unknown.
+ */
+int	conf_check_usable(const struct conf_check *c, const char *name);
+
+/*
+ * The field of key `name` in c->conf when conf_check_usable(), else NULL;
+ * for checks shared by roles whose structs differ (the tls.* keys).
+ */
+const void *conf_check_field(const struct conf_check *c, const char *name);
+
+/* The line the file set key `name` on; 0 for a default. */
+unsigned long conf_check_line(const struct conf_check *c, const char *name);
+
+/*
+ * Adds "FILE:LINE: KEY: what; expected ..." for key `name`, on the line the
+ * file set it on (line 1 for a default, as for a missing key); fmt writes
+ * both halves.
+ * Returns NP_ECONFIG, or -ENOMEM when the message could not be added.
+ */
+int	conf_check_fail(const struct conf_check *c, const char *name,
+	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Writes the markdown table of a schema's keys (docs/CONFIG.md). */
 void	conf_write_markdown(const struct conf_schema *schema, FILE *fp);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Config keys shared by the daemons (portal, server, relay): their TLS
- * identity and their logging.  Each role's key list starts with these.
+ * identity and their logging.  Each role's key list starts with these, and
+ * each role's schema check starts with conf_common_check().
  */
 #ifndef NETPORT_CORE_CONF_COMMON_H
 #define NETPORT_CORE_CONF_COMMON_H
@@ -15,12 +16,29 @@
 	X(tls_cert, PATH, "tls.cert", NULL, 0, 0, NULL,			\
 	    "this process's certificate (PEM), issued by `netport ca issue`") \
 	X(tls_key, PATH, "tls.key", NULL, 0, 0, NULL,			\
-	    "private key (PEM) of tls.cert; keep it mode 0600")	\
+	    "private key (PEM) of tls.cert; refused when group or others have access to it (keep it mode 0600)") \
+	X(tls_key_permissions, ENUM, "tls.key_permissions", "strict", 0, 0, \
+	    "strict|ignore",						\
+	    "strict: refuse a tls.key that group or others may read, write or execute; ignore: accept any mode, for keys mounted by a platform (a container's secret volume) with modes of its own") \
 	X(tls_crl, PATH, "tls.crl", "", 0, 0, NULL,			\
 	    "certificate revocation list (PEM) from `netport ca crl`; unset: no revocation check") \
 	X(log_level, ENUM, "log.level", "info", 0, 0,			\
 	    "debug|info|warn|error", "least severe level that is logged") \
 	X(log_format, ENUM, "log.format", "text", 0, 0, "text|json",	\
 	    "log line format: text, or one JSON object per line")
+
+/* Values of tls.key_permissions, in the order of its choices. */
+enum conf_key_permissions {
+	CONF_KEY_PERMISSIONS_STRICT = 0,
+	CONF_KEY_PERMISSIONS_IGNORE = 1,
+};
+
+/*
+ * The checks of the common keys that their types cannot express (tls.key's
+ * file mode); each role's schema check calls it first.  Returns 0,
+ * NP_ECONFIG (messages added to c->errs) or -ENOMEM.
+ */
+int	conf_common_check(const struct conf_check *c)
+	    __attribute__((warn_unused_result));
 
 #endif

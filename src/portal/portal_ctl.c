@@ -81,6 +81,26 @@ portal_arm_expiry(struct portal *p)
 		loop_timer_arm(p->expiry_timer, (uint64_t)(next - now) * 1000);
 }
 
+/*
+ * An address target outside the allow-list is refused for good; a name
+ * may still resolve to an address the list allows, which only the
+ * connection of a stream can tell.
+ */
+static void
+portal_warn_not_allowed(const struct portal_rule *r)
+{
+	char target[CONF_HOST_MAX + 16];
+
+	conf_endpoint_format(&r->target, target, sizeof(target));
+	if (allowlist_is_literal(r->target.host))
+		log_warn(NULL, "rule %s: target %s is not in the local "
+		    "allow-list; its streams will be refused", r->name, target);
+	else
+		log_warn(NULL, "rule %s: target %s is not in the local "
+		    "allow-list by name; streams pass only if it resolves to "
+		    "an allowed address", r->name, target);
+}
+
 static void
 portal_apply_rules(struct portal *p)
 {
@@ -106,10 +126,7 @@ portal_apply_rules(struct portal *p)
 			    r->name, r->target.host);
 		else if (!r->target.is_unix && !allowlist_match_name(&p->allow,
 		    r->target.host, r->target.port))
-			log_warn(NULL, "rule %s: target %s:%u is not in the "
-			    "local allow-list by name; streams pass only if it "
-			    "resolves to an allowed address", r->name,
-			    r->target.host, r->target.port);
+			portal_warn_not_allowed(r);
 	}
 	log_info(NULL, "rule set %llu applied: %zu client-side, %zu "
 	    "service-side", (unsigned long long)p->incoming_gen, nclient,

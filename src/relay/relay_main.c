@@ -21,47 +21,20 @@ const struct daemon_spec relay_spec = {
 	.schema = &relay_conf_schema,
 };
 
-static int
-relay_is_wildcard(const char *host)
-{
-	return host[0] == '\0' || strcmp(host, "0.0.0.0") == 0 ||
-	    strcmp(host, "::") == 0 || strcmp(host, "*") == 0;
-}
-
 /*
- * Checks the advertise list; when it is empty the listen address is what
- * portals dial, which only works when it names one address.
+ * The addresses portals dial, from the advertise list that the config's
+ * check has validated; when it is empty, relay_setup() takes the listen
+ * address.
  */
-static int
-relay_check_conf(const char *path, struct relay *r)
+static void
+relay_take_advertise(struct relay *r)
 {
 	const struct conf_strlist *adv = &r->conf->advertise;
-	struct conf_endpoint ep;
-	char why[160];
 	size_t i;
-	int bad = 0;
 
-	for (i = 0; i < adv->n; i++) {
-		if (conf_endpoint_parse(adv->v[i], 1, 65535, &ep, why,
-		    sizeof(why)) != 0) {
-			fprintf(stderr, "%s:%lu: advertise[%zu]: %s; expected "
-			    "host:port with port 1..65535\n", path,
-			    adv->lines ? adv->lines[i] : 0, i, why);
-			bad = 1;
-			continue;
-		}
+	for (i = 0; i < adv->n && i < PROTO_MAX_ADVERTISE; i++)
 		snprintf(r->advertise[r->nadvertise++], PROTO_ADDR_MAX + 1,
 		    "%s", adv->v[i]);
-	}
-	if (adv->n == 0 && relay_is_wildcard(r->conf->listen.host)) {
-		fprintf(stderr, "%s:%lu: advertise: missing while listen is "
-		    "the wildcard address %s; expected the public host:port "
-		    "that portals dial\n", path,
-		    conf_key_line(&relay_conf_schema, r->conf, "listen"),
-		    r->conf->listen.host);
-		bad = 1;
-	}
-	return bad ? NP_ECONFIG : 0;
 }
 
 static void
@@ -141,8 +114,7 @@ relay_main(int argc, char **argv)
 	r.conf = &conf;
 	r.listen_fd = -1;
 	r.kwatch_fd = -1;
-	if (relay_check_conf(opts.config, &r) != 0)
-		goto out;
+	relay_take_advertise(&r);
 	if (opts.check_only) {
 		printf("configuration OK\n");
 		status = 0;

@@ -35,20 +35,6 @@ const struct daemon_spec server_spec = {
 	.schema = &server_conf_schema,
 };
 
-/* Checks between keys that the per-key bounds cannot express. */
-static int
-server_check_conf(const char *path, const struct server_conf *conf)
-{
-	if (conf->dead_timeout <= conf->keepalive) {
-		fprintf(stderr, "%s:%lu: dead_timeout: %lld ms is not longer "
-		    "than keepalive (%lld ms); expected at least twice "
-		    "keepalive\n", path, conf_key_line(&server_conf_schema,
-		    conf, "dead_timeout"), conf->dead_timeout, conf->keepalive);
-		return NP_ECONFIG;
-	}
-	return 0;
-}
-
 /* Loads the policy, printing every error; used at start and by -n. */
 static int
 server_load_policy(const char *path, struct policy **out, int at_start)
@@ -306,8 +292,7 @@ server_main(int argc, char **argv)
 	TAILQ_INIT(&srv.handshaking);
 	TAILQ_INIT(&srv.portals);
 	TAILQ_INIT(&srv.relays);
-	if (server_check_conf(opts.config, &conf) != 0 ||
-	    server_load_policy(conf.policy, &srv.policy, 1) != 0)
+	if (server_load_policy(conf.policy, &srv.policy, 1) != 0)
 		goto out;
 	if (opts.check_only) {
 		printf("configuration OK\n");

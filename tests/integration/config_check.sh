@@ -4,10 +4,12 @@
 # Configuration checking from the command line: `netport ROLE -c FILE -n`
 # prints "configuration OK" and exits 0 for a valid file, and prints every
 # problem as FILE:LINE: KEY: why; expected and exits 1 for a broken one, for
-# the server, the relay and the portal.  Certificate paths are only checked
-# for their syntax, so no certificate files are needed (the server's -n does
-# load its policy file).  Last, the key
-# tables in docs/CONFIG.md must be exactly what `netport config-doc` prints.
+# the server, the relay and the portal: bad entries of lists (allow,
+# advertise), checks across keys and a tls.key file open to group or others
+# in the same run as bad scalars.  No certificate or key is read, so none
+# is needed; only the mode of a tls.key file that exists is looked at (the
+# server's -n does load its policy file).  Last, the key tables in
+# docs/CONFIG.md must be exactly what `netport config-doc` prints.
 set -euo pipefail
 
 : "${NETPORT:?set NETPORT to the netport binary}"
@@ -95,7 +97,7 @@ log:
 tls.ca: again.pem
 EOF
 expect_bad server server-bad.yaml <<'EOF'
-server-bad.yaml:4: tls.certt: unknown key; expected one of tls.ca, tls.cert, tls.key, tls.crl
+server-bad.yaml:4: tls.certt: unknown key; expected one of tls.ca, tls.cert, tls.key, tls.key_permissions, tls.crl
 server-bad.yaml:6: listen: port 70000 out of range; expected host:port with port 0..65535
 server-bad.yaml:8: log.level: unknown value 'loud'; expected one of debug, info, warn, error
 server-bad.yaml:9: tls.ca: duplicate key, first at line 2; expected each key once
@@ -124,6 +126,22 @@ relay-bad.yaml:5: server: 'np.example.com' has no port; expected host:port with 
 relay-bad.yaml:6: listen: is a sequence; expected host:port with port 0..65535
 EOF
 
+{ cat tls.yaml; printf 'server: np.example.com:443\ncapacity: 0\n'
+  printf 'advertise: ["host:99999", "relay.example.com:8443", "r2"]\n'; } \
+    >relay-lists.yaml
+expect_bad relay relay-lists.yaml <<'EOF'
+relay-lists.yaml:6: capacity: 0 out of range; expected an integer 1..1000000
+relay-lists.yaml:7: advertise[0]: port 99999 out of range; expected host:port with port 1..65535
+relay-lists.yaml:7: advertise[2]: 'r2' has no port; expected host:port with port 1..65535
+EOF
+
+{ cat tls.yaml; printf 'server: np.example.com:443\nlisten: "[::]:8443"\n'
+  printf 'capacity: many\n'; } >relay-wildcard.yaml
+expect_bad relay relay-wildcard.yaml <<'EOF'
+relay-wildcard.yaml:7: capacity: 'many' is not an integer; expected an integer 1..1000000
+relay-wildcard.yaml:6: advertise: missing while listen is the wildcard address ::; expected the public host:port that portals dial
+EOF
+
 # --- portal
 { cat tls.yaml; printf 'server: "[2001:db8::1]:443"\nreconnect:\n'
   printf '  min: 250ms\n  max: 5m\n'; } >portal-good.yaml
@@ -137,7 +155,7 @@ reconnect:
   max: soon
 EOF
 expect_bad portal portal-bad.yaml <<'EOF'
-portal-bad.yaml:1: tls: is a scalar; expected a mapping with keys tls.ca, tls.cert, tls.key, tls.crl
+portal-bad.yaml:1: tls: is a scalar; expected a mapping with keys tls.ca, tls.cert, tls.key, tls.key_permissions, tls.crl
 portal-bad.yaml:2: server: port 0 out of range; expected host:port with port 1..65535
 portal-bad.yaml:4: reconnect.min: 10ms out of range; expected a duration 100ms..1h (units ms, s, m, h, d)
 portal-bad.yaml:5: reconnect.max: 'soon' is not a duration; expected a duration 1s..1d (units ms, s, m, h, d)
@@ -146,9 +164,71 @@ portal-bad.yaml:1: tls.cert: missing; expected a path (required)
 portal-bad.yaml:1: tls.key: missing; expected a path (required)
 EOF
 
+# Bad list entries are reported in the same run as bad scalars, and a
+# check across keys with them.
+cat >portal-lists.yaml <<'EOF'
+tls:
+  ca: ca.pem
+  cert: cert.pem
+  key: key.pem
+server: np.example.com
+tunnel:
+  max_streams: 0
+  keepalive: 20s
+  dead_timeout: 10s
+allow:
+  - 127.0.0.1:22
+  - 10.0.0.0/33:80
+  - "[::1]:*"
+  - db.internal:99999
+EOF
+expect_bad portal portal-lists.yaml <<'EOF'
+portal-lists.yaml:5: server: 'np.example.com' has no port; expected host:port with port 1..65535
+portal-lists.yaml:7: tunnel.max_streams: 0 out of range; expected an integer 1..1000000
+portal-lists.yaml:12: allow[1]: '10.0.0.0/33:80' is not a target pattern; expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path
+portal-lists.yaml:14: allow[3]: 'db.internal:99999' is not a target pattern; expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path
+portal-lists.yaml:9: tunnel.dead_timeout: 10000 ms is not longer than tunnel.keepalive (20000 ms); expected at least twice the keepalive
+EOF
+
 printf 'server: [np.example.com:443\n' >portal-syntax.yaml
 expect_bad portal portal-syntax.yaml <<'EOF'
 portal-syntax.yaml:2: invalid YAML: did not find expected ',' or ']' while parsing a flow sequence
+EOF
+
+# --- tls.key: a key file that group or others can reach is refused, with
+# the other problems of the file; tls.key_permissions: ignore accepts it.
+# (The file is not read by -n, only looked at.)
+echo "not a key, only its mode counts" >key.pem
+{ printf 'tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: %s/key.pem\n' "$PWD"
+  printf 'server: np.example.com:443\ncapacity: 0\n'
+  printf 'advertise: [relay.example.com:8443]\n'; } >relay-key.yaml
+chmod 644 key.pem
+expect_bad relay relay-key.yaml <<EOF
+relay-key.yaml:6: capacity: 0 out of range; expected an integer 1..1000000
+relay-key.yaml:4: tls.key: '$PWD/key.pem' is open to group or others (mode 0644); expected mode 0600 or 0400 (chmod 600 $PWD/key.pem), or tls.key_permissions: ignore where a platform mounts keys with modes of its own
+EOF
+sed -i '/^capacity:/d' relay-key.yaml
+chmod 620 key.pem
+expect_bad relay relay-key.yaml <<EOF
+relay-key.yaml:4: tls.key: '$PWD/key.pem' is open to group or others (mode 0620); expected mode 0600 or 0400 (chmod 600 $PWD/key.pem), or tls.key_permissions: ignore where a platform mounts keys with modes of its own
+EOF
+chmod 600 key.pem
+expect_ok relay relay-key.yaml
+chmod 400 key.pem
+expect_ok relay relay-key.yaml
+chmod 644 key.pem
+{ cat relay-key.yaml; echo "tls.key_permissions: ignore"; } >relay-key-ignore.yaml
+expect_ok relay relay-key-ignore.yaml
+# The same check for every daemon.
+{ printf 'tls: {ca: ca.pem, cert: cert.pem, key: key.pem}\n'
+  printf 'server: np.example.com:443\n'; } >portal-key.yaml
+expect_bad portal portal-key.yaml <<'EOF'
+portal-key.yaml:1: tls.key: 'key.pem' is open to group or others (mode 0644); expected mode 0600 or 0400 (chmod 600 key.pem), or tls.key_permissions: ignore where a platform mounts keys with modes of its own
+EOF
+{ printf 'tls: {ca: ca.pem, cert: cert.pem, key: key.pem}\n'
+  printf 'policy: policy.yaml\n'; } >server-key.yaml
+expect_bad server server-key.yaml <<'EOF'
+server-key.yaml:1: tls.key: 'key.pem' is open to group or others (mode 0644); expected mode 0600 or 0400 (chmod 600 key.pem), or tls.key_permissions: ignore where a platform mounts keys with modes of its own
 EOF
 
 # --- docs/CONFIG.md holds exactly what config-doc prints

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -945,7 +946,7 @@ T_CASE(broken_default_is_fatal)
 		{ "port", CONF_INT, 0, "70000", 0, 65535, NULL, "a port" },
 	};
 	static const struct conf_schema schema = {
-		"broken", keys, 1, sizeof(long long), 0,
+		"broken", keys, 1, sizeof(long long), 0, NULL,
 	};
 	long long v;
 	pid_t pid;
@@ -979,7 +980,7 @@ T_CASE(write_markdown)
 		{ "l", CONF_STRLIST, 0, "", 0, 4, NULL, "list" },
 	};
 	static const struct conf_schema schema = {
-		"md", keys, sizeof(keys) / sizeof(keys[0]), 0, 0,
+		"md", keys, sizeof(keys) / sizeof(keys[0]), 0, 0, NULL,
 	};
 	char *text = NULL;
 	size_t size = 0;
@@ -1026,8 +1027,8 @@ T_CASE(real_schemas_minimal)
 	T_EQ_INT(server.log_format, 0);
 	conf_free(&server_conf_schema, &server);
 
-	snprintf(text, sizeof(text), "%sserver: np.example.com:443\n",
-	    common);
+	snprintf(text, sizeof(text), "%sserver: np.example.com:443\n"
+	    "advertise: [relay.example.com:8443]\n", common);
 	r = conf_load_string(&relay_conf_schema, "relay.yaml", text,
 	    strlen(text), &relay, &errs);
 	T_EQ_INT(r, 0);
@@ -1068,6 +1069,251 @@ T_CASE(real_schemas_errors)
 	    "1s..1d (units ms, s, m, h, d)\n"
 	    "t.yaml:10: log.level: unknown value 'verbose'; expected one of "
 	    "debug, info, warn, error");
+}
+
+/*
+ * A check like the roles' own: every tags entry starts with "t", and the
+ * timeout is at least 100 ms per worker (a check across two keys).
+ */
+static int
+tc_check(const struct conf_check *c)
+{
+	const struct tc *conf = c->conf;
+	int worst = 0;
+	size_t i;
+
+	/* A refused key is not usable, and has no field to look at. */
+	if (c->refused[4] != !conf_check_usable(c, "workers") ||
+	    (conf_check_field(c, "workers") == NULL) !=
+	    !conf_check_usable(c, "workers") ||
+	    conf_check_usable(c, "no.such.key"))
+		abort();
+	if (conf_check_usable(c, "tags"))
+		for (i = 0; i < conf->tags.n; i++) {
+			if (conf->tags.v[i][0] == 't')
+				continue;
+			if (conf_errorf(c->errs, c->name, conf->tags.lines[i],
+			    "tags[%zu]: '%s' does not start with t; expected "
+			    "t...", i, conf->tags.v[i]) != 0)
+				return -ENOMEM;
+			worst = NP_ECONFIG;
+		}
+	if (conf_check_usable(c, "workers") &&
+	    conf_check_usable(c, "limits.timeout") &&
+	    conf->timeout < 100 * conf->workers)
+		worst = conf_check_fail(c, "limits.timeout", "%lld ms for %lld "
+		    "workers; expected at least 100 ms each", conf->timeout,
+		    conf->workers);
+	return worst;
+}
+
+static const struct conf_schema tc_checked_schema = {
+	.role = "test",
+	.keys = tc_keys,
+	.nkeys = sizeof(tc_keys) / sizeof(tc_keys[0]),
+	.size = sizeof(struct tc),
+	.check = tc_check,
+};
+
+static int
+tc_fail_checked(const char *text)
+{
+	return tc_fail_len(&tc_checked_schema, text, strlen(text));
+}
+
+/* List entries are judged in the same load as the scalars around them. */
+T_CASE(check_reports_with_other_errors)
+{
+	T_EQ_INT(tc_fail_checked("name: x\nworkers: 99\ntags:\n  - tab\n"
+	    "  - bad\n  - x\nmode: slow\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs,
+	    "t.yaml:2: workers: 99 out of range; expected an integer 1..64\n"
+	    "t.yaml:7: mode: unknown value 'slow'; expected one of fast, "
+	    "safe, paranoid\n"
+	    "t.yaml:5: tags[1]: 'bad' does not start with t; expected t...\n"
+	    "t.yaml:6: tags[2]: 'x' does not start with t; expected t...");
+	/* With a required key missing too. */
+	T_EQ_INT(tc_fail_checked("tags: [ok, tk]\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs,
+	    "t.yaml:1: name: missing; expected a non-empty string (required)\n"
+	    "t.yaml:1: tags[0]: 'ok' does not start with t; expected t...");
+}
+
+/* Across keys, on values that parsed only; a default is usable. */
+T_CASE(check_across_keys)
+{
+	struct conf_errors errs = { 0, NULL };
+	static const char good[] = "name: x\nworkers: 2\n";
+	struct tc c;
+
+	T_EQ_INT(tc_fail_checked("name: x\nworkers: 8\nlimits:\n"
+	    "  timeout: 500ms\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:4: limits.timeout: 500 ms for 8 workers; "
+	    "expected at least 100 ms each");
+	/* The default timeout (30 s) is usable, and enough for 64. */
+	T_EQ_INT(tc_fail_checked("name: x\nworkers: 64\nlimits.linger: 1\n"),
+	    0);
+	T_EQ_INT(tc_fail_checked("name: x\nworkers: 8\nlimits:\n"
+	    "  timeout: 0.5s\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:4: limits.timeout: '0.5s' is not a "
+	    "duration; expected a duration 100ms..1h (units ms, s, m, h, d)");
+	T_EQ_INT(conf_load_string(&tc_checked_schema, "t.yaml", good,
+	    strlen(good), &c, &errs), 0);
+	T_EQ_INT(errs.n, 0);
+	T_EQ_INT(c.workers, 2);
+	conf_free(&tc_checked_schema, &c);
+}
+
+/* The daemons' own lists: each bad entry with the rest, in one run. */
+T_CASE(real_schemas_list_entries)
+{
+	static const char portal[] =
+	    "tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: key.pem\n"
+	    "server: np.example.com\n"
+	    "tunnel:\n  max_streams: 0\n"
+	    "allow:\n  - 127.0.0.1:22\n  - 10.0.0.0/33:80\n  - '*:0'\n";
+	static const char relay[] =
+	    "tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: key.pem\n"
+	    "server: np.example.com:443\n"
+	    "capacity: 0\n"
+	    "advertise: [\"host:99999\", \"relay.example.com:8443\", "
+	    "\"[::1]\"]\n";
+	static const char server[] =
+	    "tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: key.pem\n"
+	    "listen: 0.0.0.0:70000\n"
+	    "keepalive: 20s\ndead_timeout: 10s\n";
+
+	T_EQ_INT(tc_fail_len(&portal_conf_schema, portal, strlen(portal)),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs,
+	    "t.yaml:5: server: 'np.example.com' has no port; expected "
+	    "host:port with port 1..65535\n"
+	    "t.yaml:7: tunnel.max_streams: 0 out of range; expected an "
+	    "integer 1..1000000\n"
+	    "t.yaml:10: allow[1]: '10.0.0.0/33:80' is not a target pattern; "
+	    "expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an "
+	    "address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path\n"
+	    "t.yaml:11: allow[2]: '*:0' is not a target pattern; "
+	    "expected HOST:PORT, HOST:LOW-HIGH or HOST:* with HOST an "
+	    "address, a prefix like 10.0.0.0/8, a name, or *; or unix:/path");
+
+	T_EQ_INT(tc_fail_len(&relay_conf_schema, relay, strlen(relay)),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs,
+	    "t.yaml:6: capacity: 0 out of range; expected an integer "
+	    "1..1000000\n"
+	    "t.yaml:7: advertise[0]: port 99999 out of range; expected "
+	    "host:port with port 1..65535\n"
+	    "t.yaml:7: advertise[2]: '[::1]' has no port; expected host:port "
+	    "with port 1..65535");
+
+	/* Cross-key checks run with the others, on keys that parsed. */
+	T_EQ_INT(tc_fail_len(&server_conf_schema, server, strlen(server)),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs,
+	    "t.yaml:5: listen: port 70000 out of range; expected host:port "
+	    "with port 0..65535\n"
+	    "t.yaml:1: policy: missing; expected a path (required)\n"
+	    "t.yaml:7: dead_timeout: 10000 ms is not longer than keepalive "
+	    "(20000 ms); expected at least twice keepalive");
+}
+
+/* A relay that listens on the wildcard must say what portals dial. */
+T_CASE(relay_wildcard_needs_advertise)
+{
+	static const char text[] =
+	    "tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: key.pem\n"
+	    "server: np.example.com:443\n"
+	    "listen: 0.0.0.0:8443\n";
+	static const char by_default[] =
+	    "tls:\n  ca: ca.pem\n  cert: cert.pem\n  key: key.pem\n"
+	    "server: np.example.com:443\n";
+
+	T_EQ_INT(tc_fail_len(&relay_conf_schema, text, strlen(text)),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:6: advertise: missing while listen is the "
+	    "wildcard address 0.0.0.0; expected the public host:port that "
+	    "portals dial");
+	T_EQ_INT(tc_fail_len(&relay_conf_schema, by_default,
+	    strlen(by_default)), NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:1: advertise: missing while listen is the "
+	    "wildcard address 0.0.0.0; expected the public host:port that "
+	    "portals dial");
+}
+
+/*
+ * Loads a portal config whose tls.key is a file of the given mode; returns
+ * the load's result with its messages in tc_msgs (the key's path replaced
+ * by KEY), and unlinks the file.
+ */
+static int
+tc_key_mode(unsigned mode, const char *extra)
+{
+	char key[64], text[512], *at;
+	size_t n;
+	int r;
+
+	tc_write_file(key, sizeof(key), "not read by the check\n", 22);
+	if (chmod(key, mode) != 0)
+		abort();
+	snprintf(text, sizeof(text), "tls:\n  ca: ca.pem\n  cert: c.pem\n"
+	    "  key: %s\n%sserver: np.example.com:443\n", key, extra);
+	r = tc_fail_len(&portal_conf_schema, text, strlen(text));
+	unlink(key);
+	/* The path is random: KEY stands for it, wherever it appears. */
+	n = strlen(key);
+	while ((at = strstr(tc_msgs, key)) != NULL) {
+		memcpy(at, "KEY", 3);
+		memmove(at + 3, at + n, strlen(at + n) + 1);
+	}
+	return r;
+}
+
+T_CASE(key_file_mode)
+{
+	static const unsigned refused[] = { 0644, 0640, 0604, 0620, 0602,
+	    0610, 0601, 0660, 0666, 0777 };
+	static const unsigned accepted[] = { 0600, 0400, 0700, 0200 };
+	char want[512];
+	size_t i;
+
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		T_EQ_INT(tc_key_mode(refused[i], ""), NP_ECONFIG);
+		snprintf(want, sizeof(want), "t.yaml:4: tls.key: 'KEY' is open "
+		    "to group or others (mode %04o); expected mode 0600 or "
+		    "0400 (chmod 600 KEY), or tls.key_permissions: ignore "
+		    "where a platform mounts keys with modes of its own",
+		    refused[i]);
+		T_EQ_STR(tc_msgs, want);
+	}
+	/* tc_fail_len returns 0 for a load that succeeds. */
+	for (i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++)
+		T_EQ_INT(tc_key_mode(accepted[i], ""), 0);
+	T_EQ_INT(tc_key_mode(0644, "tls.key_permissions: ignore\n"), 0);
+	T_EQ_INT(tc_key_mode(0600, "tls.key_permissions: strict\n"), 0);
+	/* Reported with the other problems of the file. */
+	T_EQ_INT(tc_key_mode(0644, "tunnel.max_streams: 0\n"), NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:5: tunnel.max_streams: 0 out of range; "
+	    "expected an integer 1..1000000\n"
+	    "t.yaml:4: tls.key: 'KEY' is open to group or others (mode "
+	    "0644); expected mode 0600 or 0400 (chmod 600 KEY), or "
+	    "tls.key_permissions: ignore where a platform mounts keys with "
+	    "modes of its own");
+	/* A bad opt-out value is itself the error, not the mode. */
+	T_EQ_INT(tc_key_mode(0644, "tls.key_permissions: lax\n"),
+	    NP_ECONFIG);
+	T_EQ_STR(tc_msgs, "t.yaml:5: tls.key_permissions: unknown value "
+	    "'lax'; expected one of strict, ignore");
+}
+
+/* A key file that is not there is the TLS set-up's to report, not -n's. */
+T_CASE(key_file_missing_left_to_tls)
+{
+	static const char text[] = "tls:\n  ca: ca.pem\n  cert: c.pem\n"
+	    "  key: /nonexistent/netport-test.key\n"
+	    "server: np.example.com:443\n";
+
+	T_EQ_INT(tc_fail_len(&portal_conf_schema, text, strlen(text)), 0);
 }
 
 int
@@ -1120,5 +1366,11 @@ main(void)
 	T_RUN(write_markdown);
 	T_RUN(real_schemas_minimal);
 	T_RUN(real_schemas_errors);
+	T_RUN(check_reports_with_other_errors);
+	T_RUN(check_across_keys);
+	T_RUN(real_schemas_list_entries);
+	T_RUN(relay_wildcard_needs_advertise);
+	T_RUN(key_file_mode);
+	T_RUN(key_file_missing_left_to_tls);
 	return t_done();
 }
