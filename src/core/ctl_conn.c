@@ -18,6 +18,7 @@
 
 #include "core/ctl_conn.h"
 #include "core/err.h"
+#include "core/logsum.h"
 #include "core/loop.h"
 #include "core/net.h"
 #include "core/tls.h"
@@ -51,6 +52,7 @@ struct ctl_conn {
 
 	uint64_t		 id;
 	char			 remote[NET_ADDR_STR_MAX];
+	char			 source[NET_SOURCE_STR_MAX];
 	struct np_identity	 peer;
 	char			 peer_str[NP_IDENTITY_STR_MAX];
 	X509			*peer_cert;	/* owned */
@@ -75,8 +77,8 @@ static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
 static void	ctl_conn_arm(struct ctl_conn *c);
 static void	ctl_conn_vclose(struct ctl_conn *c, int err,
-		    enum log_level level, const char *fmt, va_list ap)
-		    __attribute__((format(printf, 4, 0)));
+		    enum log_level level, const char *key, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 5, 0)));
 
 static void
 ctl_conn_free(void *arg)
@@ -101,6 +103,9 @@ ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
 	c->loop = loop;
 	c->opts = *opts;
 	c->cbs = *cbs;
+	if (opts->source)
+		snprintf(c->source, sizeof(c->source), "%s", opts->source);
+	c->opts.source = NULL;	/* the copy above is the one used */
 	c->id = loop_next_conn_id();
 	c->log.conn_id = c->id;
 	c->last_rx_ms = loop_now_ms();
@@ -187,17 +192,25 @@ fail:
 	return NULL;
 }
 
+/*
+ * key is the reason without anything that differs from one connection to
+ * the next (the peer's port): the summary of a flood counts by it.  NULL
+ * takes the formatted reason.
+ */
 static void
 ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
-    const char *fmt, va_list ap)
+    const char *key, const char *fmt, va_list ap)
 {
 	char reason[512];
 
 	if (c->state == CTL_CLOSED)
 		return;
 	vsnprintf(reason, sizeof(reason), fmt, ap);
-	log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
-	    c->peer_str[0] ? "session with" : "connection", c->remote, reason);
+	if (c->state != CTL_HANDSHAKE || c->opts.unauth_log == NULL ||
+	    logsum_note(c->opts.unauth_log, c->source, key ? key : reason))
+		log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
+		    c->peer_str[0] ? "session with" : "connection", c->remote,
+		    reason);
 	c->state = CTL_CLOSED;
 	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
@@ -214,7 +227,24 @@ ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
 	va_list ap;
 
 	va_start(ap, fmt);
-	ctl_conn_vclose(c, err, level, fmt, ap);
+	ctl_conn_vclose(c, err, level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* ctl_conn_close() with the summary key given apart from the reason. */
+static void
+ctl_conn_close_keyed(struct ctl_conn *c, int err, enum log_level level,
+    const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static void
+ctl_conn_close_keyed(struct ctl_conn *c, int err, enum log_level level,
+    const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_conn_vclose(c, err, level, key, fmt, ap);
 	va_end(ap);
 }
 
@@ -518,7 +548,7 @@ static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
-	char reason[300];
+	char reason[300], key[340];
 	unsigned long e;
 	int dns_err, sock_err;
 
@@ -556,9 +586,10 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				snprintf(reason, sizeof(reason), "connection "
 				    "closed by the peer");
 		}
-		ctl_conn_close(c, e ? NP_ETLS : sock_err ? -sock_err :
-		    NP_ECLOSED, LOGLEVEL_WARN, "TLS handshake with %s failed: "
-		    "%s", c->remote, reason);
+		snprintf(key, sizeof(key), "TLS handshake failed: %s", reason);
+		ctl_conn_close_keyed(c, e ? NP_ETLS : sock_err ? -sock_err :
+		    NP_ECLOSED, LOGLEVEL_WARN, key, "TLS handshake with %s "
+		    "failed: %s", c->remote, reason);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
