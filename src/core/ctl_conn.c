@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -45,6 +46,10 @@ struct ctl_conn {
 	struct loop		*loop;		/* borrowed */
 	struct bufferevent	*bev;		/* owns the SSL and the fd */
 	SSL			*ssl;		/* borrowed from bev */
+	/* Accepted, until the peer's first bytes start TLS (no bev yet). */
+	int			 fd;		/* owned while no bev; else -1 */
+	struct event		*wait_ev;	/* fd readable */
+	SSL_CTX			*ctx;		/* a reference, for SSL_new */
 	struct loop_timer	*timer;		/* handshake, keepalive, grace */
 	struct ctl_conn_opts	 opts;
 	struct ctl_conn_cbs	 cbs;
@@ -76,6 +81,9 @@ static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 		    void *arg);
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
 static void	ctl_conn_arm(struct ctl_conn *c);
+static void	ctl_conn_close_keyed(struct ctl_conn *c, int err,
+		    enum log_level level, const char *key, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
 static void	ctl_conn_vclose(struct ctl_conn *c, int err,
 		    enum log_level level, const char *key, const char *fmt,
 		    va_list ap) __attribute__((format(printf, 5, 0)));
@@ -87,6 +95,11 @@ ctl_conn_free(void *arg)
 
 	if (c->bev)
 		bufferevent_free(c->bev);
+	if (c->wait_ev)
+		event_free(c->wait_ev);
+	if (c->fd >= 0)
+		close(c->fd);
+	SSL_CTX_free(c->ctx);
 	loop_timer_free(c->timer);
 	X509_free(c->peer_cert);
 	free(c);
@@ -101,6 +114,7 @@ ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->loop = loop;
+	c->fd = -1;
 	c->opts = *opts;
 	c->cbs = *cbs;
 	if (opts->source)
@@ -127,36 +141,96 @@ ctl_conn_start(struct ctl_conn *c)
 	    10000);
 }
 
+/*
+ * The first bytes of an accepted peer (or its EOF): now TLS starts.  Until
+ * then the connection holds no SSL object and none of OpenSSL's handshake
+ * and record buffers (some 60 KiB), so a flood of connections that send
+ * nothing costs about a kilobyte each.  The handshake deadline runs from
+ * the accept.
+ */
+static void
+ctl_conn_first_bytes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	const char *why;
+	char key[128];
+	uint8_t b;
+	ssize_t n;
+	SSL *ssl;
+	int err;
+
+	if (c->state != CTL_HANDSHAKE)
+		return;
+	/* A peer that closes without a byte needs no TLS to be told apart;
+	 * a flood's close would otherwise start a handshake for each. */
+	n = recv(c->fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (event_add(c->wait_ev, NULL) != 0)
+			ctl_conn_close(c, -ENOMEM, LOGLEVEL_ERROR, "out of "
+			    "memory waiting for the peer");
+		return;
+	}
+	if (n <= 0) {
+		err = n == 0 ? NP_ECLOSED : -errno;
+		why = n == 0 ? "connection closed by the peer" :
+		    strerror(-err);
+		snprintf(key, sizeof(key), "TLS handshake failed: %s", why);
+		ctl_conn_close_keyed(c, err, LOGLEVEL_WARN, key, "TLS "
+		    "handshake with %s failed: %s", c->remote, why);
+		return;
+	}
+	if ((ssl = SSL_new(c->ctx)) == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(loop_base(c->loop), c->fd,
+	    ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	c->fd = -1;		/* the bev's now */
+	c->ssl = ssl;
+	SSL_CTX_free(c->ctx);
+	c->ctx = NULL;
+	bufferevent_setcb(c->bev, ctl_conn_read_cb, ctl_conn_write_cb,
+	    ctl_conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return;
+fail:
+	ERR_clear_error();
+	ctl_conn_close(c, -ENOMEM, LOGLEVEL_ERROR, "out of memory starting "
+	    "TLS");
+}
+
 struct ctl_conn *
 ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd, const char *remote,
     const struct ctl_conn_opts *opts, const struct ctl_conn_cbs *cbs)
 {
 	struct ctl_conn *c;
-	SSL *ssl = NULL;
 
 	if ((c = ctl_conn_new(loop, opts, cbs)) == NULL)
 		goto fail;
 	snprintf(c->remote, sizeof(c->remote), "%s", remote);
-	if ((ssl = SSL_new(ctx)) == NULL)
+	c->wait_ev = event_new(loop_base(loop), fd, EV_READ,
+	    ctl_conn_first_bytes_cb, c);
+	if (c->wait_ev == NULL || event_add(c->wait_ev, NULL) != 0)
 		goto fail;
-	c->bev = bufferevent_openssl_socket_new(loop_base(loop), fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		goto fail;
-	c->ssl = ssl;
-	ctl_conn_start(c);
+	c->fd = fd;
+	SSL_CTX_up_ref(ctx);
+	c->ctx = ctx;
+	loop_timer_arm(c->timer, c->opts.handshake_ms ? c->opts.handshake_ms :
+	    10000);
 	log_debug(&c->log, "accepted from %s", c->remote);
 	return c;
 fail:
 	log_error(NULL, "cannot accept connection from %s: out of memory",
 	    remote);
-	SSL_free(ssl);
 	close(fd);
 	if (c) {
+		if (c->wait_ev)
+			event_free(c->wait_ev);
 		loop_timer_free(c->timer);
 		free(c);
 	}
-	ERR_clear_error();
 	return NULL;
 }
 
@@ -212,8 +286,12 @@ ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
 		    c->peer_str[0] ? "session with" : "connection", c->remote,
 		    reason);
 	c->state = CTL_CLOSED;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	if (c->bev) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	}
+	if (c->wait_ev)
+		event_del(c->wait_ev);
 	loop_timer_cancel(c->timer);
 	if (c->cbs.closed)
 		c->cbs.closed(c, err, c->cbs.arg);
@@ -232,11 +310,6 @@ ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
 }
 
 /* ctl_conn_close() with the summary key given apart from the reason. */
-static void
-ctl_conn_close_keyed(struct ctl_conn *c, int err, enum log_level level,
-    const char *key, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
 static void
 ctl_conn_close_keyed(struct ctl_conn *c, int err, enum log_level level,
     const char *key, const char *fmt, ...)

@@ -59,9 +59,11 @@ struct ctl_conn_opts {
 };
 
 /*
- * Takes over an accepted socket (consumes fd, also on failure) and starts
- * the TLS server handshake.  Returns the connection or NULL (out of
- * memory; the fd is closed and the failure logged).
+ * Takes over an accepted socket (consumes fd, also on failure); the TLS
+ * server handshake starts when the peer's first bytes arrive, so that a
+ * silent peer holds no TLS state, and must end within handshake_ms of the
+ * accept.  Takes a reference on ctx.  Returns the connection or NULL (out
+ * of memory; the fd is closed and the failure logged).
  */
 struct ctl_conn *ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
 	    const char *remote, const struct ctl_conn_opts *opts,

@@ -14,9 +14,10 @@
  * It also gives back to the kernel the heap pages that a burst of such
  * connections left free: glibc keeps freed memory in the middle of its
  * heap for reuse, so after a flood the process would stay at its peak
- * size.  Once UNAUTH_TRIM_AFTER connections have gone since the last
- * time, malloc_trim() runs UNAUTH_TRIM_DELAY_MS later, after their
- * deferred frees.
+ * size.  Once UNAUTH_TRIM_AFTER connections have been removed (closed or
+ * authenticated) since the last trim, malloc_trim() runs
+ * UNAUTH_TRIM_DELAY_MS later, after their deferred frees; that bounds its
+ * cost (a walk of the heap) to one per second however long a flood goes.
  *
  * On one loop's thread.
  */
