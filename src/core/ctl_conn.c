@@ -215,7 +215,7 @@ ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd, const char *remote,
 	if (c->wait_ev == NULL || event_add(c->wait_ev, NULL) != 0)
 		goto fail;
 	c->fd = fd;
-	SSL_CTX_up_ref(ctx);
+	(void)SSL_CTX_up_ref(ctx);
 	c->ctx = ctx;
 	loop_timer_arm(c->timer, c->opts.handshake_ms ? c->opts.handshake_ms :
 	    10000);

@@ -19,6 +19,10 @@
 #    memory on purpose.
 #
 # Over the 4,000 connections the server writes no more than 200 lines.
+#
+# 3. With the caps lifted, 2,000 connections that send nothing hold no
+#    TLS state (it starts with the peer's first bytes): the server stays
+#    within 16 MiB of its idle size while it holds them all.
 . "$(dirname "$0")/../lib.sh"
 
 FLOOD=$NP_TESTS/flood.py
@@ -77,5 +81,26 @@ lines=$(wc -l <"$(np_log hub)")
 echo "    $lines server log lines for 4000 connections"
 [ "$lines" -le 200 ] || np_fail "$lines server log lines for 4000 connections"
 np_stop pa
+np_stop hub
+
+np_step "caps lifted: 2000 silent connections held cost no TLS state"
+np_server_conf hub handshake_timeout=20s max_unauth=5000 \
+    max_unauth_per_source=5000
+np_start_server hub
+hub=${NP_PID[hub]}
+idle=$(rss)
+evicted=$(np_log_count hub 'closed: evicted: ')
+np_start flood3 python3 "$FLOOD" "$NP_SERVER_ADDR" 2000 1 "$NP_TMP/release3"
+np_wait_log flood3 '^holding 2000' 60
+held=$(rss)
+touch "$NP_TMP/release3"
+np_wait_exit flood3 0 30
+echo "    RSS idle $((idle / MIB)) MiB, with 2000 silent connections $((held / MIB)) MiB"
+[ "$(np_log_count hub 'closed: evicted: ')" -eq "$evicted" ] ||
+    np_fail "connections evicted with the caps lifted"
+if ! np_sanitized; then
+	[ "$held" -le $((idle + 16 * MIB)) ] ||
+	    np_fail "2000 silent connections took the server from $((idle / MIB)) to $((held / MIB)) MiB"
+fi
 np_stop hub
 np_pass "floods of 4000 unfinished connections: capped, summarised, memory given back, a portal registered"
