@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -18,6 +19,7 @@
 
 #include "core/ctl_conn.h"
 #include "core/err.h"
+#include "core/logsum.h"
 #include "core/loop.h"
 #include "core/net.h"
 #include "core/tls.h"
@@ -44,6 +46,10 @@ struct ctl_conn {
 	struct loop		*loop;		/* borrowed */
 	struct bufferevent	*bev;		/* owns the SSL and the fd */
 	SSL			*ssl;		/* borrowed from bev */
+	/* Accepted, until the peer's first bytes start TLS (no bev yet). */
+	int			 fd;		/* owned while no bev; else -1 */
+	struct event		*wait_ev;	/* fd readable */
+	SSL_CTX			*ctx;		/* a reference, for SSL_new */
 	struct loop_timer	*timer;		/* handshake, keepalive, grace */
 	struct ctl_conn_opts	 opts;
 	struct ctl_conn_cbs	 cbs;
@@ -51,6 +57,7 @@ struct ctl_conn {
 
 	uint64_t		 id;
 	char			 remote[NET_ADDR_STR_MAX];
+	char			 source[NET_SOURCE_STR_MAX];
 	struct np_identity	 peer;
 	char			 peer_str[NP_IDENTITY_STR_MAX];
 	X509			*peer_cert;	/* owned */
@@ -74,9 +81,12 @@ static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 		    void *arg);
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
 static void	ctl_conn_arm(struct ctl_conn *c);
+static void	ctl_conn_close_keyed(struct ctl_conn *c, int err,
+		    enum log_level level, const char *key, const char *fmt,
+		    ...) __attribute__((format(printf, 5, 6)));
 static void	ctl_conn_vclose(struct ctl_conn *c, int err,
-		    enum log_level level, const char *fmt, va_list ap)
-		    __attribute__((format(printf, 4, 0)));
+		    enum log_level level, const char *key, const char *fmt,
+		    va_list ap) __attribute__((format(printf, 5, 0)));
 
 static void
 ctl_conn_free(void *arg)
@@ -85,6 +95,11 @@ ctl_conn_free(void *arg)
 
 	if (c->bev)
 		bufferevent_free(c->bev);
+	if (c->wait_ev)
+		event_free(c->wait_ev);
+	if (c->fd >= 0)
+		close(c->fd);
+	SSL_CTX_free(c->ctx);
 	loop_timer_free(c->timer);
 	X509_free(c->peer_cert);
 	free(c);
@@ -99,8 +114,12 @@ ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return NULL;
 	c->loop = loop;
+	c->fd = -1;
 	c->opts = *opts;
 	c->cbs = *cbs;
+	if (opts->source)
+		snprintf(c->source, sizeof(c->source), "%s", opts->source);
+	c->opts.source = NULL;	/* the copy above is the one used */
 	c->id = loop_next_conn_id();
 	c->log.conn_id = c->id;
 	c->last_rx_ms = loop_now_ms();
@@ -122,36 +141,96 @@ ctl_conn_start(struct ctl_conn *c)
 	    10000);
 }
 
+/*
+ * The first bytes of an accepted peer (or its EOF): now TLS starts.  Until
+ * then the connection holds no SSL object and none of OpenSSL's handshake
+ * and record buffers (some 60 KiB), so a flood of connections that send
+ * nothing costs about a kilobyte each.  The handshake deadline runs from
+ * the accept.
+ */
+static void
+ctl_conn_first_bytes_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	const char *why;
+	char key[128];
+	uint8_t b;
+	ssize_t n;
+	SSL *ssl;
+	int err;
+
+	if (c->state != CTL_HANDSHAKE)
+		return;
+	/* A peer that closes without a byte needs no TLS to be told apart;
+	 * a flood's close would otherwise start a handshake for each. */
+	n = recv(c->fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		if (event_add(c->wait_ev, NULL) != 0)
+			ctl_conn_close(c, -ENOMEM, LOGLEVEL_ERROR, "out of "
+			    "memory waiting for the peer");
+		return;
+	}
+	if (n <= 0) {
+		err = n == 0 ? NP_ECLOSED : -errno;
+		why = n == 0 ? "connection closed by the peer" :
+		    strerror(-err);
+		snprintf(key, sizeof(key), "TLS handshake failed: %s", why);
+		ctl_conn_close_keyed(c, err, LOGLEVEL_WARN, key, "TLS "
+		    "handshake with %s failed: %s", c->remote, why);
+		return;
+	}
+	if ((ssl = SSL_new(c->ctx)) == NULL)
+		goto fail;
+	c->bev = bufferevent_openssl_socket_new(loop_base(c->loop), c->fd,
+	    ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		goto fail;
+	}
+	c->fd = -1;		/* the bev's now */
+	c->ssl = ssl;
+	SSL_CTX_free(c->ctx);
+	c->ctx = NULL;
+	bufferevent_setcb(c->bev, ctl_conn_read_cb, ctl_conn_write_cb,
+	    ctl_conn_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	return;
+fail:
+	ERR_clear_error();
+	ctl_conn_close(c, -ENOMEM, LOGLEVEL_ERROR, "out of memory starting "
+	    "TLS");
+}
+
 struct ctl_conn *
 ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd, const char *remote,
     const struct ctl_conn_opts *opts, const struct ctl_conn_cbs *cbs)
 {
 	struct ctl_conn *c;
-	SSL *ssl = NULL;
 
 	if ((c = ctl_conn_new(loop, opts, cbs)) == NULL)
 		goto fail;
 	snprintf(c->remote, sizeof(c->remote), "%s", remote);
-	if ((ssl = SSL_new(ctx)) == NULL)
+	c->wait_ev = event_new(loop_base(loop), fd, EV_READ,
+	    ctl_conn_first_bytes_cb, c);
+	if (c->wait_ev == NULL || event_add(c->wait_ev, NULL) != 0)
 		goto fail;
-	c->bev = bufferevent_openssl_socket_new(loop_base(loop), fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
-	if (c->bev == NULL)
-		goto fail;
-	c->ssl = ssl;
-	ctl_conn_start(c);
+	c->fd = fd;
+	(void)SSL_CTX_up_ref(ctx);
+	c->ctx = ctx;
+	loop_timer_arm(c->timer, c->opts.handshake_ms ? c->opts.handshake_ms :
+	    10000);
 	log_debug(&c->log, "accepted from %s", c->remote);
 	return c;
 fail:
 	log_error(NULL, "cannot accept connection from %s: out of memory",
 	    remote);
-	SSL_free(ssl);
 	close(fd);
 	if (c) {
+		if (c->wait_ev)
+			event_free(c->wait_ev);
 		loop_timer_free(c->timer);
 		free(c);
 	}
-	ERR_clear_error();
 	return NULL;
 }
 
@@ -187,20 +266,32 @@ fail:
 	return NULL;
 }
 
+/*
+ * key is the reason without anything that differs from one connection to
+ * the next (the peer's port): the summary of a flood counts by it.  NULL
+ * takes the formatted reason.
+ */
 static void
 ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
-    const char *fmt, va_list ap)
+    const char *key, const char *fmt, va_list ap)
 {
 	char reason[512];
 
 	if (c->state == CTL_CLOSED)
 		return;
 	vsnprintf(reason, sizeof(reason), fmt, ap);
-	log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
-	    c->peer_str[0] ? "session with" : "connection", c->remote, reason);
+	if (c->state != CTL_HANDSHAKE || c->opts.unauth_log == NULL ||
+	    logsum_note(c->opts.unauth_log, c->source, key ? key : reason))
+		log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
+		    c->peer_str[0] ? "session with" : "connection", c->remote,
+		    reason);
 	c->state = CTL_CLOSED;
-	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-	bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	if (c->bev) {
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+	}
+	if (c->wait_ev)
+		event_del(c->wait_ev);
 	loop_timer_cancel(c->timer);
 	if (c->cbs.closed)
 		c->cbs.closed(c, err, c->cbs.arg);
@@ -214,7 +305,19 @@ ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
 	va_list ap;
 
 	va_start(ap, fmt);
-	ctl_conn_vclose(c, err, level, fmt, ap);
+	ctl_conn_vclose(c, err, level, NULL, fmt, ap);
+	va_end(ap);
+}
+
+/* ctl_conn_close() with the summary key given apart from the reason. */
+static void
+ctl_conn_close_keyed(struct ctl_conn *c, int err, enum log_level level,
+    const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_conn_vclose(c, err, level, key, fmt, ap);
 	va_end(ap);
 }
 
@@ -518,7 +621,7 @@ static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
-	char reason[300];
+	char reason[300], key[340];
 	unsigned long e;
 	int dns_err, sock_err;
 
@@ -556,9 +659,10 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				snprintf(reason, sizeof(reason), "connection "
 				    "closed by the peer");
 		}
-		ctl_conn_close(c, e ? NP_ETLS : sock_err ? -sock_err :
-		    NP_ECLOSED, LOGLEVEL_WARN, "TLS handshake with %s failed: "
-		    "%s", c->remote, reason);
+		snprintf(key, sizeof(key), "TLS handshake failed: %s", reason);
+		ctl_conn_close_keyed(c, e ? NP_ETLS : sock_err ? -sock_err :
+		    NP_ECLOSED, LOGLEVEL_WARN, key, "TLS handshake with %s "
+		    "failed: %s", c->remote, reason);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {

@@ -28,6 +28,7 @@
 #include "core/proto.h"
 
 struct ctl_conn;
+struct logsum;
 struct loop;
 
 struct ctl_conn_cbs {
@@ -47,12 +48,22 @@ struct ctl_conn_opts {
 	uint32_t	dead_ms;	/* 0: no dead-peer timeout */
 	uint32_t	first_msg_ms;	/* a whole message must arrive within
 					 * this of the handshake; 0: no limit */
+	/*
+	 * Accepted connections: when set (borrowed), a close during the TLS
+	 * handshake is logged through it, per source and reason, so that a
+	 * flood of failing handshakes gives a summary instead of a line
+	 * each.  source is the peer's net_addr_source() (copied).
+	 */
+	struct logsum	*unauth_log;
+	const char	*source;
 };
 
 /*
- * Takes over an accepted socket (consumes fd, also on failure) and starts
- * the TLS server handshake.  Returns the connection or NULL (out of
- * memory; the fd is closed and the failure logged).
+ * Takes over an accepted socket (consumes fd, also on failure); the TLS
+ * server handshake starts when the peer's first bytes arrive, so that a
+ * silent peer holds no TLS state, and must end within handshake_ms of the
+ * accept.  Takes a reference on ctx.  Returns the connection or NULL (out
+ * of memory; the fd is closed and the failure logged).
  */
 struct ctl_conn *ctl_conn_accept(struct loop *loop, SSL_CTX *ctx, int fd,
 	    const char *remote, const struct ctl_conn_opts *opts,
@@ -74,8 +85,9 @@ struct ctl_conn *ctl_conn_connect(struct loop *loop, SSL_CTX *ctx,
 int	ctl_conn_send(struct ctl_conn *c, const struct proto_msg *m);
 
 /*
- * Closes now: logs "closed: REASON" at level, calls the closed callback and
- * queues the free.  A second close is a no-op.
+ * Closes now: logs "closed: REASON" at level (during the TLS handshake of
+ * a connection with unauth_log, only when that says so), calls the closed
+ * callback and queues the free.  A second close is a no-op.
  */
 void	ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
 	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

@@ -193,6 +193,35 @@ net_addr_format(const struct sockaddr *sa, char *out, size_t size)
 }
 
 void
+net_addr_source(const struct sockaddr *sa, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	struct in6_addr prefix;
+	struct in_addr v4;
+
+	snprintf(out, size, "?");
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		if (inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host)))
+			snprintf(out, size, "%s", host);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			memcpy(&v4, &in6->sin6_addr.s6_addr[12], sizeof(v4));
+			if (inet_ntop(AF_INET, &v4, host, sizeof(host)))
+				snprintf(out, size, "%s", host);
+			return;
+		}
+		memset(&prefix, 0, sizeof(prefix));
+		memcpy(prefix.s6_addr, in6->sin6_addr.s6_addr, 8);
+		if (inet_ntop(AF_INET6, &prefix, host, sizeof(host)))
+			snprintf(out, size, "%s/64", host);
+	}
+}
+
+void
 net_local_addr(int fd, char *out, size_t size)
 {
 	struct sockaddr_storage ss;

@@ -49,6 +49,16 @@ int	net_resolve(const struct conf_endpoint *ep, int socktype,
 /* Formats a socket address; never fails (writes "?" on unknown family). */
 void	net_addr_format(const struct sockaddr *sa, char *out, size_t size);
 
+/*
+ * The source a per-source cap counts a peer by, as text: the IPv4 address,
+ * or the /64 prefix of an IPv6 address ("2001:db8:1:2::/64"), since one
+ * host or site gets a whole /64 and could otherwise pick a fresh address
+ * for each connection.  An IPv4-mapped IPv6 address counts as the IPv4
+ * address.  Never fails ("?" on other families); size NET_SOURCE_STR_MAX.
+ */
+#define NET_SOURCE_STR_MAX	64
+void	net_addr_source(const struct sockaddr *sa, char *out, size_t size);
+
 /* The local address of fd, formatted. */
 void	net_local_addr(int fd, char *out, size_t size);
 

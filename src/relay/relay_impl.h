@@ -26,6 +26,7 @@
 
 struct event;
 struct listener;
+struct logsum;
 struct relay_half;
 struct relay_tunnel;
 
@@ -53,6 +54,8 @@ struct relay {
 	struct hmap		 pending;	/* relay_half by tunnel id */
 	struct hmap		 used;		/* relay_used by tunnel id */
 	struct hmap		 sources;	/* relay_source by address */
+	struct logsum		*refuse_log;	/* refusals, summarised */
+	struct logsum		*cap_log;	/* refusals at a cap, too */
 	size_t			 npending;	/* halves not yet paired */
 	struct loop_timer	*prune_timer;	/* expires used tickets */
 	struct relay_half_list	 halves;	/* not yet paired */

@@ -24,6 +24,7 @@
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/logsum.h"
 #include "core/net.h"
 #include "relay/relay_impl.h"
 
@@ -64,6 +65,7 @@ struct relay_half {
 	uint8_t			 side;
 	struct ticket		 ticket;
 	char			 remote[NET_ADDR_STR_MAX];
+	char			 source_name[NET_SOURCE_STR_MAX];
 	struct log_ctx		 log;
 	struct loop_defer	 defer;
 };
@@ -159,7 +161,10 @@ static void
 relay_half_refuse(struct relay_half *h, enum relay_status status,
     const char *why)
 {
-	log_info(&h->log, "refused %s: %s", h->remote, why);
+	/* A flood repeats refusals: the first of a source and reason in
+	 * full, the rest in a summary. */
+	if (logsum_note(h->r->refuse_log, h->source_name, why))
+		log_info(&h->log, "refused %s: %s", h->remote, why);
 	(void)relay_send_status(h->fd, status);	/* best effort */
 	relay_half_finish(h);
 }
@@ -400,14 +405,17 @@ static void
 relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 {
 	struct relay *r = arg;
-	char remote[NET_ADDR_STR_MAX];
+	char remote[NET_ADDR_STR_MAX], source[NET_SOURCE_STR_MAX];
 	struct relay_source *src;
 	struct relay_half *h;
 
 	net_addr_format(sa, remote, sizeof(remote));
+	net_addr_source(sa, source, sizeof(source));
 	if (r->npending >= (size_t)r->conf->max_pending) {
-		log_warn(NULL, "refusing %s: %zu unpaired connections "
-		    "(max_pending)", remote, r->npending);
+		if (logsum_note(r->cap_log, source, "unpaired connections at "
+		    "max_pending"))
+			log_warn(NULL, "refusing %s: %zu unpaired connections "
+			    "(max_pending)", remote, r->npending);
 		relay_refuse_fd(fd);
 		return;
 	}
@@ -419,8 +427,11 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	src->count++;	/* held for this one, so that src outlives evictions */
 	if (src->count > (size_t)r->conf->max_pending_per_source &&
 	    relay_evict(r, src) != 0) {
-		log_warn(NULL, "refusing %s: %zu unpaired connections from this "
-		    "address (max_pending_per_source)", remote, src->count - 1);
+		if (logsum_note(r->cap_log, source, "unpaired connections "
+		    "from this address at max_pending_per_source"))
+			log_warn(NULL, "refusing %s: %zu unpaired connections "
+			    "from this address (max_pending_per_source)",
+			    remote, src->count - 1);
 		relay_refuse_fd(fd);
 		relay_source_put(r, src);
 		return;
@@ -432,6 +443,7 @@ relay_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	h->source = src;
 	h->log.conn_id = loop_next_conn_id();
 	snprintf(h->remote, sizeof(h->remote), "%s", remote);
+	snprintf(h->source_name, sizeof(h->source_name), "%s", source);
 	h->ev = event_new(loop_base(r->loop), fd, EV_READ | EV_PERSIST,
 	    relay_half_read_cb, h);
 	h->timer = loop_timer_new(r->loop, relay_pair_timeout_cb, h);
@@ -479,6 +491,12 @@ relay_pair_start(struct relay *r)
 	hmap_init(&r->used);
 	hmap_init(&r->sources);
 	TAILQ_INIT(&r->halves);
+	r->refuse_log = logsum_new(r->loop, "connections", "refused",
+	    LOGLEVEL_INFO);
+	r->cap_log = logsum_new(r->loop, "connections", "refused at a cap",
+	    LOGLEVEL_WARN);
+	if (r->refuse_log == NULL || r->cap_log == NULL)
+		return -ENOMEM;
 	r->listener = listener_new(r->loop, r->listen_fd, "the relay port",
 	    relay_accept_one, r);
 	r->listen_fd = -1;	/* the listener owns it now */
@@ -487,6 +505,16 @@ relay_pair_start(struct relay *r)
 		return -ENOMEM;
 	loop_timer_arm(r->prune_timer, RELAY_PRUNE_MS);
 	return 0;
+}
+
+/* Writes the last summaries and frees the summarisers. */
+static void
+relay_pair_free_logs(struct relay *r)
+{
+	logsum_free(r->refuse_log);
+	r->refuse_log = NULL;
+	logsum_free(r->cap_log);
+	r->cap_log = NULL;
 }
 
 void
@@ -498,8 +526,10 @@ relay_pair_stop(struct relay *r)
 
 	listener_free(r->listener);
 	r->listener = NULL;
-	if (r->prune_timer == NULL)
-		return;		/* never started */
+	if (r->prune_timer == NULL) {
+		relay_pair_free_logs(r);	/* never started */
+		return;
+	}
 	TAILQ_FOREACH_SAFE(h, &r->halves, entry, hnext)
 		relay_half_refuse(h, RELAY_E_PAIR_TIMEOUT, "relay shutting "
 		    "down");
@@ -510,6 +540,7 @@ relay_pair_stop(struct relay *r)
 	}
 	loop_timer_free(r->prune_timer);
 	r->prune_timer = NULL;
+	relay_pair_free_logs(r);
 	hmap_release(&r->pending);
 	hmap_release(&r->used);
 	hmap_release(&r->sources);

@@ -6,6 +6,17 @@
 #include "core/conf.h"
 #include "core/conf_common.h"
 
+/*
+ * The caps on unauthenticated connections.  A pending TLS handshake costs
+ * some 60 KiB (OpenSSL's handshake and record buffers, the SSL object,
+ * the bufferevent), so max_unauth at 1024 bounds what a flood from many
+ * addresses can hold to about 60 MiB, while a handshake lasts a round
+ * trip or two: 1024 at once still admit thousands of handshakes a second,
+ * more than one core can compute, when every portal reconnects after a
+ * restart.  max_unauth_per_source at 64, as the relay's per-source cap,
+ * lets a NAT with many portals reconnect together and keeps one host's
+ * share to a few MiB.
+ */
 #define SERVER_CONF_KEYS(X)						\
 	CONF_COMMON_KEYS(X)						\
 	X(listen, ENDPOINT, "listen", "0.0.0.0:443", 0, 65535, NULL,	\
@@ -23,7 +34,11 @@
 	X(ticket_lifetime, DURATION, "ticket_lifetime", "30s", 1000, 3600000, NULL, \
 	    "how long a relay ticket stays valid after it is issued") \
 	X(max_sessions, INT, "max_sessions", "100000", 1, 10000000, NULL, \
-	    "most control connections (portals, relays, handshakes) at once")
+	    "most control connections (portals, relays, handshakes) at once") \
+	X(max_unauth, INT, "max_unauth", "1024", 1, 1000000, NULL,	\
+	    "most connections that have not finished the TLS handshake and HELLO, in total; at the cap the oldest is closed") \
+	X(max_unauth_per_source, INT, "max_unauth_per_source", "64", 1, 1000000, NULL, \
+	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed")
 
 CONF_STRUCT(server_conf, SERVER_CONF_KEYS);
 

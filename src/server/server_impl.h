@@ -22,6 +22,7 @@
 #include "core/policy.h"
 #include "core/proto.h"
 #include "core/ticket.h"
+#include "core/unauth.h"
 #include "server/server_conf.h"
 
 /* One control session, from accept to close. */
@@ -30,6 +31,7 @@ struct server_peer {
 	struct server		*srv;		/* borrowed */
 	struct ctl_conn		*conn;		/* borrowed; NULL once closed */
 	int			 hello_done;
+	struct unauth_conn	 unauth;	/* in srv->unauth until HELLO */
 
 	/* Portals: the digest of the last rule set sent. */
 	uint8_t			 rules_digest[32];
@@ -74,6 +76,8 @@ struct server {
 	struct server_watch	 crl_watch;
 
 	struct server_peer_list	 handshaking;	/* no HELLO yet */
+	struct unauth		*unauth;	/* the caps on those */
+	struct logsum		*unauth_log;	/* their failures, summarised */
 	struct server_peer_list	 portals;
 	struct server_peer_list	 relays;
 	size_t			 nsessions;

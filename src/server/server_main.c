@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/logsum.h"
 #include "core/tls.h"
 #include "server/server.h"
 #include "server/server_impl.h"
@@ -264,6 +265,8 @@ server_teardown(struct server *srv)
 	if (srv->loop)
 		server_close_all(srv, "server shutting down");
 	listener_free(srv->listener);
+	unauth_free(srv->unauth);
+	logsum_free(srv->unauth_log);
 	loop_timer_free(srv->poll_timer);
 	loop_timer_free(srv->expiry_timer);
 	loop_timer_free(srv->stop_timer);

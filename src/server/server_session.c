@@ -17,11 +17,18 @@
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/logsum.h"
 #include "core/net.h"
 #include "server/server_impl.h"
 
 /* A relay that states no capacity is taken to carry this many tunnels. */
 #define SERVER_DEFAULT_CAPACITY		1000
+/*
+ * Evictions that one accept may cause before it refuses instead: one
+ * suffices while the caps hold; the bound only keeps a close that failed
+ * to leave the table from looping.
+ */
+#define SERVER_MAX_EVICT		4
 
 static void
 server_peer_list_remove(struct server *srv, struct server_peer *p)
@@ -41,6 +48,7 @@ server_peer_closed(struct ctl_conn *c, int err, void *arg)
 	struct server *srv = p->srv;
 
 	server_peer_list_remove(srv, p);
+	unauth_remove(srv->unauth, &p->unauth);
 	srv->nsessions--;
 	free(p);
 }
@@ -97,6 +105,7 @@ server_hello_portal(struct server *srv, struct server_peer *p)
 		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
 		    "new session from %s", ctl_conn_remote(p->conn));
 	TAILQ_REMOVE(&srv->handshaking, p, entry);
+	unauth_remove(srv->unauth, &p->unauth);
 	p->hello_done = 1;
 	TAILQ_INSERT_TAIL(&srv->portals, p, entry);
 	log_info(ctl_conn_log(p->conn), "portal registered from %s",
@@ -136,6 +145,7 @@ server_hello_relay(struct server *srv, struct server_peer *p,
 		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
 		    "new session from %s", ctl_conn_remote(p->conn));
 	TAILQ_REMOVE(&srv->handshaking, p, entry);
+	unauth_remove(srv->unauth, &p->unauth);
 	p->hello_done = 1;
 	TAILQ_INSERT_TAIL(&srv->relays, p, entry);
 	log_info(ctl_conn_log(p->conn), "relay registered from %s: dial %s, "
@@ -187,6 +197,41 @@ server_peer_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 	    proto_type_name(m->type), identity_role_name(role));
 }
 
+/* Logs a refusal at accept, or counts it for the summary of its source. */
+static void
+server_refuse_log(struct server *srv, const char *source, const char *remote,
+    const char *why)
+{
+	if (logsum_note(srv->unauth_log, source, why))
+		log_warn(NULL, "refusing connection from %s: %s", remote, why);
+}
+
+/*
+ * Makes room for one more unauthenticated connection from sa by closing
+ * the oldest of its source, or of all, when a cap is reached; 0, or -1
+ * when no room could be made.
+ */
+static int
+server_make_room(struct server *srv, const struct sockaddr *sa)
+{
+	struct unauth_conn *victim;
+	struct server_peer *old;
+	enum unauth_cap cap;
+	int i;
+
+	for (i = 0; i < SERVER_MAX_EVICT; i++) {
+		if ((victim = unauth_victim(srv->unauth, sa, &cap)) == NULL)
+			return 0;
+		old = unauth_entry(victim, struct server_peer, unauth);
+		ctl_conn_close(old->conn, NP_ECLOSED, LOGLEVEL_WARN, "%s",
+		    cap == UNAUTH_CAP_SOURCE ? "evicted: the oldest unfinished "
+		    "handshake of an address at max_unauth_per_source" :
+		    "evicted: the oldest unfinished handshake of all at "
+		    "max_unauth");
+	}
+	return unauth_victim(srv->unauth, sa, &cap) == NULL ? 0 : -1;
+}
+
 static void
 server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 {
@@ -196,20 +241,29 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 		.closed = server_peer_closed,
 	};
 	struct ctl_conn_cbs cbs = cbs_template;
+	char remote[NET_ADDR_STR_MAX], source[NET_SOURCE_STR_MAX];
 	struct ctl_conn_opts opts = {
 		.handshake_ms = (uint32_t)srv->conf->handshake_timeout,
 		.keepalive_ms = (uint32_t)srv->conf->keepalive,
 		.dead_ms = (uint32_t)srv->conf->dead_timeout,
 		/* HELLO comes at once; a silent peer only holds a slot. */
 		.first_msg_ms = (uint32_t)srv->conf->handshake_timeout,
+		.unauth_log = srv->unauth_log,
+		.source = source,
 	};
-	char remote[NET_ADDR_STR_MAX];
 	struct server_peer *p;
 
 	net_addr_format(sa, remote, sizeof(remote));
+	net_addr_source(sa, source, sizeof(source));
+	if (server_make_room(srv, sa) != 0) {
+		server_refuse_log(srv, source, remote, "no room among "
+		    "unauthenticated connections (max_unauth)");
+		close(fd);
+		return;
+	}
 	if (srv->nsessions >= (size_t)srv->conf->max_sessions) {
-		log_warn(NULL, "refusing connection from %s: %zu sessions "
-		    "(max_sessions)", remote, srv->nsessions);
+		server_refuse_log(srv, source, remote, "sessions at "
+		    "max_sessions");
 		close(fd);
 		return;
 	}
@@ -220,9 +274,17 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 		return;
 	}
 	p->srv = srv;
+	if (unauth_add(srv->unauth, &p->unauth, sa) != 0) {
+		log_error(NULL, "refusing connection from %s: out of memory",
+		    remote);
+		free(p);
+		close(fd);
+		return;
+	}
 	cbs.arg = p;
 	if ((p->conn = ctl_conn_accept(srv->loop, srv->tls, fd, remote, &opts,
 	    &cbs)) == NULL) {
+		unauth_remove(srv->unauth, &p->unauth);
 		free(p);
 		return;
 	}
@@ -236,6 +298,12 @@ server_listen(struct server *srv)
 	char addr[NET_ADDR_STR_MAX];
 	int fd;
 
+	if ((srv->unauth = unauth_new(srv->loop,
+	    (size_t)srv->conf->max_unauth,
+	    (size_t)srv->conf->max_unauth_per_source)) == NULL ||
+	    (srv->unauth_log = logsum_new(srv->loop, "handshakes", "failed",
+	    LOGLEVEL_WARN)) == NULL)
+		return -ENOMEM;
 	if ((fd = net_listen_tcp(&srv->conf->listen, 1024)) < 0)
 		return fd;
 	net_local_addr(fd, addr, sizeof(addr));
