@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The allocator's knobs (heap.h): glibc's, or nothing. */
+#include <stdlib.h>		/* defines __GLIBC__ under glibc */
+
 #include "core/heap.h"
 
 #ifdef __GLIBC__

@@ -12,6 +12,9 @@
  * new pairs are folded into one count for "other sources", summarised the
  * same way, so an attacker with many addresses cannot grow it.
  *
+ * At log level debug every event is logged in full (nothing is counted):
+ * an operator who asks for debug lines wants each one.
+ *
  * One instance per kind of event, on one loop's thread.
  */
 #ifndef NETPORT_CORE_LOGSUM_H

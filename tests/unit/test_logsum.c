@@ -153,16 +153,35 @@ T_CASE(free_writes_pending_counts)
 	logsum_free(NULL);
 }
 
+/* At debug level every event is logged in full: none is counted. */
+T_CASE(debug_level_logs_every_event)
+{
+	struct logsum *ls = logsum_new(NULL, "handshakes", "failed",
+	    LOGLEVEL_WARN);
+	int i;
+
+	T_ASSERT(ls != NULL);
+	log_set_level(LOGLEVEL_DEBUG);
+	for (i = 0; i < 5; i++)
+		T_EQ_INT(logsum_note(ls, "192.0.2.7", "bad magic"), 1);
+	log_set_level(LOGLEVEL_INFO);
+	T_EQ_INT(t_lines(t_flush(ls)), 0);
+	T_EQ_INT(logsum_note(ls, "192.0.2.7", "bad magic"), 1);
+	T_EQ_INT(logsum_note(ls, "192.0.2.7", "bad magic"), 0);
+	logsum_free(ls);
+}
+
 int
 main(void)
 {
 	log_set_role("test");
-	log_set_level(LOGLEVEL_DEBUG);
+	log_set_level(LOGLEVEL_INFO);
 	T_RUN(first_in_full_then_counted);
 	T_RUN(pairs_apart_by_source_and_reason);
 	T_RUN(quiet_pair_forgotten_after_a_window);
 	T_RUN(table_full_folds_other_sources);
 	T_RUN(long_reason_cut_still_one_pair);
 	T_RUN(free_writes_pending_counts);
+	T_RUN(debug_level_logs_every_event);
 	return t_done();
 }
