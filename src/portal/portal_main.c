@@ -72,6 +72,13 @@ portal_finish(struct portal *p, const char *why)
 	loop_stop(p->loop);
 }
 
+void
+portal_exit(struct portal *p, int status, const char *why)
+{
+	p->exit_status = status;
+	portal_finish(p, why);
+}
+
 static void
 portal_drain_cb(struct loop_timer *t, void *arg)
 {
@@ -198,7 +205,7 @@ portal_main(int argc, char **argv)
 	(void)mallopt(M_MMAP_THRESHOLD, PORTAL_MMAP_THRESHOLD);
 	if (portal_setup(&p) != 0)
 		goto out;
-	status = loop_run(p.loop) == 0 ? 0 : 1;
+	status = loop_run(p.loop) == 0 ? p.exit_status : 1;
 	log_info(NULL, "stopped");
 out:
 	if (p.loop) {
