@@ -44,6 +44,7 @@ static int
 portal_check_conf(const char *path, struct portal *p)
 {
 	struct conf_errors errs = { 0, NULL };
+	unsigned long line;
 	size_t i;
 	int r;
 
@@ -61,6 +62,21 @@ portal_check_conf(const char *path, struct portal *p)
 		    "tunnel.dead_timeout"), p->conf->tunnel_dead_timeout,
 		    p->conf->tunnel_keepalive);
 		return NP_ECONFIG;
+	}
+	/* Set by hand, a short timeout beyond the long one is a mistake;
+	 * left at its default, it follows a short udp.flow_idle down. */
+	line = conf_key_line(&portal_conf_schema, p->conf,
+	    "udp.flow_idle_new");
+	if (p->conf->udp_flow_idle_new > p->conf->udp_flow_idle) {
+		if (line != 0) {
+			fprintf(stderr, "%s:%lu: udp.flow_idle_new: %lld ms is "
+			    "longer than udp.flow_idle (%lld ms); expected at "
+			    "most udp.flow_idle\n", path, line,
+			    p->conf->udp_flow_idle_new,
+			    p->conf->udp_flow_idle);
+			return NP_ECONFIG;
+		}
+		p->conf->udp_flow_idle_new = p->conf->udp_flow_idle;
 	}
 	return 0;
 }

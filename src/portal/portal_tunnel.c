@@ -248,6 +248,7 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
+	TAILQ_INIT(&t->udp_done);
 	t->created_ms = loop_now_ms();
 	t->window_budget = TUNNEL_WINDOW_BUDGET;
 	return t;

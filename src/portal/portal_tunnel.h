@@ -114,6 +114,20 @@ struct stream {
 	struct dgramq		 to_app;	/* service side: socket busy */
 	uint64_t		 dgrams_up, dgrams_down;
 	uint64_t		 last_active_ms;
+	/*
+	 * Exchanges, counted from the client's point of view: a request
+	 * is a datagram from the client, a reply one from the target.  A
+	 * flow is established by a reply to a request that followed a
+	 * reply (two exchanges); until then it lives for udp.flow_idle_new
+	 * and, once it has its reply, waits in a list of finished single
+	 * exchanges (ul->done or t->udp_done), oldest first, from which a
+	 * full flow table takes room for a new client.
+	 */
+	int			 replied;
+	int			 asked_again;
+	int			 established;
+	int			 in_done;
+	TAILQ_ENTRY(stream)	 done_entry;
 
 	struct log_ctx		 log;
 	char			 peer_str[NP_IDENTITY_STR_MAX];
@@ -155,6 +169,10 @@ struct tunnel {
 	size_t			 nwaiting;
 	struct stream_list	 blocked;	/* paused on a full output */
 	size_t			 nflows;	/* datagram flows among streams */
+	struct stream_list	 udp_done;	/* service side: finished single
+						 * exchanges, oldest first */
+	uint64_t		 udp_evicted;	/* ... ended to make room */
+	uint64_t		 udp_evict_log_ms;
 	size_t			 window_budget;	/* bytes streams may still grow
 						 * their windows by, together */
 
