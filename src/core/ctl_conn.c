@@ -543,6 +543,31 @@ ctl_conn_refusal(unsigned long e)
 	}
 }
 
+/*
+ * A server that refuses our certificate sends its alert and closes.  In
+ * TLS 1.3 our HELLO is on its way by then, and a socket closed with unread
+ * data answers it with a reset; our write can meet that reset before we
+ * have read the alert, which still waits in our socket.  So on an error
+ * before the first message, read what is left: the alert, if there is
+ * one, lands in the error queue.  Returns its error code, or 0.
+ */
+static unsigned long
+ctl_conn_late_alert(struct ctl_conn *c)
+{
+	unsigned char byte;
+	unsigned long e = 0;
+	int n;
+
+	if (c->state != CTL_OPEN || c->got_msg)
+		return 0;
+	ERR_clear_error();
+	if ((n = SSL_read(c->ssl, &byte, 1)) <= 0 &&
+	    SSL_get_error(c->ssl, n) == SSL_ERROR_SSL)
+		e = ERR_peek_error();
+	ERR_clear_error();
+	return e;
+}
+
 static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -565,6 +590,8 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	sock_err = EVUTIL_SOCKET_ERROR();
 	e = ctl_conn_tls_error(bev);
+	if (e == 0 && sock_err != 0)
+		e = ctl_conn_late_alert(c);
 	refusal = ctl_conn_refusal(e);
 	if (c->state == CTL_HANDSHAKE) {
 		dns_err = bufferevent_socket_get_dns_error(bev);

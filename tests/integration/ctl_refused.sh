@@ -10,8 +10,9 @@
 # default) instead of its short reconnect backoff; with
 # `reconnect.refused: exit` it exits with status 3 instead.  Checks, for a
 # revoked portal and for one of another CA: the plain-words line appears
-# exactly once, and over a 4 s window the server sees no second handshake
-# from it (before, it saw one every reconnect.max = 1 s at most); with the
+# exactly once, the server sees one handshake from it, and no second one
+# over a 4 s window (before, it saw one every reconnect.max = 1 s at most,
+# and the first refusal could pass for a reset connection); with the
 # exit option the portal exits with status 3.  A server that is merely
 # away keeps the short backoff.  A relay shares the control client: a
 # revoked relay behaves the same.
@@ -86,6 +87,11 @@ np_wait_log hub 'failed: peer certificate: certificate revoked'
 quiet gone 'certificate revoked' 4
 [ "$(np_log_count gone 'refused the certificate')" -eq 1 ] ||
     np_fail "the refusal was logged $(np_log_count gone 'refused the certificate') times"
+# One handshake in all: the refusal is recognised at the first attempt,
+# also when the server's reset to our HELLO comes before we read its alert.
+[ "$(handshakes 'certificate revoked')" -eq 1 ] ||
+    np_fail "the server saw $(handshakes 'certificate revoked') handshakes of the revoked portal"
+np_no_log gone "reconnecting to server"
 np_no_log gone 'session with server .* is up'
 np_stop gone
 
@@ -99,6 +105,9 @@ np_wait_log hub 'failed: peer certificate: unable to get local issuer certificat
 quiet other 'unable to get local issuer' 4
 [ "$(np_log_count other 'refused the certificate')" -eq 1 ] ||
     np_fail "the refusal was logged $(np_log_count other 'refused the certificate') times"
+[ "$(handshakes 'unable to get local issuer')" -eq 1 ] ||
+    np_fail "the server saw $(handshakes 'unable to get local issuer') handshakes of the other CA's portal"
+np_no_log other "reconnecting to server"
 np_stop other
 
 np_step "with reconnect.refused: exit, a revoked portal exits with status 3"
