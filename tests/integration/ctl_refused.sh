@@ -14,7 +14,8 @@
 # over a 4 s window (before, it saw one every reconnect.max = 1 s at most,
 # and the first refusal could pass for a reset connection); with the
 # exit option the portal exits with status 3.  A server that is merely
-# away keeps the short backoff.  A relay shares the control client: a
+# away keeps the short backoff; a session that comes up in between makes
+# the next refusal news again.  A relay shares the control client: a
 # revoked relay behaves the same.
 . "$(dirname "$0")/../lib.sh"
 
@@ -139,6 +140,31 @@ np_wait_log hub 'peer=portal/a .*portal registered'
 np_wait_log a 'rule set .* applied'
 np_no_log a 'refused the certificate'
 np_stop a
+
+np_step "a session in between: the next refusal is told in full again"
+# The other CA's portal, with a short refusal delay.  The server comes
+# back trusting both CAs (without revocation checks: a CRL must cover
+# every CA of tls.ca), the session comes up, and when the server returns
+# to its own CA only, the refusal is news again.
+np_portal_conf flip "tls.ca=$NP_TMP/both.crt" \
+    "tls.cert=$NP_TMP/other/certs/portal-a.crt" \
+    "tls.key=$NP_TMP/other/certs/portal-a.key" tls.crl=- \
+    reconnect.refused_delay=1s
+np_start_portal flip
+np_wait_log flip "$untrusted_line"
+addr=${NP_ADDR[hub]}
+np_stop hub
+np_server_conf hub2 "listen=$addr" "tls.ca=$NP_TMP/both.crt" tls.crl=-
+cp "$NP_CA/certs/server-hub.crt" "$NP_CA/certs/server-hub2.crt"
+cp "$NP_CA/certs/server-hub.key" "$NP_CA/certs/server-hub2.key"
+np_start_server hub2
+np_wait_log flip 'session with server .* is up' 10
+np_stop hub2
+np_server_conf hub "listen=$addr"
+np_start_server hub
+np_wait_log_count flip "$untrusted_line" 2 10
+np_no_log flip 'still refuses'
+np_stop flip
 np_stop hub
 
 np_pass "a refused certificate is reported once, in plain words, and not retried for reconnect.refused_delay; exit status 3 on request"
