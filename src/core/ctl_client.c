@@ -21,8 +21,8 @@ struct ctl_client {
 	int			 up;		/* WELCOME received */
 	int			 freeing;
 	unsigned		 failures;	/* in a row, for the log */
-	int			 refused;	/* the last refusal (NP_E*) in
-						 * this run of failures, or 0 */
+	int			 refused;	/* last refusal (NP_E*) of
+						 * this run of failures */
 };
 
 static void	ctl_client_connect(struct ctl_client *cc);
@@ -86,7 +86,8 @@ static void
 ctl_client_format_delay(uint64_t ms, char *out, size_t size)
 {
 	if (ms >= 3600000 && ms % 3600000 == 0)
-		snprintf(out, size, "%llu h", (unsigned long long)(ms / 3600000));
+		snprintf(out, size, "%llu h",
+		    (unsigned long long)(ms / 3600000));
 	else if (ms >= 60000)
 		snprintf(out, size, "%llu min",
 		    (unsigned long long)((ms + 30000) / 60000));

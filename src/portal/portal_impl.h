@@ -89,7 +89,7 @@ struct portal {
 	struct loop_timer	*drain_timer;
 	uint64_t		 drain_deadline;
 	uint8_t			*udp_scratch;	/* one datagram, owned */
-	int			 exit_status;	/* of a stop that is a failure */
+	int			 exit_status;	/* of a failed stop */
 };
 
 /* portal_main.c */

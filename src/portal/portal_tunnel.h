@@ -169,9 +169,9 @@ struct tunnel {
 	size_t			 nwaiting;
 	struct stream_list	 blocked;	/* paused on a full output */
 	size_t			 nflows;	/* datagram flows among streams */
-	struct stream_list	 udp_done;	/* service side: finished single
+	struct stream_list	 udp_done;	/* service side: finished
 						 * exchanges, oldest first */
-	uint64_t		 udp_evicted;	/* ... ended to make room */
+	uint64_t		 udp_evicted;	/* ended to make room */
 	uint64_t		 udp_evict_log_ms;
 	size_t			 window_budget;	/* bytes streams may still grow
 						 * their windows by, together */

@@ -55,7 +55,7 @@ struct udp_listener {
 	struct hmap		 flows;		/* streams, by source address */
 	size_t			 nflows;
 	struct dgramq		 out;		/* replies the socket refused */
-	struct stream_list	 done;		/* finished single exchanges,
+	struct stream_list	 done;		/* finished exchanges,
 						 * oldest first */
 	uint64_t		 refused;	/* datagrams of flows over cap */
 	uint64_t		 last_refuse_log_ms;
@@ -65,7 +65,6 @@ struct udp_listener {
 
 /* At most one summary line per this, for a full flow table. */
 #define UDP_FULL_LOG_MS		10000
-
 
 static uint8_t *
 udp_scratch(struct portal *p)
