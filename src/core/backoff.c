@@ -19,12 +19,20 @@ backoff_reset(struct backoff *b)
 }
 
 uint64_t
-backoff_next(struct backoff *b)
+backoff_jitter(uint64_t d)
 {
-	uint64_t d = b->cur_ms, half = d / 2, r = 0;
+	uint64_t half = d / 2, r = 0;
 
 	if (RAND_bytes((unsigned char *)&r, sizeof(r)) != 1)
 		r = 0;
-	b->cur_ms = d >= b->max_ms / 2 ? b->max_ms : d * 2;
 	return half + (half ? r % (d - half + 1) : 0);
+}
+
+uint64_t
+backoff_next(struct backoff *b)
+{
+	uint64_t d = b->cur_ms;
+
+	b->cur_ms = d >= b->max_ms / 2 ? b->max_ms : d * 2;
+	return backoff_jitter(d);
 }

@@ -21,5 +21,7 @@ void		backoff_init(struct backoff *b, uint64_t min_ms, uint64_t max_ms);
 uint64_t	backoff_next(struct backoff *b);
 /* After a success: the next failure starts again at min_ms. */
 void		backoff_reset(struct backoff *b);
+/* A delay drawn uniformly from [d/2, d]. */
+uint64_t	backoff_jitter(uint64_t d);
 
 #endif

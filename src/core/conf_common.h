@@ -41,4 +41,19 @@ enum conf_key_permissions {
 int	conf_common_check(const struct conf_check *c)
 	    __attribute__((warn_unused_result));
 
+/*
+ * What a daemon with a control session to the server (portal, relay) does
+ * when the server refuses its certificate; see ctl_client.h.  The choices
+ * of reconnect.refused are in the order of CONF_REFUSED_*.
+ */
+#define CONF_REFUSED_RETRY	0
+#define CONF_REFUSED_EXIT	1
+#define CONF_REFUSED_KEYS(X)						\
+	X(reconnect_refused, ENUM, "reconnect.refused", "retry", 0, 0,	\
+	    "retry|exit",						\
+	    "when the server refuses this daemon's certificate (revoked, or not issued by a CA it trusts): retry after reconnect.refused_delay, or exit with status 3") \
+	X(reconnect_refused_delay, DURATION, "reconnect.refused_delay", "1h", \
+	    1000, 604800000, NULL,					\
+	    "after the server refused this daemon's certificate, the next attempt comes after a random delay between half of this and this; other failures retry within reconnect.min..reconnect.max")
+
 #endif

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Reconnecting client control session; see ctl_client.h. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,8 @@ struct ctl_client {
 	int			 up;		/* WELCOME received */
 	int			 freeing;
 	unsigned		 failures;	/* in a row, for the log */
+	int			 refused;	/* last refusal (NP_E*) of
+						 * this run of failures */
 };
 
 static void	ctl_client_connect(struct ctl_client *cc);
@@ -64,6 +67,7 @@ ctl_client_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 		}
 		cc->up = 1;
 		cc->failures = 0;
+		cc->refused = 0;
 		backoff_reset(&cc->backoff);
 		ctl_conn_set_timing(c, m->keepalive_ms, m->dead_ms);
 		log_info(ctl_conn_log(c), "session with server %s is up "
@@ -75,6 +79,63 @@ ctl_client_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 	}
 	if (cc->cbs.msg)
 		cc->cbs.msg(cc, m, cc->cbs.arg);
+}
+
+/* A delay in the unit a person reads best: "1 h", "90 min", "45 s". */
+static void
+ctl_client_format_delay(uint64_t ms, char *out, size_t size)
+{
+	if (ms >= 3600000 && ms % 3600000 == 0)
+		snprintf(out, size, "%llu h",
+		    (unsigned long long)(ms / 3600000));
+	else if (ms >= 60000)
+		snprintf(out, size, "%llu min",
+		    (unsigned long long)((ms + 30000) / 60000));
+	else
+		snprintf(out, size, "%llu s",
+		    (unsigned long long)((ms + 500) / 1000));
+}
+
+/*
+ * The server refused our certificate (err): say so in plain words once
+ * per run of refusals, then wait long or give up.  The jitter keeps a
+ * fleet refused at once (a CA change on the server) from coming back in
+ * the same second.
+ */
+static void
+ctl_client_refused(struct ctl_client *cc, struct ctl_conn *c, int err)
+{
+	const char *what, *todo;
+	uint64_t delay;
+	char when[32];
+
+	if (err == NP_EREVOKED) {
+		what = "it is revoked";
+		todo = "ask the administrator for a new certificate";
+	} else {
+		what = "it is not issued by a CA the server trusts";
+		todo = "check that tls.cert comes from the CA of the server's "
+		    "tls.ca";
+	}
+	if (cc->opts.refused_exit && cc->cbs.refused) {
+		log_error(NULL, "the server %s refused the certificate of %s: "
+		    "%s; %s; exiting (reconnect.refused: exit)",
+		    ctl_conn_remote(c), cc->opts.self, what, todo);
+		cc->cbs.refused(cc, err, cc->cbs.arg);
+		return;
+	}
+	delay = backoff_jitter(cc->opts.refused_delay_ms);
+	ctl_client_format_delay(delay, when, sizeof(when));
+	if (cc->refused != err)
+		log_error(NULL, "the server %s refused the certificate of %s: "
+		    "%s; %s; retrying in %s (reconnect.refused_delay)",
+		    ctl_conn_remote(c), cc->opts.self, what, todo, when);
+	else
+		log_info(NULL, "the server %s still refuses the certificate of "
+		    "%s (%s); retrying in %s", ctl_conn_remote(c),
+		    cc->opts.self, what, when);
+	cc->refused = err;
+	loop_timer_arm(cc->retry, delay);
 }
 
 static void
@@ -90,6 +151,12 @@ ctl_client_closed(struct ctl_conn *c, int err, void *arg)
 		cc->cbs.down(cc, cc->cbs.arg);
 	if (cc->freeing)
 		return;
+	if ((err == NP_EREVOKED || err == NP_EUNTRUSTED) &&
+	    cc->opts.refused_delay_ms) {
+		cc->failures++;
+		ctl_client_refused(cc, c, err);
+		return;
+	}
 	delay = backoff_next(&cc->backoff);
 	cc->failures++;
 	log_info(NULL, "reconnecting to server %s in %llu ms (attempt %u)",

@@ -4,6 +4,13 @@
  * server, says HELLO, waits for WELCOME, and when the session is lost or
  * cannot be made, tries again after an exponential backoff with jitter.
  * Whoever uses it keeps working while the server is away.
+ *
+ * One failure is different: the server refused our certificate, as revoked
+ * or as not issued by a CA it trusts.  Trying again soon cannot help and
+ * only loads the server, so the client says once, in plain words, what is
+ * wrong and what to do, then waits refused_delay_ms (jittered) before the
+ * next attempt, or, with refused_exit, reports it to the role, which
+ * exits.  A session that comes up again resets this.
  */
 #ifndef NETPORT_CORE_CTL_CLIENT_H
 #define NETPORT_CORE_CTL_CLIENT_H
@@ -14,6 +21,7 @@
 
 #include "core/conf.h"
 #include "core/ctl_conn.h"
+#include "core/identity.h"
 #include "core/proto.h"
 
 struct ctl_client;
@@ -31,6 +39,12 @@ struct ctl_client_cbs {
 		    void *arg);
 	/* The session that was up is gone; a reconnect is scheduled. */
 	void	(*down)(struct ctl_client *cc, void *arg);
+	/*
+	 * The server refused our certificate (err: NP_EREVOKED or
+	 * NP_EUNTRUSTED) and opts.refused_exit is set: already logged, no
+	 * reconnect is scheduled; the role stops with DAEMON_EXIT_REFUSED.
+	 */
+	void	(*refused)(struct ctl_client *cc, int err, void *arg);
 	void	*arg;
 };
 
@@ -39,6 +53,11 @@ struct ctl_client_opts {
 	uint64_t		backoff_min_ms;
 	uint64_t		backoff_max_ms;
 	uint32_t		handshake_ms;
+	/* After a refusal of our certificate: wait this long (0: treat it
+	 * like any other failure), or give up (needs cbs.refused). */
+	uint64_t		refused_delay_ms;
+	int			refused_exit;
+	char			self[NP_IDENTITY_STR_MAX]; /* for the log */
 };
 
 /* NULL when out of memory.  Call ctl_client_start() to connect. */

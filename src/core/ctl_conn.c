@@ -617,13 +617,67 @@ ctl_conn_tls_error(struct bufferevent *bev)
 	return first;
 }
 
+/*
+ * The peer's verdict on our own certificate, when its alert (e, from the
+ * error queue) is one: NP_EREVOKED for certificate_revoked (we are on its
+ * CRL), NP_EUNTRUSTED for unknown_ca (our chain does not lead to a CA it
+ * trusts; a CA of the same name but another key gets this too, since
+ * certificates name their issuer's key).  0 for anything else.
+ *
+ * Deliberately not verdicts: bad_certificate and certificate_unknown
+ * (also sent for a certificate that is not valid yet, i.e. for a clock
+ * that is off, which heals by itself), certificate_expired (also what an
+ * expired CRL on the peer gets us: its fault, not ours) and decrypt_error
+ * (also a failed handshake signature).  A caller that backs off for long
+ * on a verdict must not do so for a passing fault.
+ */
+static int
+ctl_conn_refusal(unsigned long e)
+{
+	if (e == 0 || ERR_GET_LIB(e) != ERR_LIB_SSL)
+		return 0;
+	switch (ERR_GET_REASON(e)) {
+	case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+		return NP_EREVOKED;
+	case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+		return NP_EUNTRUSTED;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * A server that refuses our certificate sends its alert and closes.  In
+ * TLS 1.3 our HELLO is on its way by then, and a socket closed with unread
+ * data answers it with a reset; our write can meet that reset before we
+ * have read the alert, which still waits in our socket.  So on an error
+ * before the first message, read what is left: the alert, if there is
+ * one, lands in the error queue.  Returns its error code, or 0.
+ */
+static unsigned long
+ctl_conn_late_alert(struct ctl_conn *c)
+{
+	unsigned char byte;
+	unsigned long e = 0;
+	int n;
+
+	if (c->state != CTL_OPEN || c->got_msg)
+		return 0;
+	ERR_clear_error();
+	if ((n = SSL_read(c->ssl, &byte, 1)) <= 0 &&
+	    SSL_get_error(c->ssl, n) == SSL_ERROR_SSL)
+		e = ERR_peek_error();
+	ERR_clear_error();
+	return e;
+}
+
 static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct ctl_conn *c = arg;
 	char reason[300], key[340];
 	unsigned long e;
-	int dns_err, sock_err;
+	int dns_err, sock_err, refusal;
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->state == CTL_HANDSHAKE)
@@ -639,6 +693,9 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	sock_err = EVUTIL_SOCKET_ERROR();
 	e = ctl_conn_tls_error(bev);
+	if (e == 0 && sock_err != 0)
+		e = ctl_conn_late_alert(c);
+	refusal = ctl_conn_refusal(e);
 	if (c->state == CTL_HANDSHAKE) {
 		dns_err = bufferevent_socket_get_dns_error(bev);
 		if (dns_err) {
@@ -660,9 +717,9 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 				    "closed by the peer");
 		}
 		snprintf(key, sizeof(key), "TLS handshake failed: %s", reason);
-		ctl_conn_close_keyed(c, e ? NP_ETLS : sock_err ? -sock_err :
-		    NP_ECLOSED, LOGLEVEL_WARN, key, "TLS handshake with %s "
-		    "failed: %s", c->remote, reason);
+		ctl_conn_close_keyed(c, refusal ? refusal : e ? NP_ETLS :
+		    sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN, key,
+		    "TLS handshake with %s failed: %s", c->remote, reason);
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -677,9 +734,12 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 			    "closed the connection");
 			return;
 		}
+		/* In TLS 1.3 the client is done with its handshake before
+		 * the server has judged its certificate: a refusal comes
+		 * as the first thing read on an open connection. */
 		ERR_error_string_n(e, reason, sizeof(reason));
-		ctl_conn_close(c, NP_ETLS, LOGLEVEL_WARN, "TLS error: %s",
-		    reason);
+		ctl_conn_close(c, refusal ? refusal : NP_ETLS, LOGLEVEL_WARN,
+		    "TLS error: %s", reason);
 		return;
 	}
 	ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN,

@@ -37,7 +37,11 @@ struct ctl_conn_cbs {
 	/* A message other than PING/PONG arrived. */
 	void	(*msg)(struct ctl_conn *c, const struct proto_msg *m,
 		    void *arg);
-	/* The connection is closing; err is 0 or the cause. */
+	/*
+	 * The connection is closing; err is 0 or the cause: NP_EREVOKED or
+	 * NP_EUNTRUSTED when the peer refused our certificate as revoked
+	 * or as not issued by a CA it trusts.
+	 */
 	void	(*closed)(struct ctl_conn *c, int err, void *arg);
 	void	*arg;
 };

@@ -24,6 +24,13 @@ struct daemon_spec {
 	const struct conf_schema *schema;
 };
 
+/*
+ * Exit status of a portal or relay that gave up because the server refused
+ * its certificate (reconnect.refused: exit); 1 and 2 are taken by start-up
+ * and usage errors.  docs/OPERATIONS.md lists them all.
+ */
+#define DAEMON_EXIT_REFUSED	3
+
 /* What daemon_parse_args() tells its caller to do. */
 enum daemon_parse_result {
 	DAEMON_RUN,

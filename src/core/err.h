@@ -30,7 +30,8 @@
 	X(NP_ETIMEOUT,	-1016, "timed out")				\
 	X(NP_ECLOSED,	-1017, "connection closed")			\
 	X(NP_EUSAGE,	-1018, "invalid usage")				\
-	X(NP_ECRYPTO,	-1019, "cryptographic operation failed")
+	X(NP_ECRYPTO,	-1019, "cryptographic operation failed")		\
+	X(NP_EUNTRUSTED, -1020, "certificate not issued by a trusted CA")
 
 enum np_err {
 #define NP_ERR_ENUM(name, value, text) name = (value),

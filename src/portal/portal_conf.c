@@ -45,6 +45,19 @@ portal_conf_check(const struct conf_check *c)
 			return r;
 		worst = NP_ECONFIG;
 	}
+	/* Set by hand, a short timeout beyond the long one is a mistake. */
+	if (conf_check_usable(c, "udp.flow_idle_new") &&
+	    conf_check_usable(c, "udp.flow_idle") &&
+	    conf_check_line(c, "udp.flow_idle_new") != 0 &&
+	    conf->udp_flow_idle_new > conf->udp_flow_idle) {
+		r = conf_check_fail(c, "udp.flow_idle_new", "%lld ms is longer "
+		    "than udp.flow_idle (%lld ms); expected at most "
+		    "udp.flow_idle", conf->udp_flow_idle_new,
+		    conf->udp_flow_idle);
+		if (r == -ENOMEM)
+			return r;
+		worst = NP_ECONFIG;
+	}
 	return worst;
 }
 

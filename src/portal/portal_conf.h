@@ -27,9 +27,11 @@
 	X(max_streams, INT, "tunnel.max_streams", "10000", 1, 1000000, NULL, \
 	    "most streams in one tunnel; more are reset") \
 	X(udp_flow_idle, DURATION, "udp.flow_idle", "60s", 1000, 86400000, NULL, \
-	    "a UDP flow (one client address of a udp rule) ends after this long without a datagram") \
+	    "a UDP flow (one client address of a udp rule) that has carried more than one exchange ends after this long without a datagram") \
+	X(udp_flow_idle_new, DURATION, "udp.flow_idle_new", "30s", 1000, 86400000, NULL, \
+	    "a UDP flow that has carried at most one exchange (a request and its reply, such as a DNS query) ends after this long without a datagram; at most udp.flow_idle") \
 	X(udp_max_flows, INT, "udp.max_flows", "1024", 1, 1000000, NULL, \
-	    "most UDP flows per udp rule; datagrams of further clients are dropped and counted") \
+	    "most UDP flows per udp rule (client side) or per tunnel (service side); when full, a new client ends the flow whose single exchange finished longest ago, and without such a flow its datagrams are dropped and counted") \
 	X(udp_queue, INT, "udp.queue", "128", 1, 100000, NULL, \
 	    "datagrams a flow queues each way while the tunnel or socket is busy; the oldest are dropped beyond") \
 	X(connect_timeout, DURATION, "connect_timeout", "10s", 100, 600000, NULL, \
@@ -39,7 +41,8 @@
 	X(reconnect_min, DURATION, "reconnect.min", "1s", 100, 3600000, NULL, \
 	    "first delay before reconnecting to the server") \
 	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
-	    "longest delay between reconnection attempts")
+	    "longest delay between reconnection attempts") \
+	CONF_REFUSED_KEYS(X)
 
 CONF_STRUCT(portal_conf, PORTAL_CONF_KEYS);
 

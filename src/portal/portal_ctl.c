@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/daemon.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "portal/portal_impl.h"
@@ -298,12 +299,21 @@ portal_ctl_request_tunnel(struct portal *p, const char *rule,
 	return m.id;
 }
 
+/* The server refused our certificate and reconnect.refused is exit. */
+static void
+portal_ctl_refused(struct ctl_client *cc, int err, void *arg)
+{
+	portal_exit(arg, DAEMON_EXIT_REFUSED, "the server refused this "
+	    "portal's certificate");
+}
+
 int
 portal_ctl_start(struct portal *p)
 {
 	static const struct ctl_client_cbs cbs_template = {
 		.msg = portal_ctl_msg,
 		.down = portal_ctl_down,
+		.refused = portal_ctl_refused,
 	};
 	struct ctl_client_cbs cbs = cbs_template;
 	struct ctl_client_opts opts;
@@ -312,6 +322,9 @@ portal_ctl_start(struct portal *p)
 	opts.server = p->conf->server;
 	opts.backoff_min_ms = (uint64_t)p->conf->reconnect_min;
 	opts.backoff_max_ms = (uint64_t)p->conf->reconnect_max;
+	opts.refused_delay_ms = (uint64_t)p->conf->reconnect_refused_delay;
+	opts.refused_exit = p->conf->reconnect_refused == CONF_REFUSED_EXIT;
+	identity_format(&p->self, opts.self);
 	cbs.arg = p;
 	if ((p->ctl = ctl_client_new(p->loop, p->tls_ctl, &opts,
 	    &cbs)) == NULL)

@@ -91,7 +91,13 @@ struct portal {
 	struct loop_timer	*drain_timer;
 	uint64_t		 drain_deadline;
 	uint8_t			*udp_scratch;	/* one datagram, owned */
+	int			 exit_status;	/* of a failed stop */
 };
+
+/* portal_main.c */
+/* Stops the portal now (tunnels closed, loop stopped); main returns
+ * status. */
+void	portal_exit(struct portal *p, int status, const char *why);
 
 /* portal_ctl.c */
 int	portal_ctl_start(struct portal *p);

@@ -49,7 +49,16 @@ portal_take_allow(const char *path, struct portal *p)
 	if (r != 0 && errs.n == 0)
 		fprintf(stderr, "%s: allow: %s\n", path, np_strerror(r));
 	conf_errors_free(&errs);
-	return r;
+	if (r != 0)
+		return r;
+	/*
+	 * udp.flow_idle_new left at its default follows a shorter
+	 * udp.flow_idle down (set by hand beyond it, the config check has
+	 * refused it).
+	 */
+	if (p->conf->udp_flow_idle_new > p->conf->udp_flow_idle)
+		p->conf->udp_flow_idle_new = p->conf->udp_flow_idle;
+	return 0;
 }
 
 static void
@@ -57,6 +66,13 @@ portal_finish(struct portal *p, const char *why)
 {
 	portal_tunnel_close_all(p, why);
 	loop_stop(p->loop);
+}
+
+void
+portal_exit(struct portal *p, int status, const char *why)
+{
+	p->exit_status = status;
+	portal_finish(p, why);
 }
 
 static void
@@ -190,7 +206,7 @@ portal_main(int argc, char **argv)
 	heap_pin_mmap_threshold();
 	if (portal_setup(&p) != 0)
 		goto out;
-	status = loop_run(p.loop) == 0 ? 0 : 1;
+	status = loop_run(p.loop) == 0 ? p.exit_status : 1;
 	log_info(NULL, "stopped");
 out:
 	if (p.loop) {

@@ -115,6 +115,18 @@ tunnel_count_flow(struct tunnel *t, int delta)
 	t->nflows += (size_t)(ssize_t)delta;
 }
 
+struct tunnel_udp *
+tunnel_udp(struct tunnel *t)
+{
+	return &t->udp;
+}
+
+const struct log_ctx *
+tunnel_log(const struct tunnel *t)
+{
+	return &t->log;
+}
+
 uint32_t
 tunnel_window_take(struct tunnel *t, uint32_t want)
 {
@@ -375,6 +387,7 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 	hmap_init(&t->streams);
 	TAILQ_INIT(&t->waiting);
 	TAILQ_INIT(&t->blocked);
+	TAILQ_INIT(&t->udp.done);
 	t->created_ms = loop_now_ms();
 	t->window_budget = TUNNEL_WINDOW_BUDGET;
 	return t;

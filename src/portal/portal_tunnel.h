@@ -75,6 +75,20 @@ struct stream {
 	struct dgramq		 to_app;	/* service side: socket busy */
 	uint64_t		 dgrams_up, dgrams_down;
 	uint64_t		 last_active_ms;
+	/*
+	 * Exchanges, counted from the client's point of view: a request
+	 * is a datagram from the client, a reply one from the target.  A
+	 * flow is established by a reply to a request that followed a
+	 * reply (two exchanges); until then it lives for udp.flow_idle_new
+	 * and, once it has its reply, waits in a list of finished single
+	 * exchanges (ul->done or t->udp_done), oldest first, from which a
+	 * full flow table takes room for a new client.
+	 */
+	int			 replied;
+	int			 asked_again;
+	int			 established;
+	int			 in_done;
+	TAILQ_ENTRY(stream)	 done_entry;
 
 	struct log_ctx		 log;
 	char			 peer_str[NP_IDENTITY_STR_MAX];
@@ -97,6 +111,15 @@ size_t	tunnel_nstreams(const struct tunnel *t);
 /* Datagram flows among the streams, for udp.max_flows. */
 size_t	tunnel_nflows(const struct tunnel *t);
 void	tunnel_count_flow(struct tunnel *t, int delta);
+/* What the datagram flows of a tunnel keep in it (portal_udp.c). */
+struct tunnel_udp {
+	struct stream_list	 done;		/* service side: finished
+						 * exchanges, oldest first */
+	uint64_t		 evicted;	/* ended to make room */
+	uint64_t		 evict_log_ms;
+};
+struct tunnel_udp *tunnel_udp(struct tunnel *t);
+const struct log_ctx *tunnel_log(const struct tunnel *t);
 
 /* Gives s the next stream id of this side and adds it; 0 or -ENOMEM. */
 int	tunnel_add_new_stream(struct tunnel *t, struct stream *s);

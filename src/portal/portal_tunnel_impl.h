@@ -111,6 +111,7 @@ struct tunnel {
 	size_t			 nwaiting;
 	struct stream_list	 blocked;	/* paused on a full output */
 	size_t			 nflows;	/* datagram flows among streams */
+	struct tunnel_udp	 udp;
 	size_t			 window_budget;	/* bytes streams may still grow
 						 * their windows by, together */
 

@@ -6,9 +6,15 @@
  * address is a flow, opened in the tunnel with OPEN (flag DGRAM) and carried
  * as DGRAM frames, one datagram each, never merged or split, up to 65,507
  * bytes.  Service side, each flow has its own UDP socket connected to the
- * target, so that replies return to the right client.  Flows end after
- * udp.flow_idle without a datagram, or when their rule goes away; a rule
- * has at most udp.max_flows of them.
+ * target, so that replies return to the right client.  Flows end when
+ * their rule goes away, or after a time without a datagram: udp.flow_idle
+ * for a flow that has carried more than one exchange, udp.flow_idle_new
+ * (shorter) until then.  Most UDP traffic through a rule is one request
+ * and one reply from a fresh source port (DNS above all): such a flow is
+ * finished once its reply is back, and holding its socket for the long
+ * timeout would let a client that asks 17 times a second fill 1,024 flows.
+ * A rule has at most udp.max_flows of them (per tunnel on the service
+ * side); see udp_make_room() for what a full table does.
  *
  * Datagrams are never allowed to pile up without bound: when the tunnel or
  * a socket is busy they wait in a queue of udp.queue entries per flow and
@@ -49,9 +55,16 @@ struct udp_listener {
 	struct hmap		 flows;		/* streams, by source address */
 	size_t			 nflows;
 	struct dgramq		 out;		/* replies the socket refused */
+	struct stream_list	 done;		/* finished exchanges,
+						 * oldest first */
 	uint64_t		 refused;	/* datagrams of flows over cap */
 	uint64_t		 last_refuse_log_ms;
+	uint64_t		 evicted;	/* flows ended to make room */
+	uint64_t		 last_evict_log_ms;
 };
+
+/* At most one summary line per this, for a full flow table. */
+#define UDP_FULL_LOG_MS		10000
 
 static uint8_t *
 udp_scratch(struct portal *p)
@@ -76,6 +89,89 @@ static uint64_t
 udp_addr_hash(const struct sockaddr_storage *ss, socklen_t len)
 {
 	return hmap_hash_bytes(ss, len);
+}
+
+/* Where the flow waits while it is a finished single exchange. */
+static struct stream_list *
+udp_done_list(struct stream *s)
+{
+	return s->ul != NULL ? &s->ul->done : &tunnel_udp(s->t)->done;
+}
+
+static void
+udp_done_remove(struct stream *s)
+{
+	if (s->in_done) {
+		TAILQ_REMOVE(udp_done_list(s), s, done_entry);
+		s->in_done = 0;
+	}
+}
+
+/* How long the flow may be quiet, by what it has carried so far. */
+static uint64_t
+udp_flow_idle_ms(const struct stream *s)
+{
+	const struct portal_conf *c = s->p->conf;
+
+	return (uint64_t)(s->established ? c->udp_flow_idle :
+	    c->udp_flow_idle_new);
+}
+
+/* A datagram from the client: after a reply, a second exchange begins. */
+static void
+udp_flow_request(struct stream *s)
+{
+	if (s->replied && !s->established) {
+		s->asked_again = 1;
+		udp_done_remove(s);
+	}
+}
+
+/* A datagram from the target. */
+static void
+udp_flow_reply(struct stream *s)
+{
+	s->replied = 1;
+	if (s->established)
+		return;
+	udp_done_remove(s);
+	if (s->asked_again) {
+		s->established = 1;
+		log_debug(&s->log, "flow %u carries more than one exchange: "
+		    "idle timeout %lld ms (udp.flow_idle)", s->id,
+		    s->p->conf->udp_flow_idle);
+		return;
+	}
+	/* At the tail: the head is the exchange that finished first. */
+	TAILQ_INSERT_TAIL(udp_done_list(s), s, done_entry);
+	s->in_done = 1;
+}
+
+/*
+ * A flow table is full and a new client comes.  Refusing it, as a NAT
+ * does when its table is full, would make a DNS forwarder useless under
+ * load while its table holds mostly exchanges that are over: their reply
+ * came back, and a client that asks from a fresh port each time will not
+ * send on the old one again.  So the new client takes the place of the
+ * flow whose single exchange finished longest ago (done: the list to take
+ * it from).  Never taken: an established flow (it has shown that it keeps
+ * talking, and a flood of new source addresses must not push it out), and
+ * a flow still waiting for its reply (ending it would lose that reply).
+ * Returns 1 when a flow was ended, 0 when there is none to end and the
+ * new client must be refused.
+ */
+static int
+udp_make_room(struct stream_list *done)
+{
+	struct stream *old = TAILQ_FIRST(done);
+
+	if (old == NULL)
+		return 0;
+	stream_reset(old, MUX_R_IDLE, "ended to make room for a new client "
+	    "(udp.max_flows); its exchange had finished %llu ms before",
+	    (unsigned long long)(loop_now_ms() - old->last_active_ms));
+	tunnel_flush_soon(old->t);
+	return 1;
 }
 
 /* Puts one datagram into the tunnel, or queues it; 1 if it was sent. */
@@ -144,6 +240,7 @@ udp_flow_closed(struct stream *s)
 		tunnel_count_flow(s->t, -1);
 		s->flow_counted = 0;
 	}
+	udp_done_remove(s);
 	log_info(&s->log, "flow %u (rule %s, %s) ended: %llu datagrams up, "
 	    "%llu down, %llu dropped", s->id, s->rule, s->target,
 	    (unsigned long long)s->dgrams_up,
@@ -164,15 +261,16 @@ udp_flow_timer_cb(struct loop_timer *timer, void *arg)
 {
 	struct stream *s = arg;
 	struct tunnel *t = s->t;
-	uint64_t idle = (uint64_t)s->p->conf->udp_flow_idle;
+	uint64_t idle = udp_flow_idle_ms(s);
 	uint64_t quiet = loop_now_ms() - s->last_active_ms;
 
 	if (quiet < idle) {
 		loop_timer_arm(timer, idle - quiet);
 		return;
 	}
-	stream_reset(s, MUX_R_IDLE, "no datagram for %llu ms (udp.flow_idle)",
-	    (unsigned long long)quiet);
+	stream_reset(s, MUX_R_IDLE, "no datagram for %llu ms (%s)",
+	    (unsigned long long)quiet, s->established ? "udp.flow_idle" :
+	    "udp.flow_idle_new");
 	tunnel_flush(t);
 }
 
@@ -188,7 +286,7 @@ udp_flow_init(struct stream *s)
 	if ((s->timer = loop_timer_new(s->p->loop, udp_flow_timer_cb,
 	    s)) == NULL)
 		return -ENOMEM;
-	loop_timer_arm(s->timer, (uint64_t)c->udp_flow_idle);
+	loop_timer_arm(s->timer, udp_flow_idle_ms(s));
 	return 0;
 }
 
@@ -208,12 +306,25 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 	if ((n = hmap_find(&ul->flows, hash, udp_addr_eq, src)) != NULL)
 		return hmap_entry(n, struct stream, flow_node);
 	net_addr_format((const struct sockaddr *)src, addr, sizeof(addr));
+	now = loop_now_ms();
+	if (ul->nflows >= (size_t)p->conf->udp_max_flows &&
+	    udp_make_room(&ul->done)) {
+		ul->evicted++;
+		if (now - ul->last_evict_log_ms >= UDP_FULL_LOG_MS) {
+			ul->last_evict_log_ms = now;
+			log_warn(NULL, "rule %s: %lld flows (udp.max_flows); "
+			    "new clients such as %s take the places of "
+			    "finished exchanges (%llu so far)",
+			    ul->pl->rule.name, p->conf->udp_max_flows, addr,
+			    (unsigned long long)ul->evicted);
+		}
+	}
 	if (ul->nflows >= (size_t)p->conf->udp_max_flows) {
 		ul->refused++;
-		now = loop_now_ms();
-		if (now - ul->last_refuse_log_ms >= 10000) {
+		if (now - ul->last_refuse_log_ms >= UDP_FULL_LOG_MS) {
 			ul->last_refuse_log_ms = now;
-			log_warn(NULL, "rule %s: %zu flows (udp.max_flows); "
+			log_warn(NULL, "rule %s: %zu flows (udp.max_flows), "
+			    "each established or waiting for its reply; "
 			    "dropping datagrams from new clients such as %s "
 			    "(%llu so far)", ul->pl->rule.name, ul->nflows, addr,
 			    (unsigned long long)ul->refused);
@@ -282,6 +393,7 @@ udp_listener_read(struct udp_listener *ul)
 			continue;	/* cannot be: IPv6 jumbograms only */
 		if ((s = udp_flow_get(ul, &src, len)) == NULL)
 			continue;
+		udp_flow_request(s);
 		udp_to_tunnel(s, buf, (size_t)n);
 		for (j = 0; j < ntouched && touched[j] != s->t; j++)
 			;
@@ -349,6 +461,7 @@ udp_listener_open(struct portal *p, struct portal_listener *l)
 	ul->pl = l;
 	ul->fd = fd;
 	hmap_init(&ul->flows);
+	TAILQ_INIT(&ul->done);
 	dgramq_init(&ul->out, (size_t)p->conf->udp_queue, UDP_QUEUE_BYTES);
 	ul->rev = event_new(loop_base(p->loop), fd, EV_READ | EV_PERSIST,
 	    udp_listener_cb, ul);
@@ -413,6 +526,7 @@ udp_flow_read(struct stream *s)
 		}
 		if (n > MUX_MAX_DGRAM)
 			continue;
+		udp_flow_reply(s);
 		udp_to_tunnel(s, buf, (size_t)n);
 	}
 }
@@ -464,6 +578,7 @@ udp_on_dgram(struct stream *s, const struct mux_frame *f)
 	s->bytes_down += f->hdr.len;
 	if ((ul = s->ul) != NULL) {
 		/* Client side: to the application's address. */
+		udp_flow_reply(s);
 		if (ul->out.n == 0) {
 			n = sendto(ul->fd, f->data, f->hdr.len, MSG_DONTWAIT,
 			    (const struct sockaddr *)&s->src, s->srclen);
@@ -476,6 +591,7 @@ udp_on_dgram(struct stream *s, const struct mux_frame *f)
 		return;
 	}
 	/* Service side: to the target, once connected. */
+	udp_flow_request(s);
 	if (s->state == ST_OPEN && s->to_app.n == 0) {
 		n = send(s->fd, f->data, f->hdr.len, MSG_DONTWAIT);
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS))
@@ -547,9 +663,24 @@ udp_on_open(struct tunnel *t, const struct mux_frame *f)
 		return;
 	}
 	/* The cap per rule, counted per client portal (one tunnel each). */
+	if (tunnel_nflows(t) >= (size_t)p->conf->udp_max_flows &&
+	    udp_make_room(&tunnel_udp(t)->done)) {
+		struct tunnel_udp *tu = tunnel_udp(t);
+
+		tu->evicted++;
+		if (loop_now_ms() - tu->evict_log_ms >= UDP_FULL_LOG_MS) {
+			tu->evict_log_ms = loop_now_ms();
+			log_warn(tunnel_log(t), "%lld flows in this tunnel "
+			    "(udp.max_flows); new flows take the places of "
+			    "finished exchanges (%llu so far)",
+			    p->conf->udp_max_flows,
+			    (unsigned long long)tu->evicted);
+		}
+	}
 	if (tunnel_nflows(t) >= (size_t)p->conf->udp_max_flows) {
 		stream_reset(s, MUX_R_INTERNAL, "%zu flows in this tunnel "
-		    "(udp.max_flows)", tunnel_nflows(t));
+		    "(udp.max_flows), each established or waiting for its "
+		    "reply", tunnel_nflows(t));
 		return;
 	}
 	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));

@@ -31,7 +31,8 @@
 	X(reconnect_min, DURATION, "reconnect.min", "1s", 100, 3600000, NULL, \
 	    "first delay before reconnecting to the server") \
 	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
-	    "longest delay between reconnection attempts")
+	    "longest delay between reconnection attempts") \
+	CONF_REFUSED_KEYS(X)
 
 CONF_STRUCT(relay_conf, RELAY_CONF_KEYS);
 

@@ -6,6 +6,7 @@
  */
 #include <string.h>
 
+#include "core/daemon.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "relay/relay_impl.h"
@@ -99,6 +100,19 @@ relay_ctl_load_cb(struct loop_timer *t, void *arg)
 	loop_timer_arm(t, (uint64_t)r->conf->load_interval);
 }
 
+/*
+ * The server refused our certificate and reconnect.refused is exit: the
+ * loop stops, and relay_main closes everything and returns the status.
+ */
+static void
+relay_ctl_refused(struct ctl_client *cc, int err, void *arg)
+{
+	struct relay *r = arg;
+
+	r->exit_status = DAEMON_EXIT_REFUSED;
+	loop_stop(r->loop);
+}
+
 int
 relay_ctl_start(struct relay *r)
 {
@@ -107,6 +121,7 @@ relay_ctl_start(struct relay *r)
 		.up = relay_ctl_up,
 		.msg = relay_ctl_msg,
 		.down = relay_ctl_down,
+		.refused = relay_ctl_refused,
 	};
 	struct ctl_client_cbs cbs = cbs_template;
 	struct ctl_client_opts opts;
@@ -115,6 +130,9 @@ relay_ctl_start(struct relay *r)
 	opts.server = r->conf->server;
 	opts.backoff_min_ms = (uint64_t)r->conf->reconnect_min;
 	opts.backoff_max_ms = (uint64_t)r->conf->reconnect_max;
+	opts.refused_delay_ms = (uint64_t)r->conf->reconnect_refused_delay;
+	opts.refused_exit = r->conf->reconnect_refused == CONF_REFUSED_EXIT;
+	identity_format(&r->self, opts.self);
 	cbs.arg = r;
 	if ((r->ctl = ctl_client_new(r->loop, r->tls, &opts, &cbs)) == NULL)
 		return -1;

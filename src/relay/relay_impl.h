@@ -64,6 +64,7 @@ struct relay {
 	uint32_t		 tunnels;	/* paired now */
 	uint64_t		 bytes;		/* forwarded since start */
 	int			 stopping;
+	int			 exit_status;	/* of a failed stop */
 
 	/* The kernel fast path (fast_path); NULL when forwarding with splice. */
 	struct relay_sockmap	*sockmap;

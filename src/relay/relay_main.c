@@ -123,7 +123,7 @@ relay_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (relay_setup(&r) != 0)
 		goto out;
-	status = loop_run(r.loop) == 0 ? 0 : 1;
+	status = loop_run(r.loop) == 0 ? r.exit_status : 1;
 	log_info(NULL, "stopped");
 out:
 	relay_pair_stop(&r);

@@ -230,6 +230,25 @@ EOF
 expect_bad server server-key.yaml <<'EOF'
 server-key.yaml:1: tls.key: 'key.pem' is open to group or others (mode 0644); expected mode 0600 or 0400 (chmod 600 key.pem), or tls.key_permissions: ignore where a platform mounts keys with modes of its own
 EOF
+chmod 600 key.pem
+
+# udp.flow_idle_new (the idle time of a flow of one exchange) may not be
+# longer than udp.flow_idle; left at its default it follows a short
+# udp.flow_idle down.
+{ cat tls.yaml; printf 'server: np.example.com:443\nudp:\n'
+  printf '  flow_idle: 10s\n  flow_idle_new: 20s\n'; } >portal-udp.yaml
+expect_bad portal portal-udp.yaml <<'EOF'
+portal-udp.yaml:8: udp.flow_idle_new: 20000 ms is longer than udp.flow_idle (10000 ms); expected at most udp.flow_idle
+EOF
+{ cat tls.yaml; printf 'server: np.example.com:443\nudp:\n'
+  printf '  flow_idle: 10s\n'; } >portal-udp-short.yaml
+expect_ok portal portal-udp-short.yaml
+
+{ cat tls.yaml; printf 'server: np.example.com:443\nreconnect:\n'
+  printf '  refused: never\n  refused_delay: 2h\n'; } >portal-refused.yaml
+expect_bad portal portal-refused.yaml <<'EOF'
+portal-refused.yaml:7: reconnect.refused: unknown value 'never'; expected one of retry, exit
+EOF
 
 # --- docs/CONFIG.md holds exactly what config-doc prints
 "$NETPORT" config-doc >generated.md
