@@ -307,6 +307,7 @@ tls() {
 	    "$work" "$work" "$1"
 	printf '  key: %s/ca/certs/%s.key\n  crl: %s/ca/crl.pem\n' \
 	    "$work" "$1" "$work"
+	printf 'control:\n  socket: %s/%s.sock\n' "$work" "$1"
 }
 cat >policy.yaml <<EOF
 rules:

@@ -68,11 +68,14 @@ export NETPORT_CA_DIR=$work/ca
 "$np" ca issue --role portal --name bob >/dev/null
 "$np" ca list
 
+# The TLS keys of a daemon with certificate $1, and its control socket in
+# the scratch directory (where `netport status` finds it).
 tls() {
 	printf 'tls:\n  ca: %s/ca/ca.crt\n  cert: %s/ca/certs/%s.crt\n' \
 	    "$work" "$work" "$1"
 	printf '  key: %s/ca/certs/%s.key\n  crl: %s/ca/crl.pem\n' \
 	    "$work" "$1" "$work"
+	printf 'control:\n  socket: %s/%s.sock\n' "$work" "$1"
 }
 cat >policy.yaml <<POLICY
 # alice may reach bob's web service on alice's 127.0.0.1:$p_rule
@@ -166,6 +169,10 @@ grep -h "paired" relay.log
 grep -h "up via relay" alice.log bob.log
 echo
 echo "The relay forwarded only ciphertext: TLS 1.3 ran between alice and bob."
+
+say "netport status -c alice.yaml (and the server's view)"
+"$np" status -c alice.yaml
+"$np" status -c server.yaml
 
 say "stopping everything"
 # In the reverse order of the start: portals first, the server last, so

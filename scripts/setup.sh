@@ -12,10 +12,10 @@
 set -euo pipefail
 
 runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
-	libyaml-0-2 libbpf1 openssl ca-certificates)
+	libyaml-0-2 libbpf1 libjansson4 openssl ca-certificates)
 # clang and libbpf build the relay's eBPF fast path (src/bpf/).
 build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
-	libyaml-dev libbpf-dev clang)
+	libyaml-dev libbpf-dev libjansson-dev clang)
 # Tests use real clients and servers: curl and python3 for HTTP, OpenSSH
 # (sshd and ssh) for a session through a tunnel, clang and its runtime for
 # libFuzzer harnesses, iproute2 for network namespaces; for the network

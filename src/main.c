@@ -12,6 +12,7 @@
 #include "public.h"
 #include "relay/relay.h"
 #include "server/server.h"
+#include "status.h"
 
 static int	main_version(int argc, char **argv);
 static int	main_help(int argc, char **argv);
@@ -34,6 +35,8 @@ static const struct command commands[] = {
 	    "server and relay together, for a small deployment's public host" },
 	{ "ca", ca_main,
 	    "certificate authority: init, issue, revoke, crl, list" },
+	{ "status", status_main,
+	    "what running daemons are doing: tunnels, paths, sessions, load" },
 	{ "version", main_version, "print the version" },
 	{ "help", main_help, "show this help" },
 	{ "config-doc", main_config_doc, NULL },

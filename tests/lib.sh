@@ -360,10 +360,13 @@ np__conf() {
 	done
 }
 
-# np__tls ROLE NAME: the tls.* keys of a daemon with cert ROLE-NAME.
+# np__tls ROLE NAME: the tls.* keys of a daemon with cert ROLE-NAME, and
+# its control socket in the test's directory (tests run side by side, and
+# their daemons share names).
 np__tls() {
 	echo "tls.ca=$NP_CA/ca.crt" "tls.cert=$NP_CA/certs/$1-$2.crt" \
-	    "tls.key=$NP_CA/certs/$1-$2.key" "tls.crl=$NP_CA/crl.pem"
+	    "tls.key=$NP_CA/certs/$1-$2.key" "tls.crl=$NP_CA/crl.pem" \
+	    "control.socket=$NP_TMP/$1-$2.sock"
 }
 
 # np_server_conf NAME [KEY=VALUE...]: $NP_TMP/NAME.yaml for the server

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Config keys shared by the daemons (portal, server, relay): their TLS
- * identity and their logging.  Each role's key list starts with these, and
+ * identity, their logging and their local control socket.  Each role's key list starts with these, and
  * each role's schema check starts with conf_common_check().
  */
 #ifndef NETPORT_CORE_CONF_COMMON_H
@@ -25,7 +25,9 @@
 	X(log_level, ENUM, "log.level", "info", 0, 0,			\
 	    "debug|info|warn|error", "least severe level that is logged") \
 	X(log_format, ENUM, "log.format", "text", 0, 0, "text|json",	\
-	    "log line format: text, or one JSON object per line")
+	    "log line format: text, or one JSON object per line")	\
+	X(control_socket, PATH, "control.socket", "", 0, 0, NULL,	\
+	    "Unix socket (mode 0600) that `netport status` asks; unset: /run/netport/ROLE-NAME.sock as root, else $XDG_RUNTIME_DIR/netport/ROLE-NAME.sock or /tmp/netport-UID/ROLE-NAME.sock")
 
 /* Values of tls.key_permissions, in the order of its choices. */
 enum conf_key_permissions {

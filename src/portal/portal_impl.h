@@ -8,6 +8,7 @@
  *	portal_tunnel.c   one tunnel: frames, its path, keepalive, idle
  *	portal_path_*.c   paths: TLS over a socket; through a relay
  *	portal_stream.c   streams: application sockets, flow control
+ *	portal_status.c   what `netport status` shows
  * Everything runs on the main loop.
  */
 #ifndef NETPORT_PORTAL_IMPL_H
@@ -91,6 +92,8 @@ struct portal {
 	struct loop_timer	*drain_timer;
 	uint64_t		 drain_deadline;
 	uint8_t			*udp_scratch;	/* one datagram, owned */
+	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	uint64_t		 started_ms;
 	int			 exit_status;	/* of a failed stop */
 };
 
@@ -111,6 +114,10 @@ uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule,
 	    const uint8_t *resume);
 const struct portal_rule *portal_find_service_rule(const struct portal *p,
 	    const char *rule, const char *peer);
+
+/* portal_status.c */
+/* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
+char	*portal_status_json(void *portal);
 
 /* portal_listen.c */
 /* Makes the listeners match the client-side rules of the set in force. */

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/ctlsock.h"
 #include "core/err.h"
 #include "core/heap.h"
 #include "core/log.h"
@@ -174,6 +175,9 @@ portal_setup(struct portal *p)
 		return r;
 	if (portal_ctl_start(p) != 0)
 		return -ENOMEM;
+	p->started_ms = loop_now_ms();
+	p->ctlsock = ctlsock_start(p->loop, p->conf->control_socket, "portal",
+	    p->self.name, portal_status_json, p);
 	log_info(NULL, "portal %s up; server %s:%u", self,
 	    p->conf->server.host, p->conf->server.port);
 	return 0;
@@ -210,6 +214,7 @@ portal_main(int argc, char **argv)
 	log_info(NULL, "stopped");
 out:
 	if (p.loop) {
+		ctlsock_close(p.ctlsock);
 		portal_listen_close_all(&p);
 		portal_ctl_stop(&p);
 		portal_tunnel_close_all(&p, "portal stopped");

@@ -90,6 +90,7 @@ struct path {
 	enum path_state		 state;
 	const char		*kind;		/* "relay" */
 	char			 addr[PROTO_ADDR_MAX + 1];	/* dialled */
+	char			 via[NP_NAME_MAX + 1];	/* the relay's name */
 	char			 why[512];	/* why it failed */
 	uint64_t		 started_ms;
 	struct loop_defer	 defer;		/* tunnel_drop_path() */

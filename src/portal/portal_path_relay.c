@@ -111,6 +111,7 @@ path_relay_new(struct tunnel *t, const struct proto_msg *g, char *why,
 	}
 	(void)sock_path_init(sp, t, &path_relay_kind, ep.host, ep.port);
 	snprintf(sp->base.addr, sizeof(sp->base.addr), "%s", g->relay);
+	snprintf(sp->base.via, sizeof(sp->base.via), "%s", g->relay_name);
 	rc = relay_hs_encode(sp->initiator ? PROTO_SIDE_CLIENT :
 	    PROTO_SIDE_SERVICE, g->ticket, g->ticket_len, sp->hs,
 	    sizeof(sp->hs), &sp->hs_len);

@@ -60,6 +60,8 @@ struct relay {
 	struct loop_timer	*prune_timer;	/* expires used tickets */
 	struct relay_half_list	 halves;	/* not yet paired */
 	struct relay_tunnel_list tunnel_list;	/* forwarding */
+	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	uint64_t		 started_ms;
 	struct loop_timer	*load_timer;
 	uint32_t		 tunnels;	/* paired now */
 	uint64_t		 bytes;		/* forwarded since start */
@@ -71,6 +73,10 @@ struct relay {
 	int			 kwatch_fd;	/* epoll set of its sockets */
 	struct event		*kwatch_ev;	/* kwatch_fd readable */
 };
+
+/* relay_status.c */
+/* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
+char	*relay_status_json(void *relay);
 
 /* relay_pair.c */
 int	relay_pair_start(struct relay *r);

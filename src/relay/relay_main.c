@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/ctlsock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -93,6 +94,9 @@ relay_setup(struct relay *r)
 		return rc;
 	if ((rc = relay_pair_start(r)) != 0 || (rc = relay_ctl_start(r)) != 0)
 		return -ENOMEM;
+	r->started_ms = loop_now_ms();
+	r->ctlsock = ctlsock_start(r->loop, r->conf->control_socket, "relay",
+	    r->self.name, relay_status_json, r);
 	log_info(NULL, "relay %s up: listening on %s, portals dial %s", self,
 	    addr, r->advertise[0]);
 	return 0;
@@ -126,6 +130,7 @@ relay_main(int argc, char **argv)
 	status = loop_run(r.loop) == 0 ? r.exit_status : 1;
 	log_info(NULL, "stopped");
 out:
+	ctlsock_close(r.ctlsock);
 	relay_pair_stop(&r);
 	if (r.loop)
 		relay_fwd_close_all(&r);

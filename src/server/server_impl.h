@@ -82,7 +82,13 @@ struct server {
 	struct server_peer_list	 relays;
 	size_t			 nsessions;
 	int			 stopping;
+	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	uint64_t		 started_ms;
 };
+
+/* server_status.c */
+/* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
+char	*server_status_json(void *server);
 
 /* server_session.c */
 int	server_listen(struct server *srv);

@@ -20,6 +20,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "core/ctlsock.h"
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
@@ -242,6 +243,9 @@ server_setup(struct server *srv)
 	    (r = loop_on_signal(srv->loop, SIGTERM, server_stop_cb, srv)) != 0 ||
 	    (r = loop_on_signal(srv->loop, SIGINT, server_stop_cb, srv)) != 0)
 		return r;
+	srv->started_ms = loop_now_ms();
+	srv->ctlsock = ctlsock_start(srv->loop, srv->conf->control_socket,
+	    "server", srv->self.name, server_status_json, srv);
 	server_watch_init(&srv->policy_watch, srv->conf->policy);
 	server_watch_init(&srv->crl_watch, srv->conf->tls_crl);
 	if (srv->conf->policy_poll > 0) {
@@ -262,6 +266,7 @@ server_setup(struct server *srv)
 static void
 server_teardown(struct server *srv)
 {
+	ctlsock_close(srv->ctlsock);
 	if (srv->loop)
 		server_close_all(srv, "server shutting down");
 	listener_free(srv->listener);

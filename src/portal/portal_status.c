@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What `netport status` shows of a portal: its session with the server,
+ * and every tunnel with its peer, rule, streams, path, round trip, bytes
+ * and age, and why it is not direct.  Reads the tunnels' state; changes
+ * nothing.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/ctl_client.h"
+#include "core/loop.h"
+#include "portal/portal_tunnel_impl.h"
+
+static const char *const portal_status_states[] = {
+	[TUN_REQUESTING] = "requesting",
+	[TUN_CONNECTING] = "connecting",
+	[TUN_OPEN] = "open",
+	[TUN_RESUMING] = "resuming",
+	[TUN_CLOSED] = "closed",
+};
+
+static json_t *
+portal_status_path(const struct tunnel *t)
+{
+	const struct path *path = t->path;
+
+	if (path == NULL)
+		return json_null();
+	return json_pack("{s:s, s:s, s:s, s:s}", "kind", path->kind,
+	    "via", path->via, "address", path->addr, "phase",
+	    path_phase(path));
+}
+
+static json_t *
+portal_status_tunnel(const struct tunnel *t, uint64_t now)
+{
+	json_t *o;
+
+	o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:I, s:I, s:I, s:I, "
+	    "s:I, s:I, s:I}",
+	    "id", t->tid, "peer", t->peer,
+	    "side", t->initiator ? "client" : "service",
+	    "rule", t->rule, "state", portal_status_states[t->state],
+	    "path", portal_status_path(t),
+	    "streams", (json_int_t)t->nstreams,
+	    "waiting", (json_int_t)t->nwaiting,
+	    "rtt_ms", (json_int_t)t->rtt_ms,
+	    "bytes_out", (json_int_t)(t->tx_acked + t->out_sent),
+	    "bytes_in", (json_int_t)t->rx_seq,
+	    "age_ms", (json_int_t)(now - t->created_ms),
+	    "new_paths", (json_int_t)t->resumes);
+	if (o == NULL)
+		return NULL;
+	if (t->state == TUN_RESUMING)
+		json_object_set_new(o, "lost", json_pack("{s:s, s:I}", "why",
+		    t->lost_why, "ms_ago", (json_int_t)(now -
+		    t->path_lost_ms)));
+	/* No peer we know of says why a connection is relayed; we do. */
+	json_object_set_new(o, "direct", json_pack("{s:b, s:s}", "tried", 0,
+	    "why", "this netport has no direct paths yet: every tunnel goes "
+	    "through a relay"));
+	return o;
+}
+
+char *
+portal_status_json(void *arg)
+{
+	struct portal *p = arg;
+	const struct tunnel *t;
+	uint64_t now = loop_now_ms();
+	json_t *root, *tunnels;
+	char server[PROTO_ADDR_MAX + 8], *text;
+
+	snprintf(server, sizeof(server), "%s:%u", p->conf->server.host,
+	    p->conf->server.port);
+	tunnels = json_array();
+	root = json_pack("{s:s, s:s, s:s, s:I, s:{s:s, s:s}, s:I, s:b}",
+	    "role", "portal", "name", p->self.name, "version", NETPORT_VERSION,
+	    "uptime_ms", (json_int_t)(now - p->started_ms),
+	    "server", "address", server, "session",
+	    ctl_client_is_up(p->ctl) ? "up" : "down",
+	    "rules", (json_int_t)p->nrules, "stopping", p->stopping);
+	if (root == NULL || tunnels == NULL) {
+		json_decref(root);
+		json_decref(tunnels);
+		return NULL;
+	}
+	TAILQ_FOREACH(t, &p->tunnels, entry)
+		json_array_append_new(tunnels, portal_status_tunnel(t, now));
+	json_object_set_new(root, "tunnels", tunnels);
+	text = json_dumps(root, JSON_COMPACT);
+	json_decref(root);
+	return text;
+}
