@@ -83,7 +83,7 @@ struct tunnel {
 	uint64_t		 resume_deadline_ms;
 	uint64_t		 resume_asked_ms; /* initiator: last request */
 	unsigned		 resumes;	/* new paths it has had */
-	char			 lost_why[256];	/* how it lost the last one */
+	char			 lost_why[512];	/* how it lost the last one */
 	struct event		*flush_ev;	/* tunnel_flush_soon() */
 	struct loop_timer	*timer;		/* setup, keepalive, idle */
 

@@ -8,8 +8,10 @@
 # pa -> relay -> pb with public-key authentication and runs
 # `echo ok; uname -s`; a second session pipes 2 MiB through `sha256sum` on
 # the far side, so that bytes flow both ways in volume.  sshd logs the
-# accepted key, the two sessions share one tunnel, and sshd is stopped by
-# its PID.
+# accepted key, the two sessions share one tunnel.  Then an interactive
+# session answers a line, the relay is killed and restarted, and the same
+# session answers the next line: the tunnel resumed on a new path and no
+# stream was reset.  sshd is stopped by its PID.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_data.sh"
 
@@ -85,6 +87,52 @@ np_wait_log_count sshd "Accepted publickey for $user" 2
 for d in hub r1 pa pb; do
 	np_no_log "$d" ' (warn|error) '
 done
+
+np_step "an interactive session survives a relay restart"
+# The session reads lines from a FIFO and answers each.  A feeder process
+# holds the FIFO's writing end (so that no daemon started meanwhile
+# inherits it) and passes on the lines the test appends to a file; the
+# relay is killed and restarted between two lines.
+fifo=$NP_TMP/session.in
+feed=$NP_TMP/session.feed
+mkfifo "$fifo"
+: >"$feed"
+cat >"$NP_TMP/feeder.py" <<'EOF'
+import sys, time
+fifo, feed = sys.argv[1], sys.argv[2]
+out = open(fifo, "w")
+pos, deadline = 0, time.monotonic() + 120
+while time.monotonic() < deadline:
+    with open(feed) as f:
+        f.seek(pos)
+        data = f.read()
+    pos += len(data)
+    for line in data.splitlines():
+        if line == "EOF":
+            out.close()
+            sys.exit(0)
+        out.write(line + "\n")
+        out.flush()
+    time.sleep(0.05)
+sys.exit(1)
+EOF
+np_start session bash -c 'exec timeout 60 ssh "$@" <"$0"' "$fifo" \
+    "${ssh_opts[@]}" "$user@127.0.0.1" \
+    'while read -r line; do echo "got $line"; done'
+np_start feeder python3 "$NP_TMP/feeder.py" "$fifo" "$feed"
+echo one >>"$feed"
+np_wait_log session '^got one$' 20
+np_kill9 r1
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb lost its path'
+np_dp_relay r1
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay '
+echo two >>"$feed"
+np_wait_log session '^got two$' 20
+echo EOF >>"$feed"
+np_wait_exit feeder 0 10
+np_wait_exit session 0 20
+np_no_log pa 'stream [0-9]+ \(rule ssh\) reset'
+echo "    $(np_log_line pa 'resumed via relay' | sed 's/.*tunnel_on_resume: //')"
 
 np_step "everyone stops; sshd by its PID"
 np_stop pa
