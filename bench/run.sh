@@ -332,9 +332,12 @@ EOF
     "$p_server" "$work"; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\nfast_path: %s\n' \
     "$p_server" "$p_relay" "$relay_fast_path"; } >relay.yaml
-{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
+# The netport row measures the relayed path: no direct paths here.
+{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'direct:\n  mode: off\n'; } >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\n' "$p_server"
   printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_netport" "$p_iperf"
+  printf 'direct:\n  mode: off\n'
 } >bob.yaml
 
 # stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3

@@ -90,9 +90,13 @@ POLICY
     "$p_server" "$work"; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
     "$p_server" "$p_relay"; } >relay.yaml
-{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"; } >alice.yaml
+# Direct paths are tried on loopback only (by default a portal tells its
+# peers every interface address it has).
+{ tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\nallow: ["127.0.0.1:%s"]\n' \
-    "$p_server" "$p_web"; } >bob.yaml
+    "$p_server" "$p_web"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >bob.yaml
 for role in server relay; do
 	printf '%-7s ' "$role:"; "$np" "$role" -c "$role.yaml" -n
 done
@@ -169,6 +173,11 @@ grep -h "paired" relay.log
 grep -h "up via relay" alice.log bob.log
 echo
 echo "The relay forwarded only ciphertext: TLS 1.3 ran between alice and bob."
+wait_log "$alice_pid" alice.log "tunnel .* now direct"
+grep -h "now direct" alice.log bob.log
+echo
+echo "Then alice and bob, who can reach each other, moved the tunnel to a"
+echo "direct connection with the same TLS checks; the relay left the path."
 
 say "netport status -c alice.yaml (and the server's view)"
 "$np" status -c alice.yaml

@@ -223,9 +223,21 @@ status_print_portal(const json_t *o)
 			printf("            lost its path %lld ms ago: %s\n",
 			    status_int(d, "ms_ago"), status_str(d, "why"));
 		if ((d = json_object_get(t, "direct")) != NULL &&
-		    !json_is_true(json_object_get(d, "active")))
-			printf("            not direct: %s\n",
-			    status_str(d, "why"));
+		    !json_is_true(json_object_get(d, "active"))) {
+			const json_t *tr;
+			size_t k;
+
+			printf("            not direct: %s", status_str(d, "why"));
+			if (json_object_get(d, "retry_in_ms") != NULL)
+				printf("; next try in %lld s",
+				    status_int(d, "retry_in_ms") / 1000);
+			printf("\n");
+			json_array_foreach(json_object_get(d, "tries"), k, tr)
+				printf("              %s %s: %s\n",
+				    status_str(tr, "how"),
+				    status_str(tr, "address"),
+				    status_str(tr, "result"));
+		}
 	}
 }
 

@@ -354,3 +354,18 @@ net_resolve_cancel(struct net_resolve *r)
 	if (r->req)
 		evdns_getaddrinfo_cancel(r->req);
 }
+
+uint16_t
+net_local_port(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)(void *)&ss)->sin_port);
+	if (ss.ss_family == AF_INET6)
+		return ntohs(((struct sockaddr_in6 *)(void *)&ss)->sin6_port);
+	return 0;
+}

@@ -61,6 +61,8 @@ void	net_addr_source(const struct sockaddr *sa, char *out, size_t size);
 
 /* The local address of fd, formatted. */
 void	net_local_addr(int fd, char *out, size_t size);
+/* The local port of a bound socket; 0 when it cannot be read. */
+uint16_t net_local_port(int fd);
 
 /* TCP_NODELAY and SO_KEEPALIVE; errors are ignored (best effort). */
 void	net_tune_tcp(int fd);

@@ -55,7 +55,7 @@ struct proto_type_spec {
 /* What each message may and must carry (docs/PROTOCOL.md, "Messages"). */
 static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	[PROTO_HELLO] = { "HELLO",
-	    A(software) | A(advertise) | A(capacity),
+	    A(software) | A(advertise) | A(capacity) | A(candidates),
 	    A(software) },
 	[PROTO_WELCOME] = { "WELCOME",
 	    A(keepalive_ms) | A(dead_ms) | A(time_ms) | A(ticket_key),
@@ -74,7 +74,7 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	    A(rule) },
 	[PROTO_TUNNEL_GRANT] = { "TUNNEL_GRANT",
 	    A(tunnel_id) | A(relay) | A(relay_name) | A(ticket) | A(peer) |
-	    A(side) | A(rule) | A(expires) | A(resume),
+	    A(side) | A(rule) | A(expires) | A(resume) | A(candidates),
 	    A(tunnel_id) | A(relay) | A(relay_name) | A(ticket) | A(peer) |
 	    A(side) | A(expires) },
 	[PROTO_RELAY_LOAD] = { "RELAY_LOAD",

@@ -39,6 +39,8 @@
 #define PROTO_KEY_LEN		32		/* Ed25519 public key */
 #define PROTO_TUNNEL_ID_LEN	16
 #define PROTO_MAX_ADVERTISE	8
+/* A direct-path candidate: "KIND HOST:PORT" (kind: lan, public, ...). */
+#define PROTO_CANDIDATE_MAX	(PROTO_ADDR_MAX + 16)
 
 #define PROTO_TYPES(X)						\
 	X(HELLO,		1)					\
@@ -123,7 +125,8 @@ enum proto_ipproto {
 	X(24, bytes,       U64,   0)					\
 	X(25, relay_name,  STR,   PROTO_NAME_MAX)			\
 	X(26, mode,        U16,   0)					\
-	X(27, resume,      FIXED, PROTO_TUNNEL_ID_LEN)
+	X(27, resume,      FIXED, PROTO_TUNNEL_ID_LEN)			\
+	X(28, candidates,  STRS,  PROTO_CANDIDATE_MAX)
 
 #define PROTO_SLOT_U8(f, lim)	uint8_t f;
 #define PROTO_SLOT_U16(f, lim)	uint16_t f;

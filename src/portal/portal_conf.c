@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The portal's configuration schema, generated from PORTAL_CONF_KEYS. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 
@@ -57,6 +58,28 @@ portal_conf_check(const struct conf_check *c)
 		if (r == -ENOMEM)
 			return r;
 		worst = NP_ECONFIG;
+	}
+	/* Announced addresses are addresses: a name could not be dialled
+	 * the same way from everywhere. */
+	if (conf_check_usable(c, "direct.addresses")) {
+		struct in6_addr a6;
+		struct in_addr a4;
+		size_t i;
+
+		for (i = 0; i < conf->direct_addresses.n; i++) {
+			const char *a = conf->direct_addresses.v[i];
+
+			if (inet_pton(AF_INET, a, &a4) == 1 ||
+			    inet_pton(AF_INET6, a, &a6) == 1)
+				continue;
+			r = conf_errorf(c->errs, c->name,
+			    conf->direct_addresses.lines[i], "direct.addresses[%zu]: "
+			    "'%s' is not an IP address; expected an IPv4 or "
+			    "IPv6 address of this host", i, a);
+			if (r == -ENOMEM)
+				return r;
+			worst = NP_ECONFIG;
+		}
 	}
 	return worst;
 }

@@ -42,7 +42,21 @@
 	    "first delay before reconnecting to the server") \
 	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
 	    "longest delay between reconnection attempts") \
+	X(direct_mode, ENUM, "direct.mode", "auto", 0, 0, "auto|off",	\
+	    "auto: tunnels move from the relay to a direct connection between the portals when one side can reach the other; off: always through a relay, and no listener") \
+	X(direct_listen, ENDPOINT, "direct.listen", "0.0.0.0:0", 0, 65535, NULL, \
+	    "where this portal accepts direct connections from peers (port 0: any free port); only a peer holding a ticket of a tunnel the server just granted gets past the first bytes") \
+	X(direct_addresses, STRLIST, "direct.addresses", "", 0, 8, NULL, \
+	    "IP addresses to tell peers for direct paths (the listener's port is added); empty: every address of the interfaces that are up") \
+	X(direct_max_pending, INT, "direct.max_pending", "256", 1, 100000, NULL, \
+	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
+	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \
+	    "the same, per source address (IPv4, or IPv6 /64)") \
 	CONF_REFUSED_KEYS(X)
+
+/* Values of direct.mode, in the order of its choices. */
+#define PORTAL_DIRECT_AUTO	0
+#define PORTAL_DIRECT_OFF	1
 
 CONF_STRUCT(portal_conf, PORTAL_CONF_KEYS);
 

@@ -280,6 +280,13 @@ portal_ctl_down(struct ctl_client *cc, void *arg)
 	portal_tunnel_ctl_down(p);
 }
 
+/* HELLO says where peers may dial this portal directly. */
+static void
+portal_ctl_hello(struct ctl_client *cc, struct proto_msg *m, void *arg)
+{
+	portal_direct_hello(arg, m);
+}
+
 uint32_t
 portal_ctl_request_tunnel(struct portal *p, const char *rule,
     const uint8_t *resume)
@@ -311,6 +318,7 @@ int
 portal_ctl_start(struct portal *p)
 {
 	static const struct ctl_client_cbs cbs_template = {
+		.hello = portal_ctl_hello,
 		.msg = portal_ctl_msg,
 		.down = portal_ctl_down,
 		.refused = portal_ctl_refused,

@@ -6,7 +6,8 @@
  *	portal_listen.c   client side: one listener per rule, accepting
  *	portal_tunnels.c  the set of tunnels: requests, grants, rule changes
  *	portal_tunnel.c   one tunnel: frames, its path, keepalive, idle
- *	portal_path_*.c   paths: TLS over a socket; through a relay
+ *	portal_path_*.c   paths: TLS over a socket; through a relay or direct
+ *	portal_direct.c   the direct listener: vets tickets, then paths
  *	portal_stream.c   streams: application sockets, flow control
  *	portal_status.c   what `netport status` shows
  * Everything runs on the main loop.
@@ -93,6 +94,7 @@ struct portal {
 	uint64_t		 drain_deadline;
 	uint8_t			*udp_scratch;	/* one datagram, owned */
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	struct portal_direct	*direct;	/* direct listener; NULL: off */
 	uint64_t		 started_ms;
 	int			 exit_status;	/* of a failed stop */
 };
@@ -114,6 +116,15 @@ uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule,
 	    const uint8_t *resume);
 const struct portal_rule *portal_find_service_rule(const struct portal *p,
 	    const char *rule, const char *peer);
+
+/* portal_direct.c */
+struct portal_direct;
+/* Starts the direct listener unless direct.mode is off; 0 or -ENOMEM (a
+ * port that cannot be bound is logged: tunnels then stay on relays). */
+int	portal_direct_start(struct portal *p);
+void	portal_direct_stop(struct portal *p);
+/* Puts this portal's direct-path candidates into HELLO. */
+void	portal_direct_hello(struct portal *p, struct proto_msg *m);
 
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */

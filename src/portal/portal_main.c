@@ -173,6 +173,9 @@ portal_setup(struct portal *p)
 	if ((r = loop_on_signal(p->loop, SIGTERM, portal_stop_cb, p)) != 0 ||
 	    (r = loop_on_signal(p->loop, SIGINT, portal_stop_cb, p)) != 0)
 		return r;
+	/* Before the control session: HELLO names the direct listener. */
+	if ((r = portal_direct_start(p)) != 0)
+		return r;
 	if (portal_ctl_start(p) != 0)
 		return -ENOMEM;
 	p->started_ms = loop_now_ms();
@@ -218,6 +221,7 @@ out:
 		portal_listen_close_all(&p);
 		portal_ctl_stop(&p);
 		portal_tunnel_close_all(&p, "portal stopped");
+		portal_direct_stop(&p);
 	}
 	loop_timer_free(p.drain_timer);
 	loop_free(p.loop);

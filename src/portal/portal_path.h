@@ -4,8 +4,9 @@
  *
  * A path is one transport plus its own end-to-end TLS 1.3 session with the
  * peer, which checks the CA, the CRL and the pinned peer name as every path
- * must.  Today's kinds: through a relay (portal_path_relay.c); both run TLS
- * over a connected socket (portal_path_sock.c).  The tunnel
+ * must.  Kinds: through a relay, and direct to the peer portal
+ * (portal_path_ticket.c); both run TLS over a connected socket
+ * (portal_path_sock.c).  The tunnel
  * (portal_tunnel.c) knows a path only through struct path_ops below, so a
  * new kind (a direct connection, QUIC) plugs in without touching tunnel or
  * stream code.
@@ -90,9 +91,14 @@ struct path {
 	enum path_state		 state;
 	const char		*kind;		/* "relay" */
 	char			 addr[PROTO_ADDR_MAX + 1];	/* dialled */
-	char			 via[NP_NAME_MAX + 1];	/* the relay's name */
+	char			 via[NP_NAME_MAX + 1];	/* relay: its name;
+							 * direct: how the address
+							 * was found (lan, ...) */
 	char			 why[512];	/* why it failed */
 	uint64_t		 started_ms;
+	/* A candidate's first frame, the initiator's RESUME (the tunnel's). */
+	uint8_t			 first[16];
+	size_t			 first_len;
 	struct loop_defer	 defer;		/* tunnel_drop_path() */
 };
 
@@ -165,13 +171,25 @@ path_free(struct path *p)
 		p->ops->free(p);
 }
 
+struct candidate;
+
 /*
- * The relay path named by a grant (portal_path_relay.c): resolves and
+ * The relay path named by a grant (portal_path_ticket.c): resolves and
  * dials the relay, presents the ticket, and runs TLS with the peer as
  * initiator or acceptor.  Returns the path in setup, or NULL with why set
  * (a bad address, no memory).
  */
 struct path *path_relay_new(struct tunnel *t, const struct proto_msg *grant,
 	    char *why, size_t whylen);
+/* A direct path to one of the peer's candidates, presenting the grant's
+ * ticket; as path_relay_new. */
+struct path *path_direct_new(struct tunnel *t, const struct proto_msg *grant,
+	    const struct candidate *c, char *why, size_t whylen);
+/*
+ * A direct path over a connection the direct listener accepted and vetted
+ * (consumes fd, also on failure); starting it starts TLS.  NULL: no memory.
+ */
+struct path *path_direct_accepted(struct tunnel *t, int fd,
+	    const char *remote);
 
 #endif

@@ -68,6 +68,23 @@ sock_path_init(struct sock_path *sp, struct tunnel *t,
 	return 0;
 }
 
+int
+sock_path_init_fd(struct sock_path *sp, struct tunnel *t,
+    const struct sock_path_kind *kind, int fd, const char *remote)
+{
+	struct event_base *base;
+
+	(void)sock_path_init(sp, t, kind, "", 0);
+	snprintf(sp->base.addr, sizeof(sp->base.addr), "%s", remote);
+	base = loop_base(sp->portal->loop);
+	sp->fd = fd;
+	sp->rev = event_new(base, fd, EV_READ | EV_PERSIST, sock_path_ev_cb,
+	    sp);
+	sp->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, sock_path_ev_cb,
+	    sp);
+	return sp->rev == NULL || sp->wev == NULL ? -ENOMEM : 0;
+}
+
 /* Stops every event and lookup: nothing of sp runs after this. */
 static void
 sock_path_stop(struct sock_path *sp)
@@ -270,6 +287,12 @@ sock_path_start(struct path *p)
 {
 	struct sock_path *sp = sock_path_of(p);
 
+	/* A connection accepted and vetted by the direct listener. */
+	if (sp->fd >= 0) {
+		event_add(sp->rev, NULL);
+		sock_path_start_tls(sp);
+		return;
+	}
 	sp->state = SOCK_RESOLVING;
 	sp->dns = net_resolve_start(sp->portal->loop, sp->host, sp->port,
 	    sock_path_resolved_cb, sp);

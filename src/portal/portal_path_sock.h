@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Paths over a stream socket (portal_path_sock.c), the base of the relay
- * path (portal_path_relay.c) and of later direct TCP paths: resolving and
+ * path and of direct TCP paths (portal_path_ticket.c): resolving and
  * dialling, then, once the kind's own preamble is done, TLS 1.3 with the
  * peer portal and the record I/O of struct path_ops.
  *
@@ -63,7 +63,7 @@ struct sock_path {
 	char			 host[CONF_HOST_MAX + 1];	/* to dial */
 	uint16_t		 port;
 
-	/* The relay's preamble (portal_path_relay.c). */
+	/* The ticket preamble (portal_path_ticket.c). */
 	uint8_t			 hs[RELAY_HS_MAX];
 	size_t			 hs_len, hs_sent;
 	uint8_t			 hs_reply[RELAY_REPLY_LEN];
@@ -78,6 +78,13 @@ int	sock_path_init(struct sock_path *sp, struct tunnel *t,
 	    const struct sock_path_kind *kind, const char *host,
 	    uint16_t port);
 
+/*
+ * As sock_path_init, for a socket already connected and vetted (consumes
+ * fd once this returns, also on failure: the path closes it when freed);
+ * starting the path starts TLS.  remote names it in logs.
+ */
+int	sock_path_init_fd(struct sock_path *sp, struct tunnel *t,
+	    const struct sock_path_kind *kind, int fd, const char *remote);
 /* The preamble is done: TLS with the peer portal. */
 void	sock_path_start_tls(struct sock_path *sp);
 /*

@@ -34,6 +34,47 @@ portal_status_path(const struct tunnel *t)
 	    path_phase(path));
 }
 
+/*
+ * Whether the tunnel is direct, and if not, why: no peer we know of tells
+ * why a connection is relayed; this does, attempt by attempt.
+ */
+static json_t *
+portal_status_direct(const struct tunnel *t, uint64_t now)
+{
+	json_t *d, *tries;
+	const char *why;
+	size_t i;
+
+	if (t->path != NULL && strcmp(t->path->kind, "direct") == 0)
+		return json_pack("{s:b, s:s, s:s}", "active", 1, "how",
+		    t->path->via, "address", t->path->addr);
+	if (t->p->conf->direct_mode == PORTAL_DIRECT_OFF)
+		why = "direct.mode is off on this portal";
+	else if (t->ntries == 0)
+		why = "the peer gave no address to dial, and did not dial "
+		    "this portal (its direct.mode may be off, or it has no "
+		    "listener)";
+	else if (t->ncand > 0)
+		why = "direct paths are being tried";
+	else
+		why = "no direct attempt succeeded";
+	d = json_pack("{s:b, s:s}", "active", 0, "why", why);
+	tries = json_array();
+	if (d == NULL || tries == NULL) {
+		json_decref(tries);
+		return d;
+	}
+	for (i = 0; i < t->ntries; i++)
+		json_array_append_new(tries, json_pack("{s:s, s:s, s:s}",
+		    "address", t->tries[i].addr, "how", t->tries[i].how,
+		    "result", t->tries[i].result));
+	json_object_set_new(d, "tries", tries);
+	if (t->direct_retry_ms > now)
+		json_object_set_new(d, "retry_in_ms",
+		    json_integer((json_int_t)(t->direct_retry_ms - now)));
+	return d;
+}
+
 static json_t *
 portal_status_tunnel(const struct tunnel *t, uint64_t now)
 {
@@ -58,10 +99,7 @@ portal_status_tunnel(const struct tunnel *t, uint64_t now)
 		json_object_set_new(o, "lost", json_pack("{s:s, s:I}", "why",
 		    t->lost_why, "ms_ago", (json_int_t)(now -
 		    t->path_lost_ms)));
-	/* No peer we know of says why a connection is relayed; we do. */
-	json_object_set_new(o, "direct", json_pack("{s:b, s:s}", "tried", 0,
-	    "why", "this netport has no direct paths yet: every tunnel goes "
-	    "through a relay"));
+	json_object_set_new(o, "direct", portal_status_direct(t, now));
 	return o;
 }
 

@@ -64,6 +64,7 @@ static void	tunnel_read(struct tunnel *t);
 static void	tunnel_arm(struct tunnel *t);
 static void	tunnel_lose_path(struct tunnel *t, const char *why);
 static void	tunnel_resume_ask(struct tunnel *t);
+static int	tunnel_on_resume(struct tunnel *t, uint64_t seq);
 
 /* ---- what streams and paths may ask ---- */
 
@@ -299,6 +300,8 @@ tunnel_free(void *arg)
 		event_free(t->flush_ev);
 	loop_timer_free(t->timer);
 	path_free(t->path);
+	while (t->ncand > 0)
+		path_free(t->cand[--t->ncand]);
 	buf_release(&t->in);
 	buf_release(&t->out);
 	buf_release(&t->ctl);
@@ -352,6 +355,8 @@ tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 			path_close(t->path, NULL, 0);
 		buf_reset(&t->out);
 	}
+	for (size_t i = 0; i < t->ncand; i++)
+		path_close(t->cand[i], NULL, 0);
 	t->state = TUN_CLOSED;
 	event_del(t->flush_ev);
 	loop_timer_cancel(t->timer);
@@ -420,6 +425,8 @@ tunnel_arm(struct tunnel *t)
 		next = t->idle_since_ms + TUNNEL_RELEASE_MS;
 	if (t->ack_due_ms && t->ack_due_ms < next)
 		next = t->ack_due_ms;
+	if (t->direct_retry_ms && t->direct_retry_ms < next)
+		next = t->direct_retry_ms;
 	loop_timer_arm(t->timer, next > now ? next - now : 0);
 }
 
@@ -498,6 +505,13 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 		t->ack_now = 1;
 		if (tunnel_flush(t) != 0 || t->state != TUN_OPEN)
 			return;
+	}
+	if (t->direct_retry_ms && now >= t->direct_retry_ms) {
+		/* A fresh grant brings a fresh ticket and the candidates. */
+		t->direct_retry_ms = 0;
+		t->request_id = portal_ctl_request_tunnel(t->p, t->rule, t->id);
+		log_debug(&t->log, "tunnel %s: trying direct paths again",
+		    t->tid);
 	}
 	/* Only the side that opens streams decides that a tunnel is idle. */
 	if (t->initiator && t->idle_since_ms &&
@@ -624,6 +638,221 @@ tunnel_resume_later(struct tunnel *t, const char *why)
 	t->request_id = 0;
 }
 
+/* ---- candidate paths ---- */
+
+/* The status line of a direct attempt: found by address and kind. */
+static void
+tunnel_try_note(struct tunnel *t, const struct path *p, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+tunnel_try_note(struct tunnel *t, const struct path *p, const char *fmt, ...)
+{
+	struct tunnel_try *tr = NULL;
+	va_list ap;
+	size_t i;
+
+	if (strcmp(p->kind, "direct") != 0)
+		return;
+	for (i = 0; i < t->ntries && tr == NULL; i++)
+		if (strcmp(t->tries[i].addr, p->addr) == 0 &&
+		    strcmp(t->tries[i].how, p->via) == 0)
+			tr = &t->tries[i];
+	if (tr == NULL) {
+		/* Full: the oldest goes. */
+		if (t->ntries == TUNNEL_MAX_TRIES) {
+			memmove(&t->tries[0], &t->tries[1],
+			    (TUNNEL_MAX_TRIES - 1) * sizeof(t->tries[0]));
+			t->ntries--;
+		}
+		tr = &t->tries[t->ntries++];
+		snprintf(tr->addr, sizeof(tr->addr), "%s", p->addr);
+		snprintf(tr->how, sizeof(tr->how), "%s", p->via);
+	}
+	va_start(ap, fmt);
+	vsnprintf(tr->result, sizeof(tr->result), fmt, ap);
+	va_end(ap);
+}
+
+static int
+tunnel_cand_index(const struct tunnel *t, const struct path *p)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncand; i++)
+		if (t->cand[i] == p)
+			return (int)i;
+	return -1;
+}
+
+/* Takes candidate p off the list (it is not freed). */
+static void
+tunnel_cand_take(struct tunnel *t, struct path *p)
+{
+	int i = tunnel_cand_index(t, p);
+
+	if (i < 0)
+		return;
+	memmove(&t->cand[i], &t->cand[i + 1],
+	    (t->ncand - (size_t)i - 1) * sizeof(t->cand[0]));
+	t->ncand--;
+}
+
+/* Stops a candidate and frees it after this loop turn. */
+static void
+tunnel_cand_drop(struct tunnel *t, struct path *p, const char *why)
+{
+	tunnel_cand_take(t, p);
+	tunnel_try_note(t, p, "%s", why);
+	path_close(p, NULL, 0);
+	loop_defer_free(t->p->loop, &p->defer, tunnel_path_free_cb, p);
+}
+
+void
+tunnel_add_candidate(struct tunnel *t, struct path *path)
+{
+	if (t->state == TUN_CLOSED || t->ncand == TUNNEL_MAX_CANDIDATES) {
+		path_free(path);
+		return;
+	}
+	t->cand[t->ncand++] = path;
+	tunnel_try_note(t, path, "connecting");
+	log_debug(&t->log, "tunnel %s: trying %s path %s (%s)", t->tid,
+	    path->kind, path->addr, path->via);
+	path_start(path);
+}
+
+void
+tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g)
+{
+	memcpy(t->ticket, g->ticket, g->ticket_len);
+	t->ticket_len = g->ticket_len;
+	t->ticket_expires = g->expires;
+}
+
+/*
+ * Makes candidate p the tunnel's path: the old one and the other
+ * candidates stop (no TLS close: the peer takes it for a lost path), and
+ * the tunnel resumes on p (RESUME both ways, replay).
+ */
+static void
+tunnel_adopt(struct tunnel *t, struct path *p)
+{
+	const struct portal_conf *c = t->p->conf;
+	uint64_t now = loop_now_ms(), wait;
+
+	tunnel_cand_take(t, p);
+	tunnel_try_note(t, p, "chosen");
+	tunnel_drop_path(t);
+	while (t->ncand > 0)
+		tunnel_cand_drop(t, t->cand[0], "not needed: another path was "
+		    "chosen");
+	t->path = p;
+	if (t->state != TUN_RESUMING) {
+		/* Sent on the old path and not acknowledged: replayed. */
+		t->replay_max = t->state == TUN_OPEN ? t->out_sent : 0;
+		t->path_lost_ms = now;
+		wait = (uint64_t)(c->tunnel_resume_timeout >
+		    c->tunnel_setup_timeout ? c->tunnel_resume_timeout :
+		    c->tunnel_setup_timeout);
+		t->resume_deadline_ms = now + wait;
+		snprintf(t->lost_why, sizeof(t->lost_why), "moving to %s path "
+		    "%s", p->kind, p->addr);
+		t->state = TUN_RESUMING;
+	}
+	if (strcmp(p->kind, "direct") == 0) {
+		t->direct_failures = 0;
+		t->direct_retry_ms = 0;
+	}
+	t->out_sent = 0;
+	t->out_frame_left = 0;
+	buf_reset(&t->in);
+	buf_reset(&t->ctl);
+	t->resume_sent = 0;
+	t->ack_due_ms = 0;
+	t->ack_now = 0;
+	tunnel_arm(t);
+}
+
+/*
+ * After every candidate of a grant failed, the initiator plans another
+ * try with a fresh grant, later and later.
+ */
+static void
+tunnel_plan_direct_retry(struct tunnel *t)
+{
+	uint64_t delay = TUNNEL_DIRECT_RETRY_MS;
+	unsigned i;
+
+	if (!t->initiator || t->ncand > 0 || t->ntries == 0 ||
+	    t->state != TUN_OPEN || strcmp(t->path->kind, "direct") == 0)
+		return;
+	t->direct_failures++;
+	for (i = 1; i < t->direct_failures && delay < TUNNEL_DIRECT_RETRY_MAX;
+	    i++)
+		delay *= 2;
+	if (delay > TUNNEL_DIRECT_RETRY_MAX)
+		delay = TUNNEL_DIRECT_RETRY_MAX;
+	t->direct_retry_ms = loop_now_ms() + delay;
+	log_info(&t->log, "tunnel %s to portal/%s stays on %s %s: no direct "
+	    "path (netport status tells why); trying again in %llu s",
+	    t->tid, t->peer, t->path->kind, t->path->addr,
+	    (unsigned long long)(delay / 1000));
+	tunnel_arm(t);
+}
+
+/*
+ * A candidate is up (TLS done, the peer verified).  The initiator
+ * chooses: once the tunnel is open (or has lost its path), the first
+ * candidate up becomes its path.  The acceptor follows the initiator: it
+ * takes the candidate on which the initiator's RESUME arrives.
+ */
+static void
+tunnel_cand_up(struct tunnel *t, struct path *p)
+{
+	tunnel_try_note(t, p, "up");
+	if (!t->initiator) {
+		if (path_pending(p))
+			tunnel_path_readable(t, p);
+		return;
+	}
+	if (t->state != TUN_OPEN && t->state != TUN_RESUMING)
+		return;		/* the first path comes first */
+	tunnel_adopt(t, p);
+	tunnel_path_up(t, p);
+}
+
+/* The acceptor reads a candidate's first frame: the initiator's RESUME. */
+static void
+tunnel_cand_readable(struct tunnel *t, struct path *p)
+{
+	struct mux_frame f;
+	const char *why;
+	ssize_t n;
+
+	n = path_read(p, p->first + p->first_len,
+	    sizeof(p->first) - p->first_len);
+	if (n < 0) {
+		tunnel_cand_drop(t, p, p->why);
+		return;
+	}
+	p->first_len += (size_t)n;
+	if (p->first_len < sizeof(p->first))
+		return;
+	if (mux_decode(p->first, sizeof(p->first), &f, &why) != 0 ||
+	    f.hdr.type != MUX_RESUME) {
+		tunnel_cand_drop(t, p, "the peer's first frame on it was not "
+		    "RESUME");
+		return;
+	}
+	tunnel_adopt(t, p);
+	if (tunnel_on_resume(t, f.seq) != 0)
+		return;
+	/* Frames behind the RESUME wait in the path's buffers. */
+	if (path_pending(p))
+		tunnel_read(t);
+}
+
 void
 tunnel_start_path(struct tunnel *t, const struct proto_msg *g,
     struct path *path)
@@ -682,10 +911,22 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 {
 	char tls[128];
 
-	if (path != t->path)
+	if (path != t->path) {
+		if (tunnel_cand_index(t, path) >= 0)
+			tunnel_cand_up(t, path);
 		return;
+	}
 	if (t->state == TUN_RESUMING) {
-		/* Say how much arrived; replay once the peer says the same. */
+		/*
+		 * The initiator says how much arrived, and replays once the
+		 * peer says the same; the acceptor answers the initiator's.
+		 */
+		if (!t->initiator) {
+			t->last_rx_ms = loop_now_ms();
+			if (path_pending(path))
+				tunnel_read(t);
+			return;
+		}
 		if (mux_put_seq(&t->ctl, MUX_RESUME, t->rx_seq) != 0) {
 			tunnel_close(t, MUX_R_INTERNAL, "cannot queue RESUME");
 			return;
@@ -723,6 +964,19 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 			return;
 	}
 	tunnel_start_waiting(t);
+	/* A direct path that came up first takes over at once. */
+	if (t->initiator && t->state == TUN_OPEN) {
+		size_t i;
+
+		for (i = 0; i < t->ncand; i++)
+			if (t->cand[i]->state == PATH_UP) {
+				struct path *c = t->cand[i];
+
+				tunnel_adopt(t, c);
+				tunnel_path_up(t, c);
+				return;
+			}
+	}
 }
 
 /* The peer's RESUME on the new path: replay from where it says. */
@@ -733,11 +987,24 @@ tunnel_on_resume(struct tunnel *t, uint64_t seq)
 	size_t drop;
 	char tls[128];
 
-	if (t->state != TUN_RESUMING || !t->resume_sent) {
+	if (t->unknown) {
 		tunnel_close(t, MUX_R_PEER_GONE, "the peer resumes a tunnel "
 		    "that this portal does not have (it restarted, or gave "
 		    "the tunnel up)");
 		return -1;
+	}
+	if (t->state != TUN_RESUMING || (t->initiator && !t->resume_sent)) {
+		tunnel_close(t, MUX_R_PROTOCOL, "RESUME from the peer out of "
+		    "turn");
+		return -1;
+	}
+	if (!t->resume_sent) {
+		/* The acceptor answers with what it received. */
+		if (mux_put_seq(&t->ctl, MUX_RESUME, t->rx_seq) != 0) {
+			tunnel_close(t, MUX_R_INTERNAL, "cannot queue RESUME");
+			return -1;
+		}
+		t->resume_sent = 1;
 	}
 	if (seq < t->tx_acked || seq - t->tx_acked > t->replay_max) {
 		tunnel_close(t, MUX_R_PROTOCOL, "the peer resumes at byte %llu, "
@@ -756,11 +1023,20 @@ tunnel_on_resume(struct tunnel *t, uint64_t seq)
 	t->last_rx_ms = now;
 	t->next_ping_ms = now + (uint64_t)t->p->conf->tunnel_keepalive;
 	t->path->ops->tls_info(t->path, tls, sizeof(tls));
-	log_info(&t->log, "tunnel %s to portal/%s resumed via %s %s (%s) after "
-	    "%llu ms without a path; replaying %zu bytes, %zu streams kept",
-	    t->tid, t->peer, t->path->kind, t->path->addr, tls,
-	    (unsigned long long)(now - t->path_lost_ms), t->replay_max - drop,
-	    t->nstreams);
+	if (strcmp(t->path->kind, "direct") == 0)
+		log_info(&t->log, "tunnel %s to portal/%s now direct: %s (%s, "
+		    "%s); the move took %llu ms, replaying %zu bytes, "
+		    "%zu streams kept", t->tid, t->peer, t->path->addr,
+		    t->path->via, tls,
+		    (unsigned long long)(now - t->path_lost_ms),
+		    t->replay_max - drop, t->nstreams);
+	else
+		log_info(&t->log, "tunnel %s to portal/%s resumed via %s %s "
+		    "(%s) after %llu ms without a path; replaying %zu bytes, "
+		    "%zu streams kept", t->tid, t->peer, t->path->kind,
+		    t->path->addr, tls,
+		    (unsigned long long)(now - t->path_lost_ms),
+		    t->replay_max - drop, t->nstreams);
 	tunnel_arm(t);
 	tunnel_start_waiting(t);
 	return t->state == TUN_OPEN ? 0 : -1;
@@ -792,8 +1068,13 @@ tunnel_on_ack(struct tunnel *t, uint64_t seq)
 void
 tunnel_path_readable(struct tunnel *t, struct path *path)
 {
-	if ((t->state == TUN_OPEN || t->state == TUN_RESUMING) &&
-	    path == t->path)
+	if (path != t->path) {
+		if (!t->initiator && t->state != TUN_CLOSED &&
+		    tunnel_cand_index(t, path) >= 0)
+			tunnel_cand_readable(t, path);
+		return;
+	}
+	if (t->state == TUN_OPEN || t->state == TUN_RESUMING)
 		tunnel_read(t);
 }
 
@@ -807,8 +1088,13 @@ tunnel_path_writable(struct tunnel *t, struct path *path)
 void
 tunnel_path_failed(struct tunnel *t, struct path *path)
 {
-	if (path != t->path)
+	if (path != t->path) {
+		if (tunnel_cand_index(t, path) < 0)
+			return;
+		tunnel_cand_drop(t, path, path->why);
+		tunnel_plan_direct_retry(t);
 		return;
+	}
 	if (t->state == TUN_OPEN || t->state == TUN_RESUMING)
 		tunnel_lose_path(t, path->why);
 	else

@@ -174,6 +174,16 @@ void	tunnel_window_return(struct tunnel *t, uint32_t n);
 void	tunnel_close(struct tunnel *t, uint16_t code, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 
+/* portal_tunnels.c, for the direct listener */
+/*
+ * The tunnel whose latest grant carried this ticket, unexpired, for the
+ * other side (the dialer's side is side); NULL when none.
+ */
+struct tunnel *portal_direct_find_tunnel(struct portal *p,
+	    const uint8_t *ticket, size_t len, uint8_t side);
+/* A vetted direct connection for t (consumes fd): a candidate path. */
+void	tunnel_accept_direct(struct tunnel *t, int fd, const char *remote);
+
 /* portal_tunnels.c, for streams */
 /*
  * Client side: the tunnel new streams of rule go into, a live one or one

@@ -34,6 +34,24 @@
 #define TUNNEL_ACK_DELAY_MS	200
 /* While a tunnel waits for a new path, how often it asks again. */
 #define TUNNEL_RESUME_RETRY_MS	1000
+/* Paths tried besides the active one: a grant's candidates each way. */
+#define TUNNEL_MAX_CANDIDATES	(2 * PROTO_MAX_ADVERTISE + 1)
+/* Direct attempts remembered for netport status. */
+#define TUNNEL_MAX_TRIES	PROTO_MAX_ADVERTISE
+/*
+ * After every direct attempt of a grant failed, the initiator asks for a
+ * fresh grant to try again after this, doubling up to MAX: a NAT or a
+ * firewall that blocked the peer may have opened up meanwhile.
+ */
+#define TUNNEL_DIRECT_RETRY_MS	30000
+#define TUNNEL_DIRECT_RETRY_MAX	(30 * 60 * 1000)
+
+/* One direct attempt, as netport status tells it. */
+struct tunnel_try {
+	char			 addr[PROTO_ADDR_MAX + 1];
+	char			 how[NP_NAME_MAX + 1];	/* lan, public, accepted */
+	char			 result[160];
+};
 /*
  * How far all streams of a tunnel together may grow their receive windows
  * beyond the initial 256 KiB each: bounds what fast streams that turn slow
@@ -79,6 +97,18 @@ struct tunnel {
 	char			 tid[2 * PROTO_TUNNEL_ID_LEN + 1];
 
 	struct path		*path;		/* the one frames use */
+	struct path		*cand[TUNNEL_MAX_CANDIDATES];	/* being tried */
+	size_t			 ncand;
+	struct tunnel_try	 tries[TUNNEL_MAX_TRIES];
+	size_t			 ntries;
+	/* The latest grant's ticket: what a peer's direct dial presents. */
+	uint8_t			 ticket[PROTO_TICKET_MAX];
+	size_t			 ticket_len;
+	uint64_t		 ticket_expires;	/* Unix seconds */
+	unsigned		 direct_failures;	/* grants in a row */
+	uint64_t		 direct_retry_ms;	/* 0: none planned */
+	int			 unknown;	/* made for a resume of a tunnel
+						 * this portal does not have */
 	uint64_t		 path_lost_ms;	/* RESUMING: when, and until */
 	uint64_t		 resume_deadline_ms;
 	uint64_t		 resume_asked_ms; /* initiator: last request */
@@ -145,5 +175,10 @@ void	tunnel_start_path(struct tunnel *t, const struct proto_msg *grant,
 	    struct path *path);
 /* A resume request failed for a reason that may pass (no relay yet). */
 void	tunnel_resume_later(struct tunnel *t, const char *why);
+/* Starts path as a candidate of t (consumes it): tried beside the
+ * active path, which it replaces once it is up and chosen. */
+void	tunnel_add_candidate(struct tunnel *t, struct path *path);
+/* Records a grant's ticket for the direct listener. */
+void	tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g);
 
 #endif

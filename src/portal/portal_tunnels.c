@@ -12,8 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/candidate.h"
 #include "core/log.h"
 #include "portal/portal_tunnel_impl.h"
 
@@ -112,21 +114,83 @@ refuse:
 	close(fd);
 }
 
-/* Makes the path a grant names and starts it on t. */
+/*
+ * Dials the direct candidates a grant names for the peer, unless this
+ * portal's direct.mode is off.  Each is a candidate path of t.
+ */
+static void
+tunnel_grant_candidates(struct tunnel *t, const struct proto_msg *g)
+{
+	struct candidate c;
+	struct path *path;
+	const char *cwhy;
+	char why[256];
+	size_t i;
+
+	if (t->p->conf->direct_mode == PORTAL_DIRECT_OFF)
+		return;
+	for (i = 0; i < g->candidates_n && t->state != TUN_CLOSED; i++) {
+		if (candidate_parse(g->candidates[i], &c, &cwhy) != 0) {
+			log_warn(&t->log, "ignoring the peer's candidate '%s': "
+			    "%s", g->candidates[i], cwhy);
+			continue;
+		}
+		if ((path = path_direct_new(t, g, &c, why, sizeof(why))) != NULL)
+			tunnel_add_candidate(t, path);
+	}
+}
+
+/*
+ * A grant for t: its ticket (for the direct listener), its relay path and
+ * the peer's direct candidates.  The relay path becomes the tunnel's path
+ * while it has none; otherwise it is one more candidate, and the
+ * initiator, whose tunnel is open, asks only for direct ones.
+ */
 static void
 tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 {
 	struct path *path;
 	char why[256];
 
-	if ((path = path_relay_new(t, g, why, sizeof(why))) == NULL) {
-		if (t->state == TUN_RESUMING)
-			tunnel_resume_later(t, why);
-		else
-			tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", why);
-		return;
-	}
-	tunnel_start_path(t, g, path);
+	tunnel_take_ticket(t, g);
+	if (t->path == NULL) {
+		if ((path = path_relay_new(t, g, why, sizeof(why))) == NULL) {
+			if (t->state == TUN_RESUMING)
+				tunnel_resume_later(t, why);
+			else
+				tunnel_close(t, MUX_R_TUNNEL_FAILED, "%s", why);
+			return;
+		}
+		tunnel_start_path(t, g, path);
+	} else if (!t->initiator &&
+	    (path = path_relay_new(t, g, why, sizeof(why))) != NULL)
+		tunnel_add_candidate(t, path);
+	tunnel_grant_candidates(t, g);
+}
+
+struct tunnel *
+portal_direct_find_tunnel(struct portal *p, const uint8_t *ticket, size_t len,
+    uint8_t side)
+{
+	struct tunnel *t;
+	uint64_t now = (uint64_t)time(NULL);
+
+	TAILQ_FOREACH(t, &p->tunnels, entry)
+		if (t->state != TUN_CLOSED && t->ticket_len == len &&
+		    now < t->ticket_expires &&
+		    side == (t->initiator ? PROTO_SIDE_SERVICE :
+		    PROTO_SIDE_CLIENT) && memcmp(t->ticket, ticket, len) == 0)
+			return t;
+	return NULL;
+}
+
+void
+tunnel_accept_direct(struct tunnel *t, int fd, const char *remote)
+{
+	struct path *path;
+
+	if ((path = path_direct_accepted(t, fd, remote)) != NULL)
+		tunnel_add_candidate(t, path);
 }
 
 /* 1 when a grant names a tunnel to resume (a non-zero resume id). */
@@ -164,8 +228,7 @@ portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
 
 	if (m->side == PROTO_SIDE_CLIENT) {
 		TAILQ_FOREACH(t, &p->tunnels, entry)
-			if ((t->state == TUN_REQUESTING ||
-			    t->state == TUN_RESUMING) && t->request_id &&
+			if (t->state != TUN_CLOSED && t->request_id &&
 			    t->request_id == m->id)
 				break;
 		if (t == NULL || strcmp(t->peer, m->peer) != 0) {
@@ -204,6 +267,7 @@ portal_tunnel_grant(struct portal *p, const struct proto_msg *m)
 			tunnel_free(t);
 		return;
 	}
+	t->unknown = tunnel_grant_resumes(m);
 	TAILQ_INSERT_TAIL(&p->tunnels, t, entry);
 	tunnel_grant_path(t, m);
 }
@@ -223,6 +287,13 @@ portal_tunnel_refused(struct portal *p, const struct proto_msg *m)
 		if (t->state == TUN_REQUESTING) {
 			tunnel_close(t, MUX_R_TUNNEL_FAILED, "the server refused "
 			    "(rule %s): %s", t->rule, why);
+			return;
+		}
+		if (t->state == TUN_OPEN) {
+			/* A fresh grant for direct paths: the relay stays. */
+			log_info(&t->log, "tunnel %s: no new grant for direct "
+			    "paths: %s", t->tid, why);
+			t->request_id = 0;
 			return;
 		}
 		if (t->state != TUN_RESUMING)

@@ -116,6 +116,14 @@ server_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
+/* Each side's grant names where the other may be dialled directly. */
+static void
+server_grant_candidates(struct proto_msg *g, const struct server_peer *peer)
+{
+	memcpy(g->candidates, peer->candidates, sizeof(g->candidates));
+	g->candidates_n = peer->ncandidates;
+}
+
 void
 server_handle_tunnel_request(struct server *srv, struct server_peer *p,
     const struct proto_msg *req)
@@ -182,6 +190,7 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	g.id = 0;
 	g.side = PROTO_SIDE_SERVICE;
 	snprintf(g.peer, sizeof(g.peer), "%s", client);
+	server_grant_candidates(&g, p);
 	if (ctl_conn_send(service->conn, &g) != 0) {
 		server_deny(p, req, PROTO_E_PEER_OFFLINE, rule->service,
 		    "the service portal's session failed");
@@ -190,6 +199,7 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	g.id = req->id;
 	g.side = PROTO_SIDE_CLIENT;
 	snprintf(g.peer, sizeof(g.peer), "%s", rule->service);
+	server_grant_candidates(&g, service);
 	if (ctl_conn_send(p->conn, &g) != 0)
 		return;		/* the requester is gone, and logged */
 	relay->tunnels++;	/* until its next RELAY_LOAD says better */

@@ -36,6 +36,10 @@ struct server_peer {
 	/* Portals: the digest of the last rule set sent. */
 	uint8_t			 rules_digest[32];
 	int			 rules_sent;
+	/* Portals: where peers may dial them directly ("KIND HOST:PORT"). */
+	char			 candidates[PROTO_MAX_ADVERTISE]
+				    [PROTO_CANDIDATE_MAX + 1];
+	size_t			 ncandidates;
 
 	/* Relays: what HELLO and RELAY_LOAD said. */
 	char			 advertise[PROTO_MAX_ADVERTISE]

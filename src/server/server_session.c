@@ -14,6 +14,7 @@
 
 #include <openssl/x509.h>
 
+#include "core/candidate.h"
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
@@ -93,8 +94,62 @@ server_send_welcome(struct server *srv, struct server_peer *p, int relay)
 	(void)ctl_conn_send(p->conn, &m);
 }
 
+/*
+ * Keeps the direct-path candidates a portal announced, and adds what only
+ * the server sees: the address the portal's session comes from.  When
+ * that is one of its own addresses, the portal has a public address;
+ * otherwise it is behind NAT, and its reflexive address with the same
+ * port is worth a try (a mapping may exist).
+ */
 static void
-server_hello_portal(struct server *srv, struct server_peer *p)
+server_take_candidates(struct server_peer *p, const struct proto_msg *m)
+{
+	struct conf_endpoint remote;
+	struct candidate c;
+	const char *why;
+	char rwhy[128];
+	uint16_t port = 0;
+	size_t i;
+	int seen = 0;
+
+	p->ncandidates = 0;
+	for (i = 0; i < m->candidates_n; i++) {
+		if (candidate_parse(m->candidates[i], &c, &why) != 0) {
+			log_warn(ctl_conn_log(p->conn), "ignoring candidate "
+			    "'%s': %s", m->candidates[i], why);
+			continue;
+		}
+		port = c.ep.port;
+		if (conf_endpoint_parse(ctl_conn_remote(p->conn), 0, 65535,
+		    &remote, rwhy, sizeof(rwhy)) == 0 &&
+		    strcmp(remote.host, c.ep.host) == 0) {
+			c.kind = CAND_PUBLIC;
+			seen = 1;
+		}
+		candidate_format(&c, p->candidates[p->ncandidates],
+		    sizeof(p->candidates[0]));
+		p->ncandidates++;
+	}
+	if (port == 0 || seen || conf_endpoint_parse(ctl_conn_remote(p->conn),
+	    0, 65535, &remote, rwhy, sizeof(rwhy)) != 0)
+		return;
+	memset(&c, 0, sizeof(c));
+	c.kind = CAND_REFLEXIVE;
+	c.ep = remote;
+	c.ep.port = port;
+	/* The reflexive address replaces the last one when all are taken. */
+	if (p->ncandidates == PROTO_MAX_ADVERTISE)
+		p->ncandidates--;
+	/* First: it is the one a peer elsewhere can most likely reach. */
+	memmove(p->candidates[1], p->candidates[0],
+	    p->ncandidates * sizeof(p->candidates[0]));
+	candidate_format(&c, p->candidates[0], sizeof(p->candidates[0]));
+	p->ncandidates++;
+}
+
+static void
+server_hello_portal(struct server *srv, struct server_peer *p,
+    const struct proto_msg *m)
 {
 	const struct np_identity *id = ctl_conn_peer(p->conn);
 	struct server_peer *old;
@@ -107,9 +162,13 @@ server_hello_portal(struct server *srv, struct server_peer *p)
 	TAILQ_REMOVE(&srv->handshaking, p, entry);
 	unauth_remove(srv->unauth, &p->unauth);
 	p->hello_done = 1;
+	server_take_candidates(p, m);
 	TAILQ_INSERT_TAIL(&srv->portals, p, entry);
 	log_info(ctl_conn_log(p->conn), "portal registered from %s",
 	    ctl_conn_remote(p->conn));
+	log_debug(ctl_conn_log(p->conn), "%zu direct-path candidate(s)%s%s",
+	    p->ncandidates, p->ncandidates ? ", first " : "",
+	    p->ncandidates ? p->candidates[0] : "");
 	server_send_welcome(srv, p, 0);
 	server_push_rules(srv, p);
 }
@@ -168,7 +227,7 @@ server_peer_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 			return;
 		}
 		if (role == NP_ROLE_PORTAL)
-			server_hello_portal(srv, p);
+			server_hello_portal(srv, p, m);
 		else
 			server_hello_relay(srv, p, m);
 		return;

@@ -100,7 +100,8 @@ def main():
     if t["bytes_out"] < 100000 or t["bytes_in"] < 100000:
         fail("bytes: %d out, %d in, after 100000 each way" %
              (t["bytes_out"], t["bytes_in"]))
-    if t["direct"]["tried"] or not t["direct"]["why"]:
+    if t["direct"]["active"] or \
+            t["direct"]["why"] != "direct.mode is off on this portal":
         fail("direct: %r" % t["direct"])
     s = status("-c", tmp + "/hub.yaml")
     if s["role"] != "server" or \

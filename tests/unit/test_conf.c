@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,10 +87,14 @@ static int
 tc_fail_len(const struct conf_schema *schema, const char *text, size_t len)
 {
 	struct conf_errors errs = { 0, NULL };
-	char conf[1024];
+	_Alignas(max_align_t) char conf[8192];
 	size_t i, off = 0;
 	int r;
 
+	/* Room for the largest role's struct (a portal's). */
+	if (schema->size > sizeof(conf))
+		T_FAIL("schema of %zu bytes, room for %zu", schema->size,
+		    sizeof(conf));
 	r = conf_load_string(schema, "t.yaml", text, len, conf, &errs);
 	tc_msgs[0] = '\0';
 	for (i = 0; i < errs.n; i++)
