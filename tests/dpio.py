@@ -254,7 +254,8 @@ def cut(what, n, t0, e=None):
         (type(e).__name__ if e else what, n, time.monotonic() - t0))
 
 
-def put(port, size, timeout, mark=0, expect_cut=False):
+def put(port, size, timeout, mark=0, expect_cut=False, rate=0):
+    """Sends size bytes; with rate (MiB/s), no faster than that."""
     h = hashlib.sha256()
     t0 = time.monotonic()
     sent = 0
@@ -262,6 +263,10 @@ def put(port, size, timeout, mark=0, expect_cut=False):
     with connect(port, timeout) as c:
         try:
             for chunk in Pattern(1).chunks(size):
+                if rate:
+                    ahead = sent / (rate * MIB) - (time.monotonic() - t0)
+                    if ahead > 0:
+                        time.sleep(ahead)
                 c.sendall(chunk)
                 h.update(chunk)
                 sent += len(chunk)
@@ -411,6 +416,7 @@ def main():
     p.add_argument("size", type=int)
     p.add_argument("--progress", type=int, default=0, metavar="BYTES")
     p.add_argument("--cut", action="store_true")
+    p.add_argument("--rate", type=float, default=0, metavar="MIB_PER_S")
     p = sub.add_parser("get")
     p.add_argument("port", type=int)
     p.add_argument("--progress", type=int, default=0, metavar="BYTES")
@@ -440,7 +446,7 @@ def main():
         signal.alarm(int(a.timeout) + 1)
         try:
             if a.cmd == "put":
-                put(a.port, a.size, a.timeout, a.progress, a.cut)
+                put(a.port, a.size, a.timeout, a.progress, a.cut, a.rate)
             elif a.cmd == "get":
                 get(a.port, a.timeout, a.progress, a.cut)
             elif a.cmd == "many":

@@ -48,6 +48,8 @@
 	    "where this portal accepts direct connections from peers (port 0: any free port); only a peer holding a ticket of a tunnel the server just granted gets past the first bytes") \
 	X(direct_addresses, STRLIST, "direct.addresses", "", 0, 8, NULL, \
 	    "IP addresses to tell peers for direct paths (the listener's port is added); empty: every address of the interfaces that are up") \
+	X(direct_retry, DURATION, "direct.retry", "30s", 1000, 3600000, NULL, \
+	    "after every direct attempt of a tunnel failed, the wait before it tries again with a fresh grant; it doubles at each failure, up to 30 min") \
 	X(direct_max_pending, INT, "direct.max_pending", "256", 1, 100000, NULL, \
 	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
 	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \

@@ -65,6 +65,8 @@ static void	tunnel_arm(struct tunnel *t);
 static void	tunnel_lose_path(struct tunnel *t, const char *why);
 static void	tunnel_resume_ask(struct tunnel *t);
 static int	tunnel_on_resume(struct tunnel *t, uint64_t seq);
+static void	tunnel_cand_expire(struct tunnel *t, uint64_t now);
+static void	tunnel_plan_direct_retry(struct tunnel *t);
 
 /* ---- what streams and paths may ask ---- */
 
@@ -427,6 +429,13 @@ tunnel_arm(struct tunnel *t)
 		next = t->ack_due_ms;
 	if (t->direct_retry_ms && t->direct_retry_ms < next)
 		next = t->direct_retry_ms;
+	for (size_t i = 0; i < t->ncand; i++) {
+		uint64_t until = t->cand[i]->started_ms +
+		    (uint64_t)t->p->conf->tunnel_setup_timeout;
+
+		if (t->cand[i]->state == PATH_SETUP && until < next)
+			next = until;
+	}
 	loop_timer_arm(t->timer, next > now ? next - now : 0);
 }
 
@@ -506,6 +515,7 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 		if (tunnel_flush(t) != 0 || t->state != TUN_OPEN)
 			return;
 	}
+	tunnel_cand_expire(t, now);
 	if (t->direct_retry_ms && now >= t->direct_retry_ms) {
 		/* A fresh grant brings a fresh ticket and the candidates. */
 		t->direct_retry_ms = 0;
@@ -775,13 +785,39 @@ tunnel_adopt(struct tunnel *t, struct path *p)
 }
 
 /*
+ * Candidates not up within tunnel.setup_timeout are given up: a peer
+ * behind a firewall that drops our packets never answers at all.
+ */
+static void
+tunnel_cand_expire(struct tunnel *t, uint64_t now)
+{
+	const uint64_t limit = (uint64_t)t->p->conf->tunnel_setup_timeout;
+	size_t i = 0;
+	int dropped = 0;
+
+	while (i < t->ncand) {
+		struct path *p = t->cand[i];
+
+		if (p->state == PATH_SETUP && now - p->started_ms >= limit) {
+			tunnel_cand_drop(t, p, "no answer within "
+			    "tunnel.setup_timeout (packets dropped on the way?)");
+			dropped = 1;
+			continue;
+		}
+		i++;
+	}
+	if (dropped)
+		tunnel_plan_direct_retry(t);
+}
+
+/*
  * After every candidate of a grant failed, the initiator plans another
  * try with a fresh grant, later and later.
  */
 static void
 tunnel_plan_direct_retry(struct tunnel *t)
 {
-	uint64_t delay = TUNNEL_DIRECT_RETRY_MS;
+	uint64_t delay = (uint64_t)t->p->conf->direct_retry;
 	unsigned i;
 
 	if (!t->initiator || t->ncand > 0 || t->ntries == 0 ||

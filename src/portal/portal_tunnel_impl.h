@@ -40,10 +40,9 @@
 #define TUNNEL_MAX_TRIES	PROTO_MAX_ADVERTISE
 /*
  * After every direct attempt of a grant failed, the initiator asks for a
- * fresh grant to try again after this, doubling up to MAX: a NAT or a
- * firewall that blocked the peer may have opened up meanwhile.
+ * fresh grant to try again after direct.retry, doubling up to MAX: a NAT
+ * or a firewall that blocked the peer may have opened up meanwhile.
  */
-#define TUNNEL_DIRECT_RETRY_MS	30000
 #define TUNNEL_DIRECT_RETRY_MAX	(30 * 60 * 1000)
 
 /* One direct attempt, as netport status tells it. */
