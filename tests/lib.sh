@@ -353,8 +353,10 @@ np__conf() {
 	for key in "${order[@]}"; do
 		val=${keys[$key]}
 		[ "$val" = - ] && continue
+		# "[v6]:port" is quoted (YAML would read a list); a flow
+		# sequence such as ["a", "b"] is written as it is.
 		case $val in
-		\[*) val="\"$val\"" ;;
+		\[*\]:*) val="\"$val\"" ;;
 		esac
 		printf '%s: %s\n' "$key" "$val" >>"$file"
 	done

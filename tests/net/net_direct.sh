@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# Direct paths across real networks (direct.mode auto everywhere; each
+# portal announces its LAN or public address).  Portals:
+#   pa  on LAN A (10.1.0.2) behind rA, MASQUERADE
+#   pa2 on LAN A too (10.1.0.3): the same LAN as pa, no NAT between them
+#   pb  on LAN B (10.2.0.2) behind rB, MASQUERADE --random-fully
+#   pc  on a public address (203.0.113.30), no NAT
+# and an echo server on each of B, A2 and the public host.
+#
+# Checks:
+#   - pa -> pb, both behind NAT with no port mapping: the direct attempts
+#     (lan addresses that are unreachable, reflexive addresses with no
+#     mapping) fail, the tunnel stays on the relay and works; netport
+#     status lists each attempt and why it failed;
+#   - pa -> pa2, same LAN: the tunnel moves to a direct path (lan), and the
+#     relay carries nothing of it any more;
+#   - pa -> pc, a public address: the tunnel moves to a direct path to pc's
+#     public address (pa dials out through its NAT), and 8 MiB pass intact.
+. "$(dirname "$0")/netlib.sh"
+
+np_step "topology: rA masq with hosts A and A2, rB random-fully, a public host"
+nl_topo masq random-fully
+nl_lan_host rA A2 10.1.0.3
+nl_public_host pub 203.0.113.30
+np_dp_pki pa2 pc
+{
+	echo "rules:"
+	nl_rule nat pa 127.0.0.1:7001 pb 127.0.0.1:7000
+	nl_rule lan pa 127.0.0.1:7002 pa2 127.0.0.1:7000
+	nl_rule pub pa 127.0.0.1:7003 pc 127.0.0.1:7000
+} | np_policy
+
+np_step "server, relay, portals with direct paths, echo servers"
+nl_server
+nl_relay
+direct=(direct.mode=auto tunnel.setup_timeout=4s direct.retry=60s)
+nl_portal pa A 3 0 "${direct[@]}" 'direct.addresses=["10.1.0.2"]'
+nl_portal pb B 0 1 "${direct[@]}" 'direct.addresses=["10.2.0.2"]'
+nl_portal pa2 A2 0 1 "${direct[@]}" 'direct.addresses=["10.1.0.3"]'
+nl_portal pc pub 0 1 "${direct[@]}" 'direct.addresses=["203.0.113.30"]'
+nl_app B echo_b echo 7000
+nl_app A2 echo_a2 echo 7000
+nl_app pub echo_c echo 7000
+np_wait_log pa 'listening on 127\.0\.0\.1:7003 '
+
+# round PORT WHAT: one echo of 8 MiB through pa's port PORT.
+round() {
+	nl_x A "$NL_PY" - "$1" <<'EOF' || np_fail "echo through port $1 failed"
+import hashlib, socket, sys, threading
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+data = hashlib.sha256(b"direct").digest() * (8 * 1024 * 1024 // 32)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+threading.Thread(target=send).start()
+got = bytearray()
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    got += d
+sys.exit(0 if bytes(got) == data else "echo returned %d of %d bytes" %
+         (len(got), len(data)))
+EOF
+}
+
+np_step "pa -> pb, both behind NAT: the tunnel stays on the relay"
+round 7001
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb up via relay '
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb stays on relay .*: no direct path' 20
+NETPORT=$(nl_netport A) "$NETPORT" status -c "$NP_TMP/pa.yaml" >"$NP_TMP/st.txt" 2>&1 ||
+    np_fail "netport status failed: $(cat "$NP_TMP/st.txt")"
+sed -n '/ pb /,/^  [0-9a-f]/p' "$NP_TMP/st.txt" | sed 's/^/    /'
+grep -q 'reflexive 203\.0\.113\.102:' "$NP_TMP/st.txt" ||
+    np_fail "no attempt at pb's reflexive address in status"
+grep -q 'lan 10\.2\.0\.2:' "$NP_TMP/st.txt" ||
+    np_fail "no attempt at pb's LAN address in status"
+np_no_log pa 'to portal/pb now direct'
+round 7001
+
+np_step "pa -> pa2 on the same LAN: the tunnel moves to a direct path"
+round 7002
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pa2 now direct: 10\.1\.0\.3:[0-9]+ \(lan|tunnel [0-9a-f]{32} to portal/pa2 now direct: 10\.1\.0\.2:[0-9]+ \(accepted' 20
+np_wait_log pa2 'tunnel [0-9a-f]{32} to portal/pa now direct: '
+echo "    $(np_log_line pa 'to portal/pa2 now direct' | sed 's/.*tunnel_on_resume: //')"
+round 7002
+
+np_step "pa -> pc on a public address: the tunnel moves to a direct path"
+round 7003
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pc now direct: 203\.0\.113\.30:[0-9]+ \((public|lan)' 20
+echo "    $(np_log_line pa 'to portal/pc now direct' | sed 's/.*tunnel_on_resume: //')"
+round 7003
+for d in pa pb pa2 pc; do
+	np_no_log "$d" 'stream [0-9]+ \(rule [a-z0-9]+\) reset'
+done
+
+for d in pa pb pa2 pc r1 hub; do
+	np_stop "$d"
+done
+np_stop echo_b
+np_stop echo_a2
+np_stop echo_c
+np_pass "behind two NATs: relayed, attempts shown; same LAN and public address: direct"
