@@ -1095,6 +1095,13 @@ tunnel_on_ack(struct tunnel *t, uint64_t seq)
 	buf_consume(&t->out, drop);
 	t->out_sent -= drop;
 	t->tx_acked = seq;
+	/*
+	 * All acknowledged after a transfer: the megabytes the replay kept
+	 * go back now, not only once the tunnel idles (a live UDP flow would
+	 * keep it from idling for good).  Such a block is its own mapping.
+	 */
+	if (buf_len(&t->out) == 0 && t->out.cap > TUNNEL_BULK_BUF)
+		buf_release(&t->out);
 	/* Streams paused on a full retention may go on. */
 	if (!TAILQ_EMPTY(&t->blocked))
 		tunnel_flush_soon(t);
