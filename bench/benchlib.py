@@ -297,6 +297,7 @@ def cmd_perf_split(args):
 PATHS = [
     ("direct", "direct loopback"),
     ("netport", "netport portal→relay→portal"),
+    ("p2p", "netport direct portal→portal"),
     ("stunnel", "stunnel→socat→stunnel"),
     ("ssh", "ssh -L (aes128-gcm)"),
 ]
@@ -342,6 +343,8 @@ PROCS = [
     ("netport", "client", "netport client portal"),
     ("netport", "relay", "netport relay"),
     ("netport", "service", "netport service portal"),
+    ("p2p", "client", "netport direct, client portal"),
+    ("p2p", "service", "netport direct, service portal"),
     ("stunnel", "client", "stunnel client"),
     ("stunnel", "socat", "socat + forked children (sum)"),
     ("stunnel", "server", "stunnel server"),
@@ -350,6 +353,7 @@ PROCS = [
     # Every CPU's busy time during the measurement (CPU figures only).
     ("direct", "machine", "whole machine, direct loopback"),
     ("netport", "machine", "whole machine, netport"),
+    ("p2p", "machine", "whole machine, netport direct"),
     ("stunnel", "machine", "whole machine, stunnel chain"),
     ("ssh", "machine", "whole machine, ssh -L"),
 ]
@@ -503,10 +507,19 @@ def cmd_report(args):
            2.0, "netport / stunnel throughput, 4 streams")
     d50 = med("rr_p50", "direct")
     added = {p: (med("rr_p50", p) - d50) if med("rr_p50", p) is not None and
-             d50 is not None else None for p in ("netport", "stunnel")}
+             d50 is not None else None for p in ("netport", "p2p",
+                                                 "stunnel")}
     target("added round trip ≤ 0.8× the chain's",
            ratio(added["netport"], added["stunnel"]), "<=", 0.8,
            "(netport p50 − direct p50) / (stunnel p50 − direct p50)")
+    p2p1 = med("tput1", "p2p")
+    target("direct, 1 stream ≥ 2× the stunnel chain", ratio(p2p1, st1),
+           ">=", 2.0, "netport direct / stunnel throughput, 1 stream")
+    target("direct, 1 stream ≥ 1.25× ssh -L", ratio(p2p1, ssh1), ">=",
+           1.25, "netport direct / ssh throughput, 1 stream")
+    target("direct, added round trip ≤ 0.6× the chain's",
+           ratio(added["p2p"], added["stunnel"]), "<=", 0.6,
+           "(netport direct p50 − direct p50) / (stunnel p50 − direct p50)")
     for mid, what in (("cps1", "sequential"), ("cps8", "8 in parallel")):
         target(f"short connections ({what}) ≥ 2× ssh -L",
                ratio(med(mid, "netport"), med(mid, "ssh")), ">=", 2.0,
@@ -549,6 +562,10 @@ def cmd_report(args):
                   if len(extra) == 2 and extra["stunnel"] > 0 else ""))
     lines.append("")
 
+    if meta.get("p2p_move_ms", "") != "":
+        lines.append("netport direct: the move from the relay to the direct "
+                     f"path took {meta['p2p_move_ms']} ms (RESUME both ways)")
+        lines.append("")
     lines.append("Targets (ratios from this run)")
     for t in targets:
         state = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]

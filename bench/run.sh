@@ -291,12 +291,13 @@ say "starting everything on loopback in $work"
 # path's short connections leave behind never slow another path's connects.
 read -r e_direct e_netport e_stunnel e_ssh p_iperf p_server p_relay np_echo \
     np_iperf st_echo st_iperf so_echo so_iperf sts_echo sts_iperf p_sshd \
-    ssh_echo ssh_iperf < <(bl ports 18)
+    ssh_echo ssh_iperf e_p2p p2p_echo p2p_iperf < <(bl ports 21)
 
 cd "$work"
 export NETPORT_CA_DIR=$work/ca
 "$np" ca init --name "bench CA" >/dev/null
 for cert in "server srv" "relay relay-1" "portal alice" "portal bob" \
+    "portal carol" "portal dave" \
     "portal stunnel-client" "portal stunnel-server"; do
 	read -r role cname <<<"$cert"
 	"$np" ca issue --role "$role" --name "$cname" >/dev/null
@@ -327,18 +328,36 @@ rules:
     listen: 127.0.0.1:$np_iperf
     service: bob
     target: 127.0.0.1:$p_iperf
+  - name: p2p-echo
+    client: carol
+    listen: 127.0.0.1:$p2p_echo
+    service: dave
+    target: 127.0.0.1:$e_p2p
+  - name: p2p-iperf
+    client: carol
+    listen: 127.0.0.1:$p2p_iperf
+    service: dave
+    target: 127.0.0.1:$p_iperf
 EOF
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
     "$p_server" "$work"; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\nfast_path: %s\n' \
     "$p_server" "$p_relay" "$relay_fast_path"; } >relay.yaml
-# The netport row measures the relayed path: no direct paths here.
+# The netport row measures the relayed path: no direct paths for alice and
+# bob.  carol and dave are the "netport direct" row: their tunnel moves to
+# a direct connection (on loopback), with no relay between them.
 { tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"
   printf 'direct:\n  mode: off\n'; } >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\n' "$p_server"
   printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_netport" "$p_iperf"
   printf 'direct:\n  mode: off\n'
 } >bob.yaml
+{ tls portal-carol; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >carol.yaml
+{ tls portal-dave; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_p2p" "$p_iperf"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n'
+} >dave.yaml
 
 # stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3
 # suite netport negotiates (AES-128-GCM), mutual authentication, TCP_NODELAY
@@ -408,7 +427,8 @@ fi
 # ---- start -------------------------------------------------------------
 
 step "targets: echo server, iperf3 server"
-start echo "$npbench" echo "$e_direct" "$e_netport" "$e_stunnel" "$e_ssh"
+start echo "$npbench" echo "$e_direct" "$e_netport" "$e_stunnel" "$e_ssh" \
+    "$e_p2p"
 start iperf3 iperf3 -s -B 127.0.0.1 -p "$p_iperf" --idle-timeout 60
 wait_for "echo server" 10 echo log_has echo 'echo listening'
 wait_for "iperf3 server" 10 iperf3 listening "$p_iperf"
@@ -432,6 +452,16 @@ wait_for "client portal listener" 15 alice \
     log_has alice "listening on 127.0.0.1:$np_echo "
 wait_for "client portal listener" 15 alice \
     log_has alice "listening on 127.0.0.1:$np_iperf "
+done_ ok
+
+step "netport direct: portals carol and dave"
+start dave "$np" portal -c dave.yaml
+start carol "$np" portal -c carol.yaml
+wait_for "service portal rules" 15 dave log_has dave 'rule set .* applied'
+wait_for "client portal listener" 15 carol \
+    log_has carol "listening on 127.0.0.1:$p2p_echo "
+wait_for "client portal listener" 15 carol \
+    log_has carol "listening on 127.0.0.1:$p2p_iperf "
 done_ ok
 
 step "stunnel server, socat relays, stunnel client"
@@ -470,17 +500,18 @@ wait_for "ssh -L listener" 15 ssh listening "$ssh_echo"
 wait_for "ssh -L listener" 15 ssh listening "$ssh_iperf"
 done_ ok
 
-paths=(direct netport stunnel ssh)
-declare -A ECHO_PORT=([direct]=$e_direct [netport]=$np_echo [stunnel]=$st_echo
+paths=(direct netport p2p stunnel ssh)
+declare -A ECHO_PORT=([direct]=$e_direct [netport]=$np_echo [p2p]=$p2p_echo
+    [stunnel]=$st_echo
     [ssh]=$ssh_echo)
-declare -A TARGET_PORT=([direct]=$e_direct [netport]=$e_netport
+declare -A TARGET_PORT=([direct]=$e_direct [netport]=$e_netport [p2p]=$e_p2p
     [stunnel]=$e_stunnel [ssh]=$e_ssh)
 # settled PATH: the path's target has no connection left (waits up to 60 s).
 settled() {
 	wait_for "teardown of $1's connections" 60 "" \
 	    test "$(conns_on "${TARGET_PORT[$1]}")" -eq 0
 }
-declare -A IPERF_PORT=([direct]=$p_iperf [netport]=$np_iperf
+declare -A IPERF_PORT=([direct]=$p_iperf [netport]=$np_iperf [p2p]=$p2p_iperf
     [stunnel]=$st_iperf [ssh]=$ssh_iperf)
 
 # procs PATH echo|iperf: sets P to the forwarding processes of a path, as
@@ -490,6 +521,7 @@ procs() {
 	case $1 in
 	netport) P=("client=${PID[alice]}" "relay=${PID[relay]}"
 	    "service=${PID[bob]}") ;;
+	p2p) P=("client=${PID[carol]}" "service=${PID[dave]}") ;;
 	stunnel) P=("client=${PID[st_client]}" "socat=${PID[socat_$2]}"
 	    "server=${PID[st_server]}") ;;
 	ssh) P=("client=${PID[ssh]}" "sshd=${PID[sshd]}:sub") ;;
@@ -534,6 +566,12 @@ for path in "${paths[@]}"; do
 	iperf "$path" -n 32M
 	done_ "ok ($(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s)"
 done
+# The direct row is only that once carol's tunnel has left the relay.
+wait_for "carol's tunnel on a direct path" 20 carol \
+    log_has carol 'to portal/dave now direct: '
+# How long the move to direct took (RESUME both ways), from carol's log.
+p2p_move_ms=$(sed -n 's/.*to portal\/dave now direct: .*the move took \([0-9]*\) ms.*/\1/p' \
+    "$work/carol.log" | head -1)
 
 # ---- memory: idle and with 1000 idle streams ---------------------------
 
@@ -665,7 +703,8 @@ print(", ".join(f"{k} {v:.2f}" for k, v in json.loads(sys.argv[1]).items()), "CP
 say "measurements: $runs rounds, every path side by side in each"
 for ((run = 1; run <= runs; run++)); do
 	# Rotate the order so that no path always goes first.
-	order=("${paths[@]:$(((run - 1) % 4))}" "${paths[@]:0:$(((run - 1) % 4))}")
+	n=${#paths[@]}
+	order=("${paths[@]:$(((run - 1) % n))}" "${paths[@]:0:$(((run - 1) % n))}")
 	for path in "${order[@]}"; do
 		step "round $run/$runs  round trip 64 B    $path"; m_rr "$path"
 	done
@@ -812,6 +851,7 @@ meta = {
     "iperf3": out(["iperf3", "--version"], "iperf"),
     "socat": out(["socat", "-V"], "socat version"),
     "relay_fast_path": "$relay_fast_path",
+    "p2p_move_ms": "${p2p_move_ms:-}",
     "params": {"tput_secs": $tput_secs, "cps_secs": $cps_secs,
                "rr_count": $rr_count, "ttfb_count": $ttfb_count,
                "cpu_bytes": "$cpu_bytes", "mem_runs": $mem_runs,
