@@ -47,6 +47,7 @@ struct direct_conn {
 	struct unauth_conn	 unauth;
 	uint8_t			 hs[RELAY_HS_MAX];
 	size_t			 hslen;
+	int			 parked;	/* whole ticket, no tunnel yet */
 	char			 remote[NET_ADDR_STR_MAX];
 	struct loop_defer	 defer;
 };
@@ -108,8 +109,14 @@ direct_conn_refuse(struct direct_conn *c, enum relay_status status,
 static void
 direct_conn_timer_cb(struct loop_timer *t, void *arg)
 {
-	direct_conn_refuse(arg, RELAY_E_MALFORMED, "no whole ticket within "
-	    "5 s");
+	struct direct_conn *c = arg;
+
+	if (c->parked)
+		direct_conn_refuse(c, RELAY_E_SIGNATURE, "no tunnel granted to "
+		    "this portal has that ticket (or it expired)");
+	else
+		direct_conn_refuse(c, RELAY_E_MALFORMED, "no whole ticket "
+		    "within 5 s");
 }
 
 /* The whole handshake is in: the tunnel it names, or a refusal. */
@@ -127,8 +134,13 @@ direct_conn_vet(struct direct_conn *c)
 	}
 	if ((t = portal_direct_find_tunnel(c->d->p, hs.ticket, hs.ticket_len,
 	    hs.side)) == NULL) {
-		direct_conn_refuse(c, RELAY_E_SIGNATURE, "no tunnel granted "
-		    "to this portal has that ticket (or it expired)");
+		/*
+		 * The server sends the grant to both portals at once, so a
+		 * peer's dial can beat our own grant: park it until a grant
+		 * comes (portal_direct_granted) or its time is up.
+		 */
+		c->parked = 1;
+		event_del(c->ev);
 		return;
 	}
 	relay_hs_encode_reply(reply, RELAY_OK);
@@ -206,6 +218,20 @@ direct_accept_cb(int fd, const struct sockaddr *sa, void *arg)
 		return;
 	}
 	loop_timer_arm(c->timer, DIRECT_HANDSHAKE_MS);
+}
+
+void
+portal_direct_granted(struct portal *p)
+{
+	struct direct_conn *c, *next;
+
+	if (p->direct == NULL)
+		return;
+	TAILQ_FOREACH_SAFE(c, &p->direct->conns, entry, next)
+		if (c->parked) {
+			c->parked = 0;
+			direct_conn_vet(c);
+		}
 }
 
 int

@@ -123,6 +123,9 @@ struct portal_direct;
  * port that cannot be bound is logged: tunnels then stay on relays). */
 int	portal_direct_start(struct portal *p);
 void	portal_direct_stop(struct portal *p);
+/* A grant came: connections that presented a ticket we had no tunnel
+ * for yet are looked at again. */
+void	portal_direct_granted(struct portal *p);
 /* Puts this portal's direct-path candidates into HELLO. */
 void	portal_direct_hello(struct portal *p, struct proto_msg *m);
 

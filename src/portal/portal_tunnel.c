@@ -738,6 +738,7 @@ tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g)
 	memcpy(t->ticket, g->ticket, g->ticket_len);
 	t->ticket_len = g->ticket_len;
 	t->ticket_expires = g->expires;
+	portal_direct_granted(t->p);
 }
 
 /*
@@ -1012,6 +1013,8 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 				tunnel_path_up(t, c);
 				return;
 			}
+		/* Every candidate failed already: plan the next try. */
+		tunnel_plan_direct_retry(t);
 	}
 }
 

@@ -82,14 +82,16 @@ round 7001
 
 np_step "pa -> pa2 on the same LAN: the tunnel moves to a direct path"
 round 7002
-np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pa2 now direct: 10\.1\.0\.3:[0-9]+ \(lan|tunnel [0-9a-f]{32} to portal/pa2 now direct: 10\.1\.0\.2:[0-9]+ \(accepted' 20
+# Whichever dial wins: pa's to pa2's LAN address, or pa2's to pa, which pa
+# accepted (then the address is pa2's, with its source port).
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pa2 now direct: 10\.1\.0\.3:[0-9]+ \((lan|accepted)' 20
 np_wait_log pa2 'tunnel [0-9a-f]{32} to portal/pa now direct: '
 echo "    $(np_log_line pa 'to portal/pa2 now direct' | sed 's/.*tunnel_on_resume: //')"
 round 7002
 
 np_step "pa -> pc on a public address: the tunnel moves to a direct path"
 round 7003
-np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pc now direct: 203\.0\.113\.30:[0-9]+ \((public|lan)' 20
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pc now direct: 203\.0\.113\.30:[0-9]+ \((public|lan|accepted)' 20
 echo "    $(np_log_line pa 'to portal/pc now direct' | sed 's/.*tunnel_on_resume: //')"
 round 7003
 for d in pa pb pa2 pc; do
