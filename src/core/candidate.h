@@ -16,10 +16,10 @@
 #include "core/proto.h"
 
 enum candidate_kind {
-	CAND_LAN,		/* an address of one of the portal's interfaces */
+	CAND_LAN,		/* an address of the portal's interfaces */
 	CAND_LOOPBACK,		/* the same host only */
-	CAND_PUBLIC,		/* an interface address the server saw too */
-	CAND_REFLEXIVE,		/* the address the server saw (behind NAT) */
+	CAND_PUBLIC,		/* an interface address the server saw */
+	CAND_REFLEXIVE,		/* the address the server saw (NAT) */
 	CAND_KIND_MAX = CAND_REFLEXIVE,
 };
 
@@ -30,7 +30,8 @@ struct candidate {
 
 const char *candidate_kind_name(enum candidate_kind kind);
 /* Parses "KIND HOST:PORT"; 0 or NP_EPROTO with *why (static text). */
-int	candidate_parse(const char *s, struct candidate *out, const char **why);
+int	candidate_parse(const char *s, struct candidate *out,
+	    const char **why);
 /* "KIND HOST:PORT" into out (PROTO_CANDIDATE_MAX + 1 bytes). */
 void	candidate_format(const struct candidate *c, char *out, size_t size);
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Config keys shared by the daemons (portal, server, relay): their TLS
- * identity, their logging and their local control socket.  Each role's key list starts with these, and
- * each role's schema check starts with conf_common_check().
+ * identity, their logging and their local control socket.  Each role's
+ * key list starts with these, and each role's schema check starts with
+ * conf_common_check().
  */
 #ifndef NETPORT_CORE_CONF_COMMON_H
 #define NETPORT_CORE_CONF_COMMON_H

@@ -105,22 +105,22 @@ ctl_client_format_delay(uint64_t ms, char *out, size_t size)
 static void
 ctl_client_refused(struct ctl_client *cc, struct ctl_conn *c, int err)
 {
-	const char *what, *todo;
+	const char *what, *fix;
 	uint64_t delay;
 	char when[32];
 
 	if (err == NP_EREVOKED) {
 		what = "it is revoked";
-		todo = "ask the administrator for a new certificate";
+		fix = "ask the administrator for a new certificate";
 	} else {
 		what = "it is not issued by a CA the server trusts";
-		todo = "check that tls.cert comes from the CA of the server's "
+		fix = "check that tls.cert comes from the CA of the server's "
 		    "tls.ca";
 	}
 	if (cc->opts.refused_exit && cc->cbs.refused) {
 		log_error(NULL, "the server %s refused the certificate of %s: "
 		    "%s; %s; exiting (reconnect.refused: exit)",
-		    ctl_conn_remote(c), cc->opts.self, what, todo);
+		    ctl_conn_remote(c), cc->opts.self, what, fix);
 		cc->cbs.refused(cc, err, cc->cbs.arg);
 		return;
 	}
@@ -129,7 +129,7 @@ ctl_client_refused(struct ctl_client *cc, struct ctl_conn *c, int err)
 	if (cc->refused != err)
 		log_error(NULL, "the server %s refused the certificate of %s: "
 		    "%s; %s; retrying in %s (reconnect.refused_delay)",
-		    ctl_conn_remote(c), cc->opts.self, what, todo, when);
+		    ctl_conn_remote(c), cc->opts.self, what, fix, when);
 	else
 		log_info(NULL, "the server %s still refuses the certificate of "
 		    "%s (%s); retrying in %s", ctl_conn_remote(c),

@@ -322,7 +322,8 @@ ctlsock_query(const char *path, int timeout_ms, char **out)
 		}
 		pfd.fd = fd;
 		pfd.events = POLLIN;
-		if (poll(&pfd, 1, (int)(deadline - now)) < 0 && errno != EINTR) {
+		if (poll(&pfd, 1, (int)(deadline - now)) < 0 &&
+		    errno != EINTR) {
 			r = -errno;
 			goto out;
 		}

@@ -905,19 +905,11 @@ tunnel_start_path(struct tunnel *t, const struct proto_msg *g,
 		}
 		t->tid[2 * PROTO_TUNNEL_ID_LEN] = '\0';
 	}
-	if (t->state == TUN_OPEN)
-		tunnel_lose_path(t, "the peer is moving the tunnel to a new "
-		    "path");
-	if (t->state == TUN_CLOSED) {
-		path_free(path);
-		return;
-	}
 	log_info(&t->log, "tunnel %s to portal/%s %s (rule %s, %s side): "
 	    "%s %s at %s", t->tid, t->peer, t->state == TUN_RESUMING ?
 	    "gets a new path" : "granted", g->rule[0] ? g->rule : "-",
 	    t->initiator ? "client" : "service", path->kind, g->relay_name,
 	    g->relay);
-	tunnel_drop_path(t);	/* a new path still in setup gives way */
 	t->path = path;
 	if (t->state != TUN_RESUMING)
 		t->state = TUN_CONNECTING;

@@ -166,9 +166,10 @@ int	tunnel_arm_setup(struct tunnel *t);
 /* Frees a tunnel that never went on p->tunnels. */
 void	tunnel_free(void *arg);
 /*
- * Takes a grant: logs it, and gives the tunnel the path (consumes it) that
- * the grant's caller made; the path is started here.  A tunnel that is
- * open or resuming gives up the path it has for this one.
+ * Takes a grant for a tunnel that has no path (a new one, or one that
+ * lost its path): logs it, and gives the tunnel the path (consumes it)
+ * that the grant's caller made; the path is started here.  A tunnel with
+ * a path gets new paths as candidates (tunnel_add_candidate) instead.
  */
 void	tunnel_start_path(struct tunnel *t, const struct proto_msg *grant,
 	    struct path *path);

@@ -152,7 +152,6 @@ tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 	struct path *path;
 	char why[256];
 
-	tunnel_take_ticket(t, g);
 	if (t->path == NULL) {
 		if ((path = path_relay_new(t, g, why, sizeof(why))) == NULL) {
 			if (t->state == TUN_RESUMING)
@@ -165,6 +164,8 @@ tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 	} else if (!t->initiator &&
 	    (path = path_relay_new(t, g, why, sizeof(why))) != NULL)
 		tunnel_add_candidate(t, path);
+	/* After the path: dials the listener vets may now find the tunnel. */
+	tunnel_take_ticket(t, g);
 	tunnel_grant_candidates(t, g);
 }
 

@@ -277,7 +277,8 @@ relay_half_handshake_done(struct relay_half *h)
 		    "this side (replay)" : "out of memory");
 		return;
 	}
-	h->log.peer = h->side == PROTO_SIDE_CLIENT ? h->ticket.initiator : h->ticket.acceptor;
+	h->log.peer = h->side == PROTO_SIDE_CLIENT ? h->ticket.initiator :
+	    h->ticket.acceptor;
 	hash = hmap_hash_bytes(h->ticket.tunnel_id, TICKET_TUNNEL_ID_LEN);
 	n = hmap_find(&r->pending, hash, relay_half_eq, h->ticket.tunnel_id);
 	if (n != NULL) {

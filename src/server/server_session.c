@@ -110,9 +110,11 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 	char rwhy[128];
 	uint16_t port = 0;
 	size_t i;
-	int seen = 0;
+	int seen = 0, have_remote;
 
 	p->ncandidates = 0;
+	have_remote = conf_endpoint_parse(ctl_conn_remote(p->conn), 0, 65535,
+	    &remote, rwhy, sizeof(rwhy)) == 0;
 	for (i = 0; i < m->candidates_n; i++) {
 		if (candidate_parse(m->candidates[i], &c, &why) != 0) {
 			log_warn(ctl_conn_log(p->conn), "ignoring candidate "
@@ -120,9 +122,7 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 			continue;
 		}
 		port = c.ep.port;
-		if (conf_endpoint_parse(ctl_conn_remote(p->conn), 0, 65535,
-		    &remote, rwhy, sizeof(rwhy)) == 0 &&
-		    strcmp(remote.host, c.ep.host) == 0) {
+		if (have_remote && strcmp(remote.host, c.ep.host) == 0) {
 			c.kind = CAND_PUBLIC;
 			seen = 1;
 		}
@@ -130,8 +130,7 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 		    sizeof(p->candidates[0]));
 		p->ncandidates++;
 	}
-	if (port == 0 || seen || conf_endpoint_parse(ctl_conn_remote(p->conn),
-	    0, 65535, &remote, rwhy, sizeof(rwhy)) != 0)
+	if (port == 0 || seen || !have_remote)
 		return;
 	memset(&c, 0, sizeof(c));
 	c.kind = CAND_REFLEXIVE;

@@ -52,7 +52,10 @@ got = b""
 while len(got) < len(msg):
     got += s.recv(65536)
 print("stream: echoed %d bytes, holding" % len(got), flush=True)
+deadline = time.monotonic() + 120
 while not os.path.exists(os.environ["NP_TMP"] + "/release"):
+    if time.monotonic() > deadline:
+        sys.exit("stream: never released")
     time.sleep(0.05)
 '
 np_wait_log stream '^stream: echoed 100000 bytes'
