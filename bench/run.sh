@@ -353,10 +353,10 @@ EOF
   printf 'direct:\n  mode: off\n'
 } >bob.yaml
 { tls portal-carol; printf 'server: 127.0.0.1:%s\n' "$p_server"
-  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >carol.yaml
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n'; } >carol.yaml
 { tls portal-dave; printf 'server: 127.0.0.1:%s\n' "$p_server"
   printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_p2p" "$p_iperf"
-  printf 'direct:\n  addresses: ["127.0.0.1"]\n'
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n'
 } >dave.yaml
 
 # stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3

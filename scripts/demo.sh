@@ -91,12 +91,15 @@ POLICY
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
     "$p_server" "$p_relay"; } >relay.yaml
 # Direct paths are tried on loopback only (by default a portal tells its
-# peers every interface address it has).
+# peers every interface address it has, and asks the home router for a
+# port mapping).
 { tls portal-alice; printf 'server: 127.0.0.1:%s\n' "$p_server"
-  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >alice.yaml
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n'
+} >alice.yaml
 { tls portal-bob; printf 'server: 127.0.0.1:%s\nallow: ["127.0.0.1:%s"]\n' \
     "$p_server" "$p_web"
-  printf 'direct:\n  addresses: ["127.0.0.1"]\n'; } >bob.yaml
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n'
+} >bob.yaml
 for role in server relay; do
 	printf '%-7s ' "$role:"; "$np" "$role" -c "$role.yaml" -n
 done

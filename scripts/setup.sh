@@ -12,19 +12,24 @@
 set -euo pipefail
 
 runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
-	libyaml-0-2 libbpf1 libjansson4 openssl ca-certificates)
+	libyaml-0-2 libbpf1 libjansson4 libminiupnpc17 libnatpmp1 openssl
+	ca-certificates)
 # clang and libbpf build the relay's eBPF fast path (src/bpf/).
 build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
-	libyaml-dev libbpf-dev libjansson-dev clang)
+	libyaml-dev libbpf-dev libjansson-dev libminiupnpc-dev libnatpmp-dev
+	clang)
 # Tests use real clients and servers: curl and python3 for HTTP, OpenSSH
 # (sshd and ssh) for a session through a tunnel, clang and its runtime for
 # libFuzzer harnesses, iproute2 for network namespaces; for the network
 # test bed (tests/net/): iptables and conntrack for the NAT routers, ping,
-# and libnetfilter_queue for the delay line that stands in for netem.
+# libnetfilter_queue for the delay line that stands in for netem, and a
+# home router's port mapping: miniupnpd (UPnP-IGD and NAT-PMP) with its
+# nftables chains, and the reference clients upnpc and natpmpc.
 test=(clang libclang-rt-14-dev curl python3 openssh-server openssh-client
 	iproute2 procps psmisc valgrind
 	dnsmasq-base dnsutils iperf3
-	iptables conntrack iputils-ping libnetfilter-queue-dev)
+	iptables conntrack iputils-ping libnetfilter-queue-dev
+	nftables miniupnpd miniupnpc natpmpc)
 # The benchmark (bench/run.sh) compares netport with these on loopback.
 bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
 	procps)

@@ -178,6 +178,34 @@ status_age(long long ms, char *out, size_t size)
 		snprintf(out, size, "%lld d", ms / 86400000);
 }
 
+/* The direct listener and the router's port mapping, on one line. */
+static void
+status_print_portal_direct(const json_t *d)
+{
+	const json_t *pm = json_object_get(d, "portmap");
+	const char *state = status_str(pm, "state");
+
+	if (d == NULL)
+		return;
+	if (strcmp(status_str(d, "mode"), "off") == 0) {
+		printf("  direct paths: off\n");
+		return;
+	}
+	if (status_int(d, "port") == 0) {
+		printf("  direct listener: none (it could not be bound)\n");
+		return;
+	}
+	printf("  direct listener: port %lld; port mapping: ",
+	    status_int(d, "port"));
+	if (strcmp(state, "mapped") == 0)
+		printf("%s %s (lease %lld s)\n", status_str(pm, "method"),
+		    status_str(pm, "address"), status_int(pm, "lease_s"));
+	else if (strcmp(state, "none") == 0)
+		printf("none: %s\n", status_str(pm, "why"));
+	else
+		printf("%s\n", state);
+}
+
 static void
 status_print_portal(const json_t *o)
 {
@@ -192,6 +220,7 @@ status_print_portal(const json_t *o)
 	    status_str(json_object_get(o, "server"), "session"),
 	    status_int(o, "rules"),
 	    json_is_true(json_object_get(o, "stopping")) ? "; stopping" : "");
+	status_print_portal_direct(json_object_get(o, "direct"));
 	if (json_array_size(tunnels) == 0) {
 		printf("  no tunnels\n");
 		return;

@@ -398,14 +398,15 @@ np_relay_conf() {
 # np_portal_conf NAME [KEY=VALUE...]: portal-NAME, dialling $NP_SERVER_ADDR.
 # Direct paths are off unless NP_DIRECT=auto (or direct.mode=auto is
 # given): most tests are about the relay path, which a direct path on
-# loopback would replace.
+# loopback would replace.  Port mappings are off unless given
+# (direct.portmap=...): a test asks no router but one it made.
 np_portal_conf() {
 	local name=$1
 	shift
 	# shellcheck disable=SC2046
 	np__conf "$NP_TMP/$name.yaml" $(np__tls portal "$name") \
 	    server="$NP_SERVER_ADDR" reconnect.min=100ms reconnect.max=1s \
-	    direct.mode="${NP_DIRECT:-off}" "$@"
+	    direct.mode="${NP_DIRECT:-off}" direct.portmap=off "$@"
 	# Direct candidates on loopback only: tests dial nothing else.
 	case " $* " in
 	*" direct.addresses="*) ;;

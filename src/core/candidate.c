@@ -17,6 +17,8 @@ static const char *const candidate_kinds[] = {
 	[CAND_LOOPBACK] = "loopback",
 	[CAND_PUBLIC] = "public",
 	[CAND_REFLEXIVE] = "reflexive",
+	[CAND_UPNP] = "upnp",
+	[CAND_NATPMP] = "natpmp",
 };
 
 const char *

@@ -20,7 +20,9 @@ enum candidate_kind {
 	CAND_LOOPBACK,		/* the same host only */
 	CAND_PUBLIC,		/* an interface address the server saw */
 	CAND_REFLEXIVE,		/* the address the server saw (NAT) */
-	CAND_KIND_MAX = CAND_REFLEXIVE,
+	CAND_UPNP,		/* a port the router maps (UPnP-IGD) */
+	CAND_NATPMP,		/* a port the router maps (NAT-PMP) */
+	CAND_KIND_MAX = CAND_NATPMP,
 };
 
 struct candidate {

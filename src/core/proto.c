@@ -80,6 +80,7 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	[PROTO_RELAY_LOAD] = { "RELAY_LOAD",
 	    A(tunnels) | A(bytes) | A(capacity), A(tunnels) },
 	[PROTO_PEER_REVOKED] = { "PEER_REVOKED", A(peer), A(peer) },
+	[PROTO_CANDIDATES] = { "CANDIDATES", A(candidates), 0 },
 };
 
 static const struct proto_type_spec *

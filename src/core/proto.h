@@ -54,13 +54,14 @@
 	X(TUNNEL_REQUEST,	9)					\
 	X(TUNNEL_GRANT,		10)					\
 	X(RELAY_LOAD,		11)					\
-	X(PEER_REVOKED,		12)
+	X(PEER_REVOKED,		12)					\
+	X(CANDIDATES,		13)
 
 enum proto_type {
 #define PROTO_TYPE_ENUM(name, value) PROTO_##name = (value),
 	PROTO_TYPES(PROTO_TYPE_ENUM)
 #undef PROTO_TYPE_ENUM
-	PROTO_TYPE_MAX = 12,
+	PROTO_TYPE_MAX = 13,
 };
 
 /* Error codes carried in an ERROR message (attribute CODE). */

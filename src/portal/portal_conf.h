@@ -50,6 +50,10 @@
 	    "IP addresses to tell peers for direct paths (the listener's port is added); empty: every address of the interfaces that are up") \
 	X(direct_retry, DURATION, "direct.retry", "30s", 1000, 3600000, NULL, \
 	    "after every direct attempt of a tunnel failed, the wait before it tries again with a fresh grant; it doubles at each failure, up to 30 min") \
+	X(direct_portmap, ENUM, "direct.portmap", "auto", 0, 0, "auto|natpmp|upnp|off", \
+	    "ask the home router to forward a public port to the direct listener, so that peers elsewhere can dial in: auto tries NAT-PMP, then UPnP-IGD; the mapping is renewed while the portal runs and removed when it stops") \
+	X(direct_portmap_lease, DURATION, "direct.portmap_lease", "1h", 120000, 86400000, NULL, \
+	    "the lease asked for a port mapping; it is renewed at half of it") \
 	X(direct_max_pending, INT, "direct.max_pending", "256", 1, 100000, NULL, \
 	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
 	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \
@@ -59,6 +63,11 @@
 /* Values of direct.mode, in the order of its choices. */
 #define PORTAL_DIRECT_AUTO	0
 #define PORTAL_DIRECT_OFF	1
+/* Values of direct.portmap. */
+#define PORTAL_PORTMAP_AUTO	0
+#define PORTAL_PORTMAP_NATPMP	1
+#define PORTAL_PORTMAP_UPNP	2
+#define PORTAL_PORTMAP_OFF	3
 
 CONF_STRUCT(portal_conf, PORTAL_CONF_KEYS);
 

@@ -284,7 +284,40 @@ portal_ctl_down(struct ctl_client *cc, void *arg)
 static void
 portal_ctl_hello(struct ctl_client *cc, struct proto_msg *m, void *arg)
 {
-	portal_direct_hello(arg, m);
+	struct portal *p = arg;
+
+	portal_direct_hello(p, m);
+	p->candidates_sent = p->candidates_gen;
+}
+
+/* Tells the server the candidates, if they changed since it last heard. */
+static void
+portal_ctl_send_candidates(struct portal *p)
+{
+	struct proto_msg m;
+
+	if (!ctl_client_is_up(p->ctl) ||
+	    p->candidates_sent == p->candidates_gen)
+		return;
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CANDIDATES;
+	portal_direct_hello(p, &m);
+	if (ctl_client_send(p->ctl, &m) == 0)
+		p->candidates_sent = p->candidates_gen;
+}
+
+void
+portal_ctl_candidates_changed(struct portal *p)
+{
+	p->candidates_gen++;
+	portal_ctl_send_candidates(p);
+}
+
+/* WELCOME: a change that came after HELLO was built is sent now. */
+static void
+portal_ctl_up(struct ctl_client *cc, const struct proto_msg *m, void *arg)
+{
+	portal_ctl_send_candidates(arg);
 }
 
 uint32_t
@@ -319,6 +352,7 @@ portal_ctl_start(struct portal *p)
 {
 	static const struct ctl_client_cbs cbs_template = {
 		.hello = portal_ctl_hello,
+		.up = portal_ctl_up,
 		.msg = portal_ctl_msg,
 		.down = portal_ctl_down,
 		.refused = portal_ctl_refused,

@@ -309,19 +309,29 @@ portal_direct_configured(struct portal *p, struct candidate *out, size_t max)
 	return (int)n;
 }
 
+uint16_t
+portal_direct_port(const struct portal *p)
+{
+	return p->direct != NULL && p->direct->listener != NULL ?
+	    p->direct->port : 0;
+}
+
 void
 portal_direct_hello(struct portal *p, struct proto_msg *m)
 {
 	struct candidate cands[PROTO_MAX_ADVERTISE];
-	int i, n;
+	int i, n, g;
 
 	if (p->direct == NULL || p->direct->listener == NULL)
 		return;
+	/* A port the router maps comes first: peers elsewhere reach it. */
+	n = (int)portal_portmap_candidates(p, cands, PROTO_MAX_ADVERTISE);
 	if (p->conf->direct_addresses.n > 0)
-		n = portal_direct_configured(p, cands, PROTO_MAX_ADVERTISE);
-	else
-		n = candidate_gather(p->direct->port, cands,
-		    PROTO_MAX_ADVERTISE);
+		n += portal_direct_configured(p, cands + n,
+		    PROTO_MAX_ADVERTISE - (size_t)n);
+	else if ((g = candidate_gather(p->direct->port, cands + n,
+	    PROTO_MAX_ADVERTISE - (size_t)n)) > 0)
+		n += g;
 	m->candidates_n = 0;
 	for (i = 0; i < n; i++) {
 		/* An IPv4 listener takes no IPv6 peer: say only what works. */

@@ -8,9 +8,11 @@
  *	portal_tunnel.c   one tunnel: frames, its path, keepalive, idle
  *	portal_path_*.c   paths: TLS over a socket; through a relay or direct
  *	portal_direct.c   the direct listener: vets tickets, then paths
+ *	portal_portmap.c  a port mapped on the router (NAT-PMP, UPnP)
  *	portal_stream.c   streams: application sockets, flow control
  *	portal_status.c   what `netport status` shows
- * Everything runs on the main loop.
+ * Everything runs on the main loop, but for the port-mapping worker
+ * thread, which shares nothing (portal_portmap.c).
  */
 #ifndef NETPORT_PORTAL_IMPL_H
 #define NETPORT_PORTAL_IMPL_H
@@ -95,6 +97,9 @@ struct portal {
 	uint8_t			*udp_scratch;	/* one datagram, owned */
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
 	struct portal_direct	*direct;	/* direct listener; NULL: off */
+	struct portal_portmap	*portmap;	/* NULL: off */
+	unsigned		 candidates_gen;  /* bumped on each change */
+	unsigned		 candidates_sent; /* the one the server has */
 	uint64_t		 started_ms;
 	int			 exit_status;	/* of a failed stop */
 };
@@ -114,6 +119,9 @@ void	portal_ctl_stop(struct portal *p);
  */
 uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule,
 	    const uint8_t *resume);
+/* This portal's direct-path candidates changed: tells the server
+ * (CANDIDATES), now or once the session is up. */
+void	portal_ctl_candidates_changed(struct portal *p);
 const struct portal_rule *portal_find_service_rule(const struct portal *p,
 	    const char *rule, const char *peer);
 
@@ -126,8 +134,24 @@ void	portal_direct_stop(struct portal *p);
 /* A grant came: connections that presented a ticket we had no tunnel
  * for yet are looked at again. */
 void	portal_direct_granted(struct portal *p);
-/* Puts this portal's direct-path candidates into HELLO. */
+/* Puts this portal's direct-path candidates into HELLO (or CANDIDATES). */
 void	portal_direct_hello(struct portal *p, struct proto_msg *m);
+/* The direct listener's port; 0 when there is none. */
+uint16_t portal_direct_port(const struct portal *p);
+
+/* portal_portmap.c */
+struct portal_portmap;
+struct candidate;
+/* Starts asking the router to forward a port to the direct listener's
+ * port, unless direct.portmap is off; 0 or -errno. */
+int	portal_portmap_start(struct portal *p, uint16_t port);
+/* Removes the mapping (waits for the router, a few seconds at most). */
+void	portal_portmap_stop(struct portal *p);
+/* The mapped candidate, if any: 0 or 1 written to out. */
+size_t	portal_portmap_candidates(const struct portal *p,
+	    struct candidate *out, size_t max);
+/* The mapping's state for `netport status` (a new JSON object). */
+struct json_t *portal_portmap_status(const struct portal *p);
 
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */

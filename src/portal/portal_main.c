@@ -176,6 +176,10 @@ portal_setup(struct portal *p)
 	/* Before the control session: HELLO names the direct listener. */
 	if ((r = portal_direct_start(p)) != 0)
 		return r;
+	if ((r = portal_portmap_start(p, portal_direct_port(p))) != 0) {
+		log_error(NULL, "port mapping: cannot start: %s", np_strerror(r));
+		return r;
+	}
 	if (portal_ctl_start(p) != 0)
 		return -ENOMEM;
 	p->started_ms = loop_now_ms();
@@ -222,6 +226,7 @@ out:
 		portal_ctl_stop(&p);
 		portal_tunnel_close_all(&p, "portal stopped");
 		portal_direct_stop(&p);
+		portal_portmap_stop(&p);
 	}
 	loop_timer_free(p.drain_timer);
 	loop_free(p.loop);

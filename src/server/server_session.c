@@ -121,11 +121,16 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 			    "'%s': %s", m->candidates[i], why);
 			continue;
 		}
-		port = c.ep.port;
 		if (have_remote && strcmp(remote.host, c.ep.host) == 0) {
-			c.kind = CAND_PUBLIC;
+			/* An interface address the server sees is public; a
+			 * router's mapped port there is already the way in. */
+			if (c.kind == CAND_LAN)
+				c.kind = CAND_PUBLIC;
 			seen = 1;
 		}
+		if (c.kind == CAND_LAN || c.kind == CAND_PUBLIC ||
+		    c.kind == CAND_LOOPBACK)
+			port = c.ep.port;
 		candidate_format(&c, p->candidates[p->ncandidates],
 		    sizeof(p->candidates[0]));
 		p->ncandidates++;
@@ -163,9 +168,8 @@ server_hello_portal(struct server *srv, struct server_peer *p,
 	p->hello_done = 1;
 	server_take_candidates(p, m);
 	TAILQ_INSERT_TAIL(&srv->portals, p, entry);
-	log_info(ctl_conn_log(p->conn), "portal registered from %s",
-	    ctl_conn_remote(p->conn));
-	log_debug(ctl_conn_log(p->conn), "%zu direct-path candidate(s)%s%s",
+	log_info(ctl_conn_log(p->conn), "portal registered from %s; %zu "
+	    "direct-path candidate(s)%s%s", ctl_conn_remote(p->conn),
 	    p->ncandidates, p->ncandidates ? ", first " : "",
 	    p->ncandidates ? p->candidates[0] : "");
 	server_send_welcome(srv, p, 0);
@@ -235,6 +239,18 @@ server_peer_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 	case PROTO_TUNNEL_REQUEST:
 		if (role == NP_ROLE_PORTAL) {
 			server_handle_tunnel_request(srv, p, m);
+			return;
+		}
+		break;
+	case PROTO_CANDIDATES:
+		/* A portal's candidates changed (a port mapping came or
+		 * went): tunnels granted from now on carry the new ones. */
+		if (role == NP_ROLE_PORTAL) {
+			server_take_candidates(p, m);
+			log_info(ctl_conn_log(c), "%zu direct-path candidate(s)"
+			    " now%s%s", p->ncandidates, p->ncandidates ?
+			    ", first " : "", p->ncandidates ?
+			    p->candidates[0] : "");
 			return;
 		}
 		break;

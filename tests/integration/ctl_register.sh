@@ -53,8 +53,8 @@ np_portal_conf pa
 np_portal_conf pb
 np_start_portal pa --log-format json
 np_start_portal pb
-np_wait_log hub '"peer":"portal/pa".*"msg":"portal registered from 127\.0\.0\.1:[0-9]+"'
-np_wait_log hub '"peer":"portal/pb".*"msg":"portal registered from 127\.0\.0\.1:[0-9]+"'
+np_wait_log hub '"peer":"portal/pa".*"msg":"portal registered from 127\.0\.0\.1:[0-9]+;'
+np_wait_log hub '"peer":"portal/pb".*"msg":"portal registered from 127\.0\.0\.1:[0-9]+;'
 np_wait_log hub '"peer":"portal/pa".*"msg":"sent 3 rules \(policy generation 0\)"'
 np_wait_log hub '"peer":"portal/pb".*"msg":"sent 2 rules \(policy generation 0\)"'
 

@@ -28,6 +28,12 @@ exits 0 on SIGTERM.
         seconds, then checks another round, waiting at most W s for it:
         "idle: alive after S s" (exit 0) or "idle: dead after S s: WHY"
         (exit 0: the test decides what it expected)
+    nethelp.py stun IP1 IP2 [--port P] [--alt-port Q]
+        a STUN server (RFC 5389 Binding, with RFC 5780's CHANGE-REQUEST)
+        on IP1 and IP2, ports P (3478) and Q (3479): it answers a request
+        from the address and port the request asks for, as a home router
+        (miniupnpd) needs to check that nothing filters its public
+        address.  Prints "stun ready" once bound, then one line per answer
 """
 
 import argparse
@@ -37,6 +43,7 @@ import random
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -270,6 +277,52 @@ def idle(port, host, secs, wait):
     return 0
 
 
+# stun server -----------------------------------------------------------------
+
+STUN_COOKIE = 0x2112A442
+
+
+def stun_server(ip1, ip2, port, alt_port):
+    socks = {}
+    for ip in (ip1, ip2):
+        for p in (port, alt_port):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.bind((ip, p))
+            socks[(ip, p)] = s
+    by_fd = {s.fileno(): key for key, s in socks.items()}
+    say("stun ready")
+    while True:
+        ready, _, _ = select.select(list(socks.values()), [], [], 60)
+        for s in ready:
+            ip, p = by_fd[s.fileno()]
+            data, (rip, rport) = s.recvfrom(2048)
+            if len(data) < 20:
+                continue
+            mtype, mlen, cookie = struct.unpack("!HHI", data[:8])
+            if mtype != 0x0001 or 20 + mlen > len(data):
+                continue
+            change = 0
+            off = 20
+            while off + 4 <= 20 + mlen:
+                atype, alen = struct.unpack("!HH", data[off:off + 4])
+                if atype == 0x0003 and alen == 4:
+                    change = struct.unpack("!I", data[off + 4:off + 8])[0]
+                off += 4 + (alen + 3) // 4 * 4
+            out_ip = (ip2 if ip == ip1 else ip1) if change & 4 else ip
+            out_p = (alt_port if p == port else port) if change & 2 else p
+            raddr = socket.inet_aton(rip)
+            xaddr = bytes(a ^ b for a, b in
+                          zip(raddr, struct.pack("!I", STUN_COOKIE)))
+            attrs = struct.pack("!HHBBH4s", 0x0001, 8, 0, 1, rport, raddr)
+            attrs += struct.pack("!HHBBH4s", 0x0020, 8, 0, 1,
+                                 rport ^ (STUN_COOKIE >> 16), xaddr)
+            reply = struct.pack("!HHI", 0x0101, len(attrs), cookie)
+            reply += data[8:20] + attrs
+            socks[(out_ip, out_p)].sendto(reply, (rip, rport))
+            say("stun %s:%d from %s:%d change %d" %
+                (rip, rport, out_ip, out_p, change))
+
+
 def main():
     signal.signal(signal.SIGTERM, lambda *a: os._exit(0))
     ap = argparse.ArgumentParser()
@@ -295,6 +348,11 @@ def main():
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--idle", type=float, required=True)
     p.add_argument("--wait", type=float, required=True)
+    p = sub.add_parser("stun")
+    p.add_argument("ip1")
+    p.add_argument("ip2")
+    p.add_argument("--port", type=int, default=3478)
+    p.add_argument("--alt-port", type=int, default=3479)
     a = ap.parse_args()
     if a.cmd == "probe":
         sys.exit(probe(a.targets, a.timeout, a.expect))
@@ -306,6 +364,8 @@ def main():
         sys.exit(rounds(a.port, a.secs, a.deadline, a.block))
     if a.cmd == "idle":
         sys.exit(idle(a.port, a.host, a.idle, a.wait))
+    if a.cmd == "stun":
+        stun_server(a.ip1, a.ip2, a.port, a.alt_port)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,14 @@ T_CASE(parse_and_format)
 	T_EQ_STR(out, "public [2001:db8::7]:443");
 	T_EQ_INT(candidate_parse("reflexive 203.0.113.9:5000", &c, &why), 0);
 	T_EQ_STR(candidate_kind_name(c.kind), "reflexive");
+	/* Ports a home router maps. */
+	T_EQ_INT(candidate_parse("upnp 198.51.100.4:40001", &c, &why), 0);
+	T_EQ_INT(c.kind, CAND_UPNP);
+	candidate_format(&c, out, sizeof(out));
+	T_EQ_STR(out, "upnp 198.51.100.4:40001");
+	T_EQ_INT(candidate_parse("natpmp 198.51.100.4:40002", &c, &why), 0);
+	T_EQ_INT(c.kind, CAND_NATPMP);
+	T_EQ_STR(candidate_kind_name(c.kind), "natpmp");
 }
 
 T_CASE(refusals)
@@ -32,7 +40,7 @@ T_CASE(refusals)
 
 	T_EQ_INT(candidate_parse("lan", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "no kind");
-	T_EQ_INT(candidate_parse("upnp 10.0.0.1:1", &c, &why), NP_EPROTO);
+	T_EQ_INT(candidate_parse("stun 10.0.0.1:1", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "unknown kind");
 	T_EQ_INT(candidate_parse("lan 10.0.0.1:0", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "bad address");

@@ -82,6 +82,25 @@ T_CASE(grant_and_hello_roundtrip)
 	T_EQ_STR(d.advertise[1], "[2001:db8::20]:8443");
 	T_EQ_INT(d.capacity, 1000);
 	buf_release(&b);
+
+	/* CANDIDATES: the whole list again, or none (it clears). */
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CANDIDATES;
+	strcpy(m.candidates[0], "upnp 203.0.113.101:40001");
+	strcpy(m.candidates[1], "lan 10.1.0.2:40001");
+	m.candidates_n = 2;
+	t_encode(&m, &b);
+	T_EQ_INT(proto_decode(buf_data(&b), buf_len(&b), &d, &why), 0);
+	T_EQ_INT(d.type, PROTO_CANDIDATES);
+	T_EQ_INT(d.candidates_n, 2);
+	T_EQ_STR(d.candidates[0], "upnp 203.0.113.101:40001");
+	buf_release(&b);
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_CANDIDATES;
+	t_encode(&m, &b);
+	T_EQ_INT(proto_decode(buf_data(&b), buf_len(&b), &d, &why), 0);
+	T_EQ_INT(d.candidates_n, 0);
+	buf_release(&b);
 }
 
 T_CASE(required_zero_is_sent)
