@@ -265,7 +265,7 @@ policy_parse_time(const char *s, int64_t *out)
 
 static const char *const policy_rule_keys =
     "name, client, listen, protocol, service, target, mode, expires, "
-    "description";
+    "direct, description";
 
 /* Default file mode of a rule's Unix socket listener: owner and group. */
 #define POLICY_DEFAULT_MODE	0660
@@ -312,6 +312,7 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		    strcmp(pair->key, "target") != 0 &&
 		    strcmp(pair->key, "expires") != 0 &&
 		    strcmp(pair->key, "mode") != 0 &&
+		    strcmp(pair->key, "direct") != 0 &&
 		    strcmp(pair->key, "description") != 0) {
 			policy_fail(ld, pair->line, "rules[%zu].%.64s: unknown "
 			    "key; expected one of %s", idx, pair->key,
@@ -395,6 +396,17 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 				continue;
 			}
 			r->listen_mode = (unsigned)m;
+		} else if (strcmp(pair->key, "direct") == 0) {
+			if (strcmp(v->scalar, "auto") == 0)
+				r->direct_off = 0;
+			else if (strcmp(v->scalar, "off") == 0)
+				r->direct_off = 1;
+			else {
+				policy_fail(ld, v->line, "rules[%zu].direct: "
+				    "'%.64s' is not a choice; expected auto or "
+				    "off", idx, v->scalar);
+				continue;
+			}
 		} else if (strcmp(pair->key, "expires") == 0) {
 			if (policy_parse_time(v->scalar, &r->expires) != 0) {
 				policy_fail(ld, v->line, "rules[%zu].expires: "
@@ -694,6 +706,26 @@ int
 policy_rule_is_active(const struct policy_rule *r, int64_t now)
 {
 	return r->expires == 0 || now < r->expires;
+}
+
+int
+policy_pair_direct_off(const struct policy *p, const char *a, const char *b,
+    int64_t now)
+{
+	const struct policy_rule *r;
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++) {
+		r = &p->rules[i];
+		if (!r->direct_off || !policy_rule_is_active(r, now))
+			continue;
+		if ((strcmp(r->service, b) == 0 &&
+		    policy_rule_has_client(r, a)) ||
+		    (strcmp(r->service, a) == 0 &&
+		    policy_rule_has_client(r, b)))
+			return 1;
+	}
+	return 0;
 }
 
 int64_t

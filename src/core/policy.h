@@ -35,6 +35,7 @@ struct policy_rule {
 	unsigned		 listen_mode;	/* file mode of a Unix listener */
 	struct conf_endpoint	 target;	/* may be a Unix socket */
 	int64_t			 expires;	/* Unix seconds; 0: never */
+	int			 direct_off;	/* direct: off, relays only */
 };
 
 struct policy {
@@ -64,6 +65,13 @@ int	policy_rule_has_client(const struct policy_rule *r, const char *portal);
 int	policy_rule_is_active(const struct policy_rule *r, int64_t now);
 /* 1 when portal takes part in the rule, on either side. */
 int	policy_rule_involves(const struct policy_rule *r, const char *portal);
+/*
+ * 1 when an active rule between portals a and b, in either direction,
+ * says direct: off.  A tunnel carries every rule between its two portals,
+ * so one such rule keeps their tunnels on relays.
+ */
+int	policy_pair_direct_off(const struct policy *p, const char *a,
+	    const char *b, int64_t now);
 /* The earliest expiry after now, or 0 when no active rule expires. */
 int64_t	policy_next_expiry(const struct policy *p, int64_t now);
 

@@ -67,14 +67,15 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	    A(generation) | A(count), A(generation) | A(count) },
 	[PROTO_RULE] = { "RULE",
 	    A(rule) | A(side) | A(ipproto) | A(listen) | A(peer) |
-	    A(target) | A(expires) | A(mode),
+	    A(target) | A(expires) | A(mode) | A(direct_off),
 	    A(rule) | A(side) | A(ipproto) | A(peer) },
 	[PROTO_RULES_END] = { "RULES_END", A(generation), A(generation) },
 	[PROTO_TUNNEL_REQUEST] = { "TUNNEL_REQUEST", A(rule) | A(resume),
 	    A(rule) },
 	[PROTO_TUNNEL_GRANT] = { "TUNNEL_GRANT",
 	    A(tunnel_id) | A(relay) | A(relay_name) | A(ticket) | A(peer) |
-	    A(side) | A(rule) | A(expires) | A(resume) | A(candidates),
+	    A(side) | A(rule) | A(expires) | A(resume) | A(candidates) |
+	    A(direct_off),
 	    A(tunnel_id) | A(relay) | A(relay_name) | A(ticket) | A(peer) |
 	    A(side) | A(expires) },
 	[PROTO_RELAY_LOAD] = { "RELAY_LOAD",

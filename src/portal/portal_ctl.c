@@ -155,6 +155,7 @@ portal_rule_from_msg(const struct proto_msg *m, struct portal_rule *r,
 	r->ipproto = m->ipproto;
 	r->expires = (int64_t)m->expires;
 	r->listen_mode = m->mode ? m->mode : 0660;
+	r->direct_off = m->direct_off != 0;
 	if (m->ipproto != PROTO_TCP && m->ipproto != PROTO_UDP) {
 		*why = "unsupported protocol";
 		return -1;

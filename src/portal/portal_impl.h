@@ -51,6 +51,7 @@ struct portal_rule {
 	unsigned		listen_mode;	/* client side, Unix socket */
 	struct conf_endpoint	target;		/* service side */
 	int64_t			expires;
+	int			direct_off;	/* the policy says direct: off */
 };
 
 /* A client-side listener for one rule. */

@@ -50,6 +50,9 @@ portal_status_direct(const struct tunnel *t, uint64_t now)
 		    t->path->via, "address", t->path->addr);
 	if (t->p->conf->direct_mode == PORTAL_DIRECT_OFF)
 		why = "direct.mode is off on this portal";
+	else if (t->direct_off)
+		why = "the policy keeps tunnels between these portals on "
+		    "relays (a rule between them says direct: off)";
 	else if (t->ntries == 0)
 		why = "the peer gave no address to dial, and did not dial "
 		    "this portal (its direct.mode may be off, or it has no "

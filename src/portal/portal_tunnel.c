@@ -735,10 +735,33 @@ tunnel_add_candidate(struct tunnel *t, struct path *path)
 void
 tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g)
 {
+	t->direct_off = g->direct_off != 0;
+	if (t->direct_off) {
+		/* No direct dial is let in for this tunnel. */
+		t->ticket_len = 0;
+		return;
+	}
 	memcpy(t->ticket, g->ticket, g->ticket_len);
 	t->ticket_len = g->ticket_len;
 	t->ticket_expires = g->expires;
 	portal_direct_granted(t->p);
+}
+
+void
+tunnel_leave_direct(struct tunnel *t, const char *why)
+{
+	size_t i = 0;
+
+	t->direct_off = 1;
+	t->ticket_len = 0;
+	while (i < t->ncand) {
+		if (strcmp(t->cand[i]->kind, "direct") == 0)
+			tunnel_cand_drop(t, t->cand[i], why);
+		else
+			i++;
+	}
+	if (t->path != NULL && strcmp(t->path->kind, "direct") == 0)
+		tunnel_lose_path(t, why);
 }
 
 /*

@@ -105,6 +105,7 @@ struct tunnel {
 	size_t			 ticket_len;
 	uint64_t		 ticket_expires;	/* Unix seconds */
 	unsigned		 direct_failures;	/* grants in a row */
+	int			 direct_off;	/* the latest grant: relays only */
 	uint64_t		 direct_retry_ms;	/* 0: none planned */
 	int			 unknown;	/* made for a resume of a tunnel
 						 * this portal does not have */
@@ -178,7 +179,11 @@ void	tunnel_resume_later(struct tunnel *t, const char *why);
 /* Starts path as a candidate of t (consumes it): tried beside the
  * active path, which it replaces once it is up and chosen. */
 void	tunnel_add_candidate(struct tunnel *t, struct path *path);
-/* Records a grant's ticket for the direct listener. */
+/* Records a grant's ticket for the direct listener (none when the grant
+ * says direct: off). */
 void	tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g);
+/* The policy turned direct paths off: a tunnel on a direct path gives it
+ * up and resumes on a relay path. */
+void	tunnel_leave_direct(struct tunnel *t, const char *why);
 
 #endif

@@ -127,7 +127,7 @@ tunnel_grant_candidates(struct tunnel *t, const struct proto_msg *g)
 	char why[256];
 	size_t i;
 
-	if (t->p->conf->direct_mode == PORTAL_DIRECT_OFF)
+	if (t->p->conf->direct_mode == PORTAL_DIRECT_OFF || g->direct_off)
 		return;
 	for (i = 0; i < g->candidates_n && t->state != TUN_CLOSED; i++) {
 		if (candidate_parse(g->candidates[i], &c, &cwhy) != 0) {
@@ -361,6 +361,19 @@ tunnel_stream_allowed(struct portal *p, struct tunnel *t,
 	return 0;
 }
 
+/* 1 when a rule of this portal with peer says direct: off. */
+static int
+portal_peer_direct_off(const struct portal *p, const char *peer)
+{
+	size_t i;
+
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].direct_off &&
+		    strcmp(p->rules[i].peer, peer) == 0)
+			return 1;
+	return 0;
+}
+
 void
 portal_tunnel_rules_changed(struct portal *p)
 {
@@ -370,6 +383,13 @@ portal_tunnel_rules_changed(struct portal *p)
 	size_t iter;
 
 	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, tnext) {
+		/* A tunnel carries every rule with its peer: one rule that
+		 * says direct: off keeps it on relays. */
+		if (!t->direct_off && portal_peer_direct_off(p, t->peer))
+			tunnel_leave_direct(t, "a rule with this peer now "
+			    "says direct: off");
+		if (t->state == TUN_CLOSED)
+			continue;
 		TAILQ_FOREACH_SAFE(s, &t->waiting, qentry, snext)
 			if (!tunnel_stream_allowed(p, t, s))
 				stream_reset(s, MUX_R_RULE_REVOKED, "rule %s "

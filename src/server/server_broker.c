@@ -116,10 +116,17 @@ server_hex(const uint8_t *p, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Each side's grant names where the other may be dialled directly. */
+/*
+ * Each side's grant names where the other may be dialled directly, unless
+ * a rule between the two says direct: off (g->direct_off).
+ */
 static void
 server_grant_candidates(struct proto_msg *g, const struct server_peer *peer)
 {
+	if (g->direct_off) {
+		g->candidates_n = 0;
+		return;
+	}
 	memcpy(g->candidates, peer->candidates, sizeof(g->candidates));
 	g->candidates_n = peer->ncandidates;
 }
@@ -168,6 +175,8 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 		return;
 	}
 	snprintf(g.rule, sizeof(g.rule), "%s", rule->name);
+	g.direct_off = (uint8_t)policy_pair_direct_off(srv->policy, client,
+	    rule->service, (int64_t)time(NULL));
 	server_hex(g.tunnel_id, sizeof(g.tunnel_id), tid);
 	/*
 	 * A tunnel that lost its path asks for a new one: the same checks,
@@ -204,8 +213,9 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 		return;		/* the requester is gone, and logged */
 	relay->tunnels++;	/* until its next RELAY_LOAD says better */
 	log_info(ctl_conn_log(p->conn), "tunnel granted: rule %s, portal/%s "
-	    "-> portal/%s via relay/%s at %s, tunnel %s%s", rule->name, client,
-	    rule->service, g.relay_name, g.relay, tid, resumes);
+	    "-> portal/%s via relay/%s at %s, tunnel %s%s%s", rule->name,
+	    client, rule->service, g.relay_name, g.relay, tid, resumes,
+	    g.direct_off ? " (direct: off by policy)" : "");
 }
 
 void

@@ -37,6 +37,7 @@ server_rules_each(const struct policy *pol, const char *portal, int64_t now,
 		snprintf(m.rule, sizeof(m.rule), "%s", r->name);
 		m.ipproto = r->ipproto;
 		m.expires = (uint64_t)r->expires;
+		m.direct_off = (uint8_t)r->direct_off;
 		if (policy_rule_has_client(r, portal)) {
 			m.side = PROTO_SIDE_CLIENT;
 			conf_endpoint_format(&r->listen, m.listen,

@@ -10,14 +10,17 @@
 #      loopback, root only), a new tunnel stays on the relay: the direct
 #      attempts get no answer, status says so attempt by attempt, and
 #      tries again every direct.retry.  An upload of NP_DIRECT_MIB MiB
-#      (256), paced at 32 MiB/s, starts on the relay; the blackhole is
+#      (1024), paced at 48 MiB/s, starts on the relay; the blackhole is
 #      lifted at a quarter of it; the next retry moves the tunnel to a
 #      direct path mid-transfer.
 #   3. Blackholed again mid-transfer: the direct path goes silent, is
 #      given up after tunnel.dead_timeout, and the tunnel resumes on a
-#      relay path; the transfer completes.
-#   Both uploads reach the sink whole (equal SHA-256), and no stream is
-#   ever reset.
+#      relay path; the transfer completes, whole (equal SHA-256).
+#   4. The tunnel is direct again (the next retry); the policy gains
+#      direct: off on one rule between the two portals: the tunnel leaves
+#      its direct path for a relay path, status says why, and an echo
+#      still works.
+#   No stream is ever reset.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_data.sh"
 
@@ -25,9 +28,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v iptables >/dev/null; then
 	echo "SKIP: needs root and iptables (blackholing loopback ports)"
 	exit 77
 fi
-mib=${NP_DIRECT_MIB:-256}
+mib=${NP_DIRECT_MIB:-1024}
 bytes=$((mib * 1024 * 1024))
-secs=$((mib / 32 + 60))
+secs=$((mib / 48 + 60))
 np_dp_pki
 port_up=$(np_port)
 port_echo=$(np_port)
@@ -121,7 +124,7 @@ np_wait_port "$port_up" open
 n_up=$(np_log_count pa 'up via relay')
 n_direct=$(np_log_count pa 'now direct')
 np_dp_client up "$secs" put "$port_up" "$bytes" --progress $((bytes / 4)) \
-    --rate 32
+    --rate 48
 np_wait_log_more pa 'up via relay' "$n_up"
 np_wait_log pa 'stays on relay .*: no direct path' 15
 "$NETPORT" status -c "$NP_TMP/pa.yaml" | tee "$NP_TMP/st2.txt"
@@ -140,6 +143,7 @@ echo "    $(np_log_line pa 'now direct: ' | sed 's/.*tunnel_on_resume: //')"
 np_step "blackholed again mid-transfer: back to the relay, no byte lost"
 blackhole
 np_wait_log_more pa 'lost its path \(direct ' 0 15
+np_is_running up || np_fail "the upload ended before the fallback to the relay"
 np_wait_log pa 'resumed via relay ' 20
 unblackhole
 np_dp_done up "$secs"
@@ -147,6 +151,22 @@ np_wait_log sink '^sink 1: received '
 d=$(np_dp_same_data up '^put: sent ' sink '^sink 1: received ' "$bytes")
 echo "upload: $d"
 echo "    $(np_log_line pa 'resumed via relay ' | sed 's/.*tunnel_on_resume: //')"
+
+np_step "the policy says direct: off for rule echo: the tunnel leaves direct"
+np_wait_log_more pa 'now direct: ' "$((n_direct + 1))" 30
+{
+	echo "rules:"
+	np_dp_rule up pa "$port_up" pb "$sink_port"
+	np_dp_rule echo pa "$port_echo" pb "$echo_port"
+	echo "    direct: \"off\""
+} | np_policy
+np_wait_log pa 'lost its path \(direct .*: a rule with this peer now says direct: off' 15
+np_wait_log_more pa 'resumed via relay ' 1 20
+echo_once "back on the relay " || np_fail "echo failed after the policy change"
+"$NETPORT" status -c "$NP_TMP/pa.yaml" | tee "$NP_TMP/st3.txt"
+grep -q 'not direct: the policy keeps tunnels between these portals on relays' \
+    "$NP_TMP/st3.txt" || np_fail "status does not say the policy keeps the tunnel relayed"
+np_wait_log hub 'tunnel granted: rule up, .*resuming [0-9a-f]{32} \(direct: off by policy\)'
 for p in pa pb; do
 	np_no_log "$p" 'stream [0-9]+ \(rule [a-z]+\) reset'
 done
@@ -157,4 +177,4 @@ np_stop r1
 np_stop hub
 np_stop sink
 np_stop echo
-np_pass "relay -> direct at once; relay killed under a direct tunnel; blackholed: stays relayed, moves to direct mid-transfer, falls back to the relay; $mib MiB intact"
+np_pass "relay -> direct at once; relay killed under a direct tunnel; blackholed: stays relayed, moves to direct mid-transfer, falls back to the relay; $mib MiB intact; direct: off in the policy moves the tunnel back to the relay"

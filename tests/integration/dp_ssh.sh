@@ -11,7 +11,11 @@
 # accepted key, the two sessions share one tunnel.  Then an interactive
 # session answers a line, the relay is killed and restarted, and the same
 # session answers the next line: the tunnel resumed on a new path and no
-# stream was reset.  sshd is stopped by its PID.
+# stream was reset.  As root, the portals then restart with direct paths:
+# a new interactive session's tunnel moves to a direct connection, which
+# is blackholed (iptables DROP) between two lines; the session answers
+# the next line over the relay path the tunnel falls back to.  sshd is
+# stopped by its PID.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_data.sh"
 
@@ -91,12 +95,7 @@ done
 np_step "an interactive session survives a relay restart"
 # The session reads lines from a FIFO and answers each.  A feeder process
 # holds the FIFO's writing end (so that no daemon started meanwhile
-# inherits it) and passes on the lines the test appends to a file; the
-# relay is killed and restarted between two lines.
-fifo=$NP_TMP/session.in
-feed=$NP_TMP/session.feed
-mkfifo "$fifo"
-: >"$feed"
+# inherits it) and passes on the lines the test appends to a file.
 cat >"$NP_TMP/feeder.py" <<'EOF'
 import sys, time
 fifo, feed = sys.argv[1], sys.argv[2]
@@ -116,23 +115,81 @@ while time.monotonic() < deadline:
     time.sleep(0.05)
 sys.exit(1)
 EOF
-np_start session bash -c 'exec timeout 60 ssh "$@" <"$0"' "$fifo" \
-    "${ssh_opts[@]}" "$user@127.0.0.1" \
-    'while read -r line; do echo "got $line"; done'
-np_start feeder python3 "$NP_TMP/feeder.py" "$fifo" "$feed"
-echo one >>"$feed"
-np_wait_log session '^got one$' 20
-np_kill9 r1
-np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb lost its path'
-np_dp_relay r1
-np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay '
-echo two >>"$feed"
-np_wait_log session '^got two$' 20
-echo EOF >>"$feed"
-np_wait_exit feeder 0 10
-np_wait_exit session 0 20
-np_no_log pa 'stream [0-9]+ \(rule ssh\) reset'
+
+# interactive NAME CMD...: an interactive session NAME answers line one,
+# then CMD runs (it breaks the tunnel's path and waits until the tunnel
+# has a new one), then the same session answers line two.
+interactive() {
+	local name=$1 fifo=$NP_TMP/$1.in feed=$NP_TMP/$1.feed
+	shift
+	mkfifo "$fifo"
+	: >"$feed"
+	np_start "$name" bash -c 'exec timeout 60 ssh "$@" <"$0"' "$fifo" \
+	    "${ssh_opts[@]}" "$user@127.0.0.1" \
+	    'while read -r line; do echo "got $line"; done'
+	np_start "$name-feeder" python3 "$NP_TMP/feeder.py" "$fifo" "$feed"
+	echo one >>"$feed"
+	np_wait_log "$name" '^got one$' 20
+	"$@"
+	echo two >>"$feed"
+	np_wait_log "$name" '^got two$' 20
+	echo EOF >>"$feed"
+	np_wait_exit "$name-feeder" 0 10
+	np_wait_exit "$name" 0 20
+	np_no_log pa 'stream [0-9]+ \(rule ssh\) reset'
+}
+
+restart_relay() {
+	np_kill9 r1
+	np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb lost its path'
+	np_dp_relay r1
+	np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay '
+}
+interactive session restart_relay
 echo "    $(np_log_line pa 'resumed via relay' | sed 's/.*tunnel_on_resume: //')"
+
+if [ "$(id -u)" -eq 0 ] && command -v iptables >/dev/null; then
+	np_step "an interactive session on a direct path survives its blackhole"
+	pa_direct=$(np_port)
+	pb_direct=$(np_port)
+	blackholed=0
+	blackhole() {
+		local p
+		for p in "$pa_direct" "$pb_direct"; do
+			iptables -w -I INPUT -i lo -p tcp --dport "$p" -j DROP
+			iptables -w -I INPUT -i lo -p tcp --sport "$p" -j DROP
+		done
+		blackholed=1
+	}
+	unblackhole() {
+		local p
+		[ "$blackholed" = 1 ] || return 0
+		for p in "$pa_direct" "$pb_direct"; do
+			iptables -w -D INPUT -i lo -p tcp --dport "$p" -j DROP || true
+			iptables -w -D INPUT -i lo -p tcp --sport "$p" -j DROP || true
+		done
+		blackholed=0
+	}
+	NP_EXIT_HOOK=unblackhole
+	np_stop pa
+	np_stop pb
+	timing=(tunnel.keepalive=500ms tunnel.dead_timeout=3s
+		tunnel.setup_timeout=3s direct.retry=60s)
+	NP_DIRECT=auto np_dp_portal pa 1 0 "${timing[@]}" \
+	    "direct.listen=127.0.0.1:$pa_direct"
+	NP_DIRECT=auto np_dp_portal pb 0 1 "${timing[@]}" \
+	    "direct.listen=127.0.0.1:$pb_direct"
+	np_wait_port "$ssh_port" open
+	blackhole_direct() {
+		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb now direct: ' 15
+		blackhole
+		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb lost its path \(direct ' 15
+		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay ' 20
+		unblackhole
+	}
+	interactive direct_session blackhole_direct
+	echo "    $(np_log_line pa 'resumed via relay' | sed 's/.*tunnel_on_resume: //')"
+fi
 
 np_step "everyone stops; sshd by its PID"
 np_stop pa

@@ -122,7 +122,7 @@ T_CASE(missing_and_unknown_keys)
 	    "    clinet: x\n"),
 	    "p.yaml:3: rules[0].clinet: unknown key; expected one of name, "
 	    "client, listen, protocol, service, target, mode, expires, "
-	    "description|"
+	    "direct, description|"
 	    "p.yaml:2: rules[0].client: missing; expected a portal name, "
 	    "@group, or a list of them|"
 	    "p.yaml:2: rules[0].listen: missing; expected host:port where "
@@ -202,7 +202,7 @@ T_CASE(wrong_shapes)
 	T_EQ_STR(t_parse_bad("rules: [x]\n"),
 	    "p.yaml:1: rules[0]: is a scalar; expected a mapping with name, "
 	    "client, listen, protocol, service, target, mode, expires, "
-	    "description");
+	    "direct, description");
 }
 
 T_CASE(unix_sockets)
@@ -239,6 +239,37 @@ T_CASE(unix_sockets)
 	    "expected listen: unix:/path, or no mode");
 }
 
+/* direct: off on one rule keeps the pair of portals on relays, in
+ * either direction, while the rule is active. */
+T_CASE(direct_off_per_pair)
+{
+	struct policy *p = t_parse_ok(
+	    "rules:\n"
+	    "  - {name: ssh, client: [anna, bob], listen: \"127.0.0.1:1\", "
+	    "service: cam, target: \"127.0.0.1:22\", direct: \"off\"}\n"
+	    "  - {name: web, client: anna, listen: \"127.0.0.1:2\", "
+	    "service: web1, target: \"127.0.0.1:80\", direct: auto}\n"
+	    "  - {name: old, client: carl, listen: \"127.0.0.1:3\", "
+	    "service: cam, target: \"127.0.0.1:22\", direct: \"off\", "
+	    "expires: 2030-01-01}\n");
+
+	T_ASSERT(policy_find(p, "ssh")->direct_off);
+	T_ASSERT(!policy_find(p, "web")->direct_off);
+	T_ASSERT(policy_pair_direct_off(p, "anna", "cam", 0));
+	T_ASSERT(policy_pair_direct_off(p, "cam", "bob", 0));
+	T_ASSERT(!policy_pair_direct_off(p, "anna", "web1", 0));
+	T_ASSERT(!policy_pair_direct_off(p, "anna", "bob", 0));
+	T_ASSERT(policy_pair_direct_off(p, "carl", "cam", 0));
+	T_ASSERT(!policy_pair_direct_off(p, "carl", "cam", 1893456000LL));
+	policy_free(p);
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: a, client: x, listen: \"127.0.0.1:1\", service: y, "
+	    "target: \"127.0.0.1:2\", direct: never}\n"),
+	    "p.yaml:2: rules[0].direct: 'never' is not a choice; expected "
+	    "auto or off");
+}
+
 int
 main(void)
 {
@@ -250,5 +281,6 @@ main(void)
 	T_RUN(conflicts);
 	T_RUN(wrong_shapes);
 	T_RUN(unix_sockets);
+	T_RUN(direct_off_per_pair);
 	return t_done();
 }
