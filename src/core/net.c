@@ -70,6 +70,15 @@ net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		/* "[::]" means both families, whatever the host's
+		 * net.ipv6.bindv6only says. */
+		if (ai->ai_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+		    &((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr)) {
+			int zero = 0;
+
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero,
+			    sizeof(zero));
+		}
 		/* Accepted sockets inherit these: no setsockopt per accept. */
 		net_tune_tcp(fd);
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
@@ -178,6 +187,14 @@ net_addr_format(const struct sockaddr *sa, char *out, size_t size)
 	case AF_INET6: {
 		const struct sockaddr_in6 *in6 = (const void *)sa;
 
+		/* An IPv4 peer of a dual-stack socket is an IPv4 peer. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], host,
+			    sizeof(host));
+			snprintf(out, size, "%s:%u", host,
+			    ntohs(in6->sin6_port));
+			break;
+		}
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
 		snprintf(out, size, "[%s]:%u", host, ntohs(in6->sin6_port));
 		break;

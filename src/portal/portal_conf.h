@@ -44,8 +44,8 @@
 	    "longest delay between reconnection attempts") \
 	X(direct_mode, ENUM, "direct.mode", "auto", 0, 0, "auto|off",	\
 	    "auto: tunnels move from the relay to a direct connection between the portals when one side can reach the other; off: always through a relay, and no listener") \
-	X(direct_listen, ENDPOINT, "direct.listen", "0.0.0.0:0", 0, 65535, NULL, \
-	    "where this portal accepts direct connections from peers (port 0: any free port); only a peer holding a ticket of a tunnel the server just granted gets past the first bytes") \
+	X(direct_listen, ENDPOINT, "direct.listen", "[::]:0", 0, 65535, NULL, \
+	    "where this portal accepts direct connections from peers (port 0: any free port; [::] is IPv6 and IPv4 both, or IPv4 alone on a host without IPv6); only a peer holding a ticket of a tunnel the server just granted gets past the first bytes") \
 	X(direct_addresses, STRLIST, "direct.addresses", "", 0, 8, NULL, \
 	    "IP addresses to tell peers for direct paths (the listener's port is added); empty: every address of the interfaces that are up") \
 	X(direct_retry, DURATION, "direct.retry", "30s", 1000, 3600000, NULL, \

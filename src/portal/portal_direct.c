@@ -61,6 +61,7 @@ struct portal_direct {
 	struct unauth		*unauth;
 	struct logsum		*refused;
 	struct direct_conn_list	 conns;
+	int			 ipv6;		/* takes IPv6 peers too */
 };
 
 static void
@@ -259,7 +260,17 @@ portal_direct_start(struct portal *p)
 		return -ENOMEM;
 	}
 	p->direct = d;
-	if ((fd = net_listen_tcp(&c->direct_listen, 128)) < 0) {
+	fd = net_listen_tcp(&c->direct_listen, 128);
+	if (fd < 0 && strcmp(c->direct_listen.host, "::") == 0) {
+		/* A host without IPv6: the same port, IPv4 alone. */
+		struct conf_endpoint v4 = c->direct_listen;
+
+		log_debug(NULL, "direct listener: no IPv6 (%s); IPv4 only",
+		    np_strerror(fd));
+		snprintf(v4.host, sizeof(v4.host), "0.0.0.0");
+		fd = net_listen_tcp(&v4, 128);
+	}
+	if (fd < 0) {
 		log_warn(NULL, "no direct paths: cannot listen on %s:%u: %s; "
 		    "tunnels stay on relays", c->direct_listen.host,
 		    c->direct_listen.port, np_strerror(fd));
@@ -267,6 +278,7 @@ portal_direct_start(struct portal *p)
 	}
 	net_local_addr(fd, addr, sizeof(addr));
 	d->port = net_local_port(fd);
+	d->ipv6 = strchr(addr, '[') != NULL;
 	if ((d->listener = listener_new(p->loop, fd, "direct listener",
 	    direct_accept_cb, d)) == NULL)
 		return -ENOMEM;
@@ -335,8 +347,7 @@ portal_direct_hello(struct portal *p, struct proto_msg *m)
 	m->candidates_n = 0;
 	for (i = 0; i < n; i++) {
 		/* An IPv4 listener takes no IPv6 peer: say only what works. */
-		if (strchr(cands[i].ep.host, ':') != NULL &&
-		    strchr(p->conf->direct_listen.host, ':') == NULL)
+		if (strchr(cands[i].ep.host, ':') != NULL && !p->direct->ipv6)
 			continue;
 		candidate_format(&cands[i], m->candidates[m->candidates_n],
 		    sizeof(m->candidates[0]));

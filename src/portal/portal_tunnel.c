@@ -735,6 +735,7 @@ tunnel_add_candidate(struct tunnel *t, struct path *path)
 void
 tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g)
 {
+	t->granted_ms = loop_now_ms();
 	t->direct_off = g->direct_off != 0;
 	if (t->direct_off) {
 		/* No direct dial is let in for this tunnel. */
@@ -1079,10 +1080,11 @@ tunnel_on_resume(struct tunnel *t, uint64_t seq)
 	t->path->ops->tls_info(t->path, tls, sizeof(tls));
 	if (strcmp(t->path->kind, "direct") == 0)
 		log_info(&t->log, "tunnel %s to portal/%s now direct: %s (%s, "
-		    "%s); the move took %llu ms, replaying %zu bytes, "
-		    "%zu streams kept", t->tid, t->peer, t->path->addr,
-		    t->path->via, tls,
+		    "%s); the move took %llu ms, %llu ms after the grant, "
+		    "replaying %zu bytes, %zu streams kept", t->tid, t->peer,
+		    t->path->addr, t->path->via, tls,
 		    (unsigned long long)(now - t->path_lost_ms),
+		    (unsigned long long)(now - t->granted_ms),
 		    t->replay_max - drop, t->nstreams);
 	else
 		log_info(&t->log, "tunnel %s to portal/%s resumed via %s %s "

@@ -106,6 +106,7 @@ struct tunnel {
 	uint64_t		 ticket_expires;	/* Unix seconds */
 	unsigned		 direct_failures;	/* grants in a row */
 	int			 direct_off;	/* the latest grant: relays only */
+	uint64_t		 granted_ms;	/* when the latest grant came */
 	uint64_t		 direct_retry_ms;	/* 0: none planned */
 	int			 unknown;	/* made for a resume of a tunnel
 						 * this portal does not have */
