@@ -361,6 +361,36 @@ tunnel_stream_allowed(struct portal *p, struct tunnel *t,
 	return 0;
 }
 
+/*
+ * The initiator asks for new paths under the rule it was made for; when
+ * that rule is gone, another client-side rule to the same peer serves (the
+ * tunnel carries every rule between the two), so that its streams of the
+ * remaining rules can still get a path.
+ */
+static void
+tunnel_pick_rule(struct portal *p, struct tunnel *t)
+{
+	size_t i;
+
+	if (!t->initiator)
+		return;
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PROTO_SIDE_CLIENT &&
+		    strcmp(p->rules[i].name, t->rule) == 0 &&
+		    strcmp(p->rules[i].peer, t->peer) == 0)
+			return;
+	for (i = 0; i < p->nrules; i++)
+		if (p->rules[i].side == PROTO_SIDE_CLIENT &&
+		    strcmp(p->rules[i].peer, t->peer) == 0) {
+			log_info(&t->log, "tunnel %s to portal/%s: its rule %s "
+			    "is gone; new paths are asked for under rule %s",
+			    t->tid, t->peer, t->rule, p->rules[i].name);
+			snprintf(t->rule, sizeof(t->rule), "%s",
+			    p->rules[i].name);
+			return;
+		}
+}
+
 /* 1 when a rule of this portal with peer says direct: off. */
 static int
 portal_peer_direct_off(const struct portal *p, const char *peer)
@@ -383,6 +413,7 @@ portal_tunnel_rules_changed(struct portal *p)
 	size_t iter;
 
 	TAILQ_FOREACH_SAFE(t, &p->tunnels, entry, tnext) {
+		tunnel_pick_rule(p, t);
 		/* A tunnel carries every rule with its peer: one rule that
 		 * says direct: off keeps it on relays. */
 		if (!t->direct_off && portal_peer_direct_off(p, t->peer))

@@ -20,6 +20,9 @@
 #      direct: off on one rule between the two portals: the tunnel leaves
 #      its direct path for a relay path, status says why, and an echo
 #      still works.
+#   5. Rule up, under which the tunnel was made, is removed, and the relay
+#      restarted under an open echo stream: the tunnel asks for its new
+#      path under rule echo, and the stream carries on.
 #   No stream is ever reset.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_data.sh"
@@ -167,6 +170,45 @@ echo_once "back on the relay " || np_fail "echo failed after the policy change"
 grep -q 'not direct: the policy keeps tunnels between these portals on relays' \
     "$NP_TMP/st3.txt" || np_fail "status does not say the policy keeps the tunnel relayed"
 np_wait_log hub 'tunnel granted: rule up, .*resuming [0-9a-f]{32} \(direct: off by policy\)'
+
+np_step "rule up removed, relay restarted: the tunnel resumes under rule echo"
+{
+	echo "rules:"
+	np_dp_rule echo pa "$port_echo" pb "$echo_port"
+	echo "    direct: \"off\""
+} | np_policy
+np_wait_log pa 'its rule up is gone; new paths are asked for under rule echo' 15
+n_res=$(np_log_count pa 'resumed via relay ')
+cat >"$NP_TMP/held.py" <<'EOF'
+import os, socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+for word in (b"before", b"after"):
+    if word == b"after":
+        deadline = time.monotonic() + 30
+        while not os.path.exists(sys.argv[2]):
+            if time.monotonic() > deadline:
+                sys.exit("no go within 30 s")
+            time.sleep(0.05)
+    s.sendall(word)
+    got = b""
+    while len(got) < len(word):
+        d = s.recv(64)
+        if not d:
+            sys.exit("closed after %r" % got)
+        got += d
+    if got != word:
+        sys.exit("echo %r" % got)
+    print("echoed " + word.decode(), flush=True)
+EOF
+np_start held python3 "$NP_TMP/held.py" "$port_echo" "$NP_TMP/held.go"
+np_wait_log held '^echoed before$'
+np_kill9 r1
+np_wait_log pa 'to portal/pb lost its path' 15
+np_dp_relay r1
+np_wait_log_more pa 'resumed via relay ' "$n_res" 20
+touch "$NP_TMP/held.go"
+np_wait_exit held 0 20
+np_wait_log hub 'tunnel granted: rule echo, .*resuming [0-9a-f]{32}'
 for p in pa pb; do
 	np_no_log "$p" 'stream [0-9]+ \(rule [a-z]+\) reset'
 done
