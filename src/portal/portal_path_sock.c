@@ -188,6 +188,16 @@ sock_path_tls_step(struct sock_path *sp)
 	    MSG_NOSIGNAL | MSG_DONTWAIT);
 	buf_reset(&sp->cipher);
 	tls_failure_reason(sp->ssl, why, sizeof(why));
+	/*
+	 * A direct peer got past the listener with a valid ticket, or
+	 * answered our dial as paired: a failed handshake then means a peer
+	 * that is not who the server named (or a broken one).  That is worth
+	 * a line in the log, not only in netport status.
+	 */
+	if (why[0] && strcmp(sp->base.kind, "direct") == 0)
+		log_warn(NULL, "direct path %s %s to portal/%s refused: TLS "
+		    "handshake failed: %s; the tunnel does not use it",
+		    sp->base.via, sp->base.addr, tunnel_peer(sp->base.t), why);
 	sock_path_fail(sp, "TLS handshake with the peer failed: %s",
 	    why[0] ? why : "connection closed");
 }

@@ -593,6 +593,18 @@ tunnel_resume_ask(struct tunnel *t)
 		    TUNNEL_RESUME_RETRY_MS);
 }
 
+/* 1 when a candidate path of t is up (TLS done, the peer verified). */
+static int
+tunnel_has_cand_up(const struct tunnel *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->ncand; i++)
+		if (t->cand[i]->state == PATH_UP)
+			return 1;
+	return 0;
+}
+
 /*
  * The path died while the peer may well be alive: keep the streams and
  * look for a new path, unless resuming is off, the peer said it is going
@@ -612,11 +624,21 @@ tunnel_lose_path(struct tunnel *t, const char *why)
 	}
 	snprintf(t->lost_why, sizeof(t->lost_why), "%s", why);
 	if (t->state == TUN_OPEN) {
-		log_info(&t->log, "tunnel %s to portal/%s lost its path (%s "
-		    "%s): %s; its %zu streams wait up to %lld ms for a new "
-		    "one (tunnel.resume_timeout)", t->tid, t->peer,
-		    t->path ? t->path->kind : "-", t->path ? t->path->addr :
-		    "-", why, t->nstreams, c->tunnel_resume_timeout);
+		if (!t->initiator && tunnel_has_cand_up(t))
+			/* The initiator is moving the tunnel to a candidate
+			 * that is up: its RESUME there is due, no loss. */
+			log_debug(&t->log, "tunnel %s: the old path (%s %s) "
+			    "closed: %s; a candidate is up, waiting for the "
+			    "initiator's RESUME on it", t->tid,
+			    t->path ? t->path->kind : "-",
+			    t->path ? t->path->addr : "-", why);
+		else
+			log_info(&t->log, "tunnel %s to portal/%s lost its "
+			    "path (%s %s): %s; its %zu streams wait up to %lld "
+			    "ms for a new one (tunnel.resume_timeout)", t->tid,
+			    t->peer, t->path ? t->path->kind : "-",
+			    t->path ? t->path->addr : "-", why, t->nstreams,
+			    c->tunnel_resume_timeout);
 		t->state = TUN_RESUMING;
 		t->path_lost_ms = now;
 		t->resume_deadline_ms = now + (uint64_t)c->tunnel_resume_timeout;
