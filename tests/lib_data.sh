@@ -130,3 +130,44 @@ np_dp_same_data() {
 np_dp_granted() {
 	np_log_count hub 'tunnel granted: '
 }
+
+# np_dp_echo_once PORT WORD: WORD 1000 times through an echo server behind
+# 127.0.0.1:PORT, the sending side then shut; fails (status 1, the reason
+# on stderr) unless exactly that comes back.
+np_dp_echo_once() {
+	python3 - "$1" "$2" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+msg = sys.argv[2].encode() * 1000
+s.sendall(msg)
+s.shutdown(socket.SHUT_WR)
+got = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    got += d
+sys.exit(0 if got == msg else "echo returned %d of %d bytes" % (len(got), len(msg)))
+EOF
+}
+
+# np_dp_blackhole PORT...: drops every loopback TCP packet to or from the
+# ports (iptables, root only), as a path whose packets vanish; undone by
+# np_dp_unblackhole, which the caller also runs on exit (NP_EXIT_HOOK).
+NP_DP_BLACKHOLED=()
+np_dp_blackhole() {
+	local p
+	for p in "$@"; do
+		iptables -w -I INPUT -i lo -p tcp --dport "$p" -j DROP
+		iptables -w -I INPUT -i lo -p tcp --sport "$p" -j DROP
+		NP_DP_BLACKHOLED+=("$p")
+	done
+}
+np_dp_unblackhole() {
+	local p
+	for p in "${NP_DP_BLACKHOLED[@]}"; do
+		iptables -w -D INPUT -i lo -p tcp --dport "$p" -j DROP || true
+		iptables -w -D INPUT -i lo -p tcp --sport "$p" -j DROP || true
+	done
+	NP_DP_BLACKHOLED=()
+}

@@ -48,41 +48,16 @@ pb_direct=$(np_port)
 } | np_policy
 
 # The iptables rules this test adds, removed again on exit.
-blackholed=0
 blackhole() {
-	local p
-	for p in "$pa_direct" "$pb_direct"; do
-		iptables -w -I INPUT -i lo -p tcp --dport "$p" -j DROP
-		iptables -w -I INPUT -i lo -p tcp --sport "$p" -j DROP
-	done
-	blackholed=1
+	np_dp_blackhole "$pa_direct" "$pb_direct"
 }
 unblackhole() {
-	local p
-	[ "$blackholed" = 1 ] || return 0
-	for p in "$pa_direct" "$pb_direct"; do
-		iptables -w -D INPUT -i lo -p tcp --dport "$p" -j DROP || true
-		iptables -w -D INPUT -i lo -p tcp --sport "$p" -j DROP || true
-	done
-	blackholed=0
+	np_dp_unblackhole
 }
-NP_EXIT_HOOK=unblackhole
+NP_EXIT_HOOK=np_dp_unblackhole
 
 echo_once() {
-	python3 - "$port_echo" "$1" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-msg = sys.argv[2].encode() * 1000
-s.sendall(msg)
-s.shutdown(socket.SHUT_WR)
-got = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    got += d
-sys.exit(0 if got == msg else "echo returned %d of %d bytes" % (len(got), len(msg)))
-EOF
+	np_dp_echo_once "$port_echo" "$1"
 }
 
 np_step "server, relay, portals with direct paths; a sink and an echo server"

@@ -36,20 +36,7 @@ pb_direct=$(np_port)
 } | np_policy
 
 echo_once() {
-	python3 - "$port_echo" "$1" <<'EOF'
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
-msg = sys.argv[2].encode() * 1000
-s.sendall(msg)
-s.shutdown(socket.SHUT_WR)
-got = b""
-while True:
-    d = s.recv(65536)
-    if not d:
-        break
-    got += d
-sys.exit(0 if got == msg else "echo returned %d of %d bytes" % (len(got), len(msg)))
-EOF
+	np_dp_echo_once "$port_echo" "$1"
 }
 
 # pa's status, until its tunnel to pb shows the refused attempt (a retry

@@ -152,25 +152,7 @@ if [ "$(id -u)" -eq 0 ] && command -v iptables >/dev/null; then
 	np_step "an interactive session on a direct path survives its blackhole"
 	pa_direct=$(np_port)
 	pb_direct=$(np_port)
-	blackholed=0
-	blackhole() {
-		local p
-		for p in "$pa_direct" "$pb_direct"; do
-			iptables -w -I INPUT -i lo -p tcp --dport "$p" -j DROP
-			iptables -w -I INPUT -i lo -p tcp --sport "$p" -j DROP
-		done
-		blackholed=1
-	}
-	unblackhole() {
-		local p
-		[ "$blackholed" = 1 ] || return 0
-		for p in "$pa_direct" "$pb_direct"; do
-			iptables -w -D INPUT -i lo -p tcp --dport "$p" -j DROP || true
-			iptables -w -D INPUT -i lo -p tcp --sport "$p" -j DROP || true
-		done
-		blackholed=0
-	}
-	NP_EXIT_HOOK=unblackhole
+	NP_EXIT_HOOK=np_dp_unblackhole
 	np_stop pa
 	np_stop pb
 	timing=(tunnel.keepalive=500ms tunnel.dead_timeout=3s
@@ -182,10 +164,10 @@ if [ "$(id -u)" -eq 0 ] && command -v iptables >/dev/null; then
 	np_wait_port "$ssh_port" open
 	blackhole_direct() {
 		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb now direct: ' 15
-		blackhole
+		np_dp_blackhole "$pa_direct" "$pb_direct"
 		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb lost its path \(direct ' 15
 		np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay ' 20
-		unblackhole
+		np_dp_unblackhole
 	}
 	interactive direct_session blackhole_direct
 	echo "    $(np_log_line pa 'resumed via relay' | sed 's/.*tunnel_on_resume: //')"

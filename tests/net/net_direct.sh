@@ -45,25 +45,9 @@ nl_app A2 echo_a2 echo 7000
 nl_app pub echo_c echo 7000
 np_wait_log pa 'listening on 127\.0\.0\.1:7003 '
 
-# round PORT WHAT: one echo of 8 MiB through pa's port PORT.
+# round PORT: one echo of 8 MiB through the client portal's port PORT.
 round() {
-	nl_x A "$NL_PY" - "$1" <<'EOF' || np_fail "echo through port $1 failed"
-import hashlib, socket, sys, threading
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-data = hashlib.sha256(b"direct").digest() * (8 * 1024 * 1024 // 32)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-threading.Thread(target=send).start()
-got = bytearray()
-while True:
-    d = s.recv(1 << 20)
-    if not d:
-        break
-    got += d
-sys.exit(0 if bytes(got) == data else "echo returned %d of %d bytes" %
-         (len(got), len(data)))
-EOF
+	nl_echo_round A "$1"
 }
 
 np_step "pa -> pb, both behind NAT: the tunnel stays on the relay"

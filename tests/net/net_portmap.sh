@@ -142,25 +142,9 @@ grep -q 'port mapping: none: NAT-PMP' "$NP_TMP/st-pb.txt" ||
     np_fail "pb's status does not say why it has no mapping: $(cat "$NP_TMP/st-pb.txt")"
 sed -n '2p' "$NP_TMP/st-pb.txt" | sed 's/^/    pb: /'
 
-# round PORT: one echo of 8 MiB through pb's port PORT.
+# round PORT: one echo of 8 MiB through the client portal's port PORT.
 round() {
-	nl_x B "$NL_PY" - "$1" <<'EOF' || np_fail "echo through port $1 failed"
-import hashlib, socket, sys, threading
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-data = hashlib.sha256(b"portmap").digest() * (8 * 1024 * 1024 // 32)
-def send():
-    s.sendall(data)
-    s.shutdown(socket.SHUT_WR)
-threading.Thread(target=send).start()
-got = bytearray()
-while True:
-    d = s.recv(1 << 20)
-    if not d:
-        break
-    got += d
-sys.exit(0 if bytes(got) == data else "echo returned %d of %d bytes" %
-         (len(got), len(data)))
-EOF
+	nl_echo_round B "$1"
 }
 
 np_step "pb -> pa: the tunnel moves to pa's UPnP-mapped port"

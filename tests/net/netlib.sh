@@ -681,3 +681,26 @@ nl_hold() {
 nl_rss() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/${NP_PID[$1]}/status"
 }
+
+# nl_echo_round ROLE PORT: from ROLE, 8 MiB through an echo server behind
+# 127.0.0.1:PORT, sent and read back at once; fails the test unless the
+# same bytes come back.
+nl_echo_round() {
+	nl_x "$1" "$NL_PY" - "$2" <<'EOF' || np_fail "echo of 8 MiB through port $2 in $1 failed"
+import hashlib, socket, sys, threading
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
+data = hashlib.sha256(b"round").digest() * (8 * 1024 * 1024 // 32)
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+threading.Thread(target=send).start()
+got = bytearray()
+while True:
+    d = s.recv(1 << 20)
+    if not d:
+        break
+    got += d
+sys.exit(0 if bytes(got) == data else "echo returned %d of %d bytes" %
+         (len(got), len(data)))
+EOF
+}
