@@ -33,13 +33,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (rc == 0) {
 		if (hs.ticket < data || hs.ticket + hs.ticket_len > data + size)
 			abort();	/* borrowed pointer outside the input */
-		if (relay_hs_encode(hs.side, hs.ticket, hs.ticket_len, again,
-		    sizeof(again), &len) != 0 || len != n ||
+		if ((hs.punch ? relay_hs_encode_punch : relay_hs_encode)(
+		    hs.side, hs.ticket, hs.ticket_len, again, sizeof(again),
+		    &len) != 0 || len != n ||
 		    memcmp(again, data, len) != 0)
 			abort();	/* does not round-trip */
 	}
-	if (size >= RELAY_REPLY_LEN)
+	if (size >= RELAY_REPLY_LEN) {
 		(void)relay_hs_decode_reply(data, &status);
+		(void)relay_hs_is_reply(data);
+	}
 	(void)relay_status_text(size ? data[0] : 0);
 	return 0;
 }

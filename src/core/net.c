@@ -46,8 +46,8 @@ net_resolve(const struct conf_endpoint *ep, int socktype,
 	return 0;
 }
 
-int
-net_listen_tcp(const struct conf_endpoint *ep, int backlog)
+static int
+net_listen_tcp_opts(const struct conf_endpoint *ep, int backlog, int shared)
 {
 	struct addrinfo hints, *res = NULL, *ai;
 	char port[8];
@@ -70,6 +70,9 @@ net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (shared)
+			setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one,
+			    sizeof(one));
 		/* "[::]" means both families, whatever the host's
 		 * net.ipv6.bindv6only says. */
 		if (ai->ai_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
@@ -90,6 +93,46 @@ net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 	}
 	freeaddrinfo(res);
 	return fd >= 0 ? fd : r;
+}
+
+int
+net_listen_tcp(const struct conf_endpoint *ep, int backlog)
+{
+	return net_listen_tcp_opts(ep, backlog, 0);
+}
+
+int
+net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
+{
+	return net_listen_tcp_opts(ep, backlog, 1);
+}
+
+int
+net_bind_shared_port(int fd, int family, uint16_t port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons(port);
+		len = sizeof(*in6);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons(port);
+		len = sizeof(*in);
+	}
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, len) != 0)
+		return -errno;
+	return 0;
 }
 
 int

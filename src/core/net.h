@@ -25,6 +25,16 @@
  */
 int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 	    __attribute__((warn_unused_result));
+/*
+ * The same with SO_REUSEPORT, so that this process may also dial out from
+ * the listener's port (net_bind_shared_port): TCP hole punching needs the
+ * outgoing SYN to leave from the port the peer will aim at.
+ */
+int	net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
+	    __attribute__((warn_unused_result));
+/* Binds fd (family AF_INET or AF_INET6) to the any address and port,
+ * sharing the port with such a listener; 0 or -errno. */
+int	net_bind_shared_port(int fd, int family, uint16_t port);
 
 /*
  * Opens a non-blocking, close-on-exec Unix stream listener at path with

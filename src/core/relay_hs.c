@@ -35,7 +35,7 @@ relay_hs_check_hdr(const uint8_t *p, size_t n, const char **why)
 		*why = "bad magic";
 		return NP_EPROTO;
 	}
-	if (n > 3 && p[3] != RELAY_VERSION) {
+	if (n > 3 && p[3] != RELAY_VERSION && p[3] != RELAY_VERSION_PUNCH) {
 		*why = "unsupported version";
 		return NP_EPROTO;
 	}
@@ -92,14 +92,15 @@ relay_hs_decode(const uint8_t *p, size_t n, struct relay_hs *out,
 		return NP_ESHORT;
 	}
 	out->side = p[4];
+	out->punch = p[3] == RELAY_VERSION_PUNCH;
 	out->ticket = p + RELAY_HS_HDR_LEN;
 	out->ticket_len = n - RELAY_HS_HDR_LEN;
 	return 0;
 }
 
-int
-relay_hs_encode(uint8_t side, const uint8_t *ticket, size_t ticket_len,
-    uint8_t *out, size_t cap, size_t *len)
+static int
+relay_hs_encode_version(uint8_t version, uint8_t side, const uint8_t *ticket,
+    size_t ticket_len, uint8_t *out, size_t cap, size_t *len)
 {
 	*len = 0;
 	if ((side != PROTO_SIDE_CLIENT && side != PROTO_SIDE_SERVICE) ||
@@ -108,13 +109,35 @@ relay_hs_encode(uint8_t side, const uint8_t *ticket, size_t ticket_len,
 	if (cap < RELAY_HS_HDR_LEN + ticket_len)
 		return NP_ETOOBIG;
 	memcpy(out, RELAY_MAGIC, 3);
-	out[3] = RELAY_VERSION;
+	out[3] = version;
 	out[4] = side;
 	out[5] = (uint8_t)(ticket_len >> 8);
 	out[6] = (uint8_t)ticket_len;
 	memcpy(out + RELAY_HS_HDR_LEN, ticket, ticket_len);
 	*len = RELAY_HS_HDR_LEN + ticket_len;
 	return 0;
+}
+
+int
+relay_hs_encode(uint8_t side, const uint8_t *ticket, size_t ticket_len,
+    uint8_t *out, size_t cap, size_t *len)
+{
+	return relay_hs_encode_version(RELAY_VERSION, side, ticket,
+	    ticket_len, out, cap, len);
+}
+
+int
+relay_hs_encode_punch(uint8_t side, const uint8_t *ticket, size_t ticket_len,
+    uint8_t *out, size_t cap, size_t *len)
+{
+	return relay_hs_encode_version(RELAY_VERSION_PUNCH, side, ticket,
+	    ticket_len, out, cap, len);
+}
+
+int
+relay_hs_is_reply(const uint8_t p[RELAY_REPLY_LEN])
+{
+	return memcmp(p, RELAY_MAGIC, 3) == 0 && (p[3] & 0x80) == 0;
 }
 
 void

@@ -8,7 +8,12 @@
  *	answer:   "NPR" | u8 status
  *
  * side is PROTO_SIDE_CLIENT (1) for the tunnel's initiator and
- * PROTO_SIDE_SERVICE (2) for its acceptor.  This module is the pure codec,
+ * PROTO_SIDE_SERVICE (2) for its acceptor.  A portal that punches through
+ * NAT (it dials the peer from its direct listener's port, while the peer
+ * does the same: TCP simultaneous open) marks its request with version
+ * RELAY_VERSION_PUNCH: on such a connection each side may be the other's
+ * listener too, and a status byte never has the high bit set, so the
+ * fourth byte tells a request from an answer.  This module is the pure codec,
  * shared by every speaker of the handshake: bytes in, struct or error out.
  */
 #ifndef NETPORT_CORE_RELAY_HS_H
@@ -21,6 +26,7 @@
 
 #define RELAY_MAGIC		"NPR"
 #define RELAY_VERSION		1
+#define RELAY_VERSION_PUNCH	0x81	/* version 1, sent by a puncher */
 /* The fixed part of a request, before the ticket. */
 #define RELAY_HS_HDR_LEN	7
 #define RELAY_HS_MAX		(RELAY_HS_HDR_LEN + TICKET_MAX_LEN)
@@ -47,6 +53,7 @@ enum relay_status {
 /* A decoded request; ticket points into the input (borrowed). */
 struct relay_hs {
 	uint8_t		 side;		/* PROTO_SIDE_CLIENT or _SERVICE */
+	int		 punch;		/* RELAY_VERSION_PUNCH */
 	const uint8_t	*ticket;
 	size_t		 ticket_len;
 };
@@ -73,6 +80,15 @@ int	relay_hs_decode(const uint8_t *p, size_t n, struct relay_hs *out,
  */
 int	relay_hs_encode(uint8_t side, const uint8_t *ticket, size_t ticket_len,
 	    uint8_t *out, size_t cap, size_t *len);
+/* The same, marked as sent by a puncher (RELAY_VERSION_PUNCH). */
+int	relay_hs_encode_punch(uint8_t side, const uint8_t *ticket,
+	    size_t ticket_len, uint8_t *out, size_t cap, size_t *len);
+/*
+ * For a puncher, which reads either a listener's answer or the other
+ * puncher's request (always RELAY_VERSION_PUNCH): 1 when the 4 bytes at p
+ * are an answer, 0 otherwise (a request, or garbage the decoders name).
+ */
+int	relay_hs_is_reply(const uint8_t p[RELAY_REPLY_LEN]);
 
 void	relay_hs_encode_reply(uint8_t out[RELAY_REPLY_LEN],
 	    enum relay_status status);

@@ -260,7 +260,8 @@ portal_direct_start(struct portal *p)
 		return -ENOMEM;
 	}
 	p->direct = d;
-	fd = net_listen_tcp(&c->direct_listen, 128);
+	/* Shared: punches leave from this port (portal_path_ticket.c). */
+	fd = net_listen_tcp_shared(&c->direct_listen, 128);
 	if (fd < 0 && strcmp(c->direct_listen.host, "::") == 0) {
 		/* A host without IPv6: the same port, IPv4 alone. */
 		struct conf_endpoint v4 = c->direct_listen;
@@ -268,7 +269,7 @@ portal_direct_start(struct portal *p)
 		log_debug(NULL, "direct listener: no IPv6 (%s); IPv4 only",
 		    np_strerror(fd));
 		snprintf(v4.host, sizeof(v4.host), "0.0.0.0");
-		fd = net_listen_tcp(&v4, 128);
+		fd = net_listen_tcp_shared(&v4, 128);
 	}
 	if (fd < 0) {
 		log_warn(NULL, "no direct paths: cannot listen on %s:%u: %s; "

@@ -258,6 +258,7 @@ sock_path_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 {
 	struct sock_path *sp = arg;
 	struct event_base *base = loop_base(sp->portal->loop);
+	int r;
 
 	sp->dns = NULL;
 	if (sp->state != SOCK_RESOLVING)
@@ -271,6 +272,12 @@ sock_path_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 	    SOCK_CLOEXEC, 0);
 	if (sp->fd < 0) {
 		sock_path_fail(sp, "socket: %s", strerror(errno));
+		return;
+	}
+	if (sp->bind_port != 0 && (r = net_bind_shared_port(sp->fd,
+	    sa->sa_family, sp->bind_port)) != 0) {
+		sock_path_fail(sp, "cannot dial from port %u: %s",
+		    sp->bind_port, strerror(-r));
 		return;
 	}
 	sp->rev = event_new(base, sp->fd, EV_READ | EV_PERSIST,

@@ -62,12 +62,23 @@ struct sock_path {
 	int			 write_wants_read;
 	char			 host[CONF_HOST_MAX + 1];	/* to dial */
 	uint16_t		 port;
+	uint16_t		 bind_port;	/* dial from this port; 0: any */
 
 	/* The ticket preamble (portal_path_ticket.c). */
 	uint8_t			 hs[RELAY_HS_MAX];
 	size_t			 hs_len, hs_sent;
 	uint8_t			 hs_reply[RELAY_REPLY_LEN];
 	size_t			 hs_got;
+	/*
+	 * A punch (TCP simultaneous open): instead of an answer, the other
+	 * puncher's request may come; it is vetted and answered here, and
+	 * its answer to ours follows.
+	 */
+	int			 punch;
+	int			 peer_reading;	/* reading its request */
+	int			 peer_answered;	/* its request vetted, answered */
+	uint8_t			 peer_hs[RELAY_HS_MAX];
+	size_t			 peer_hs_len;
 };
 
 /*

@@ -249,6 +249,11 @@ relay_half_handshake_done(struct relay_half *h)
 		relay_half_refuse(h, RELAY_E_MALFORMED, why);
 		return;
 	}
+	if (hs.punch) {
+		/* Punching is between portals; a relay pairs dialers. */
+		relay_half_refuse(h, RELAY_E_MALFORMED, "a punch request");
+		return;
+	}
 	h->side = hs.side;
 	if (!r->have_key) {
 		relay_half_refuse(h, RELAY_E_SIGNATURE, "no ticket key yet "

@@ -111,6 +111,32 @@ T_CASE(answers)
 	    NP_EPROTO);
 }
 
+/* A puncher's request is marked, and told apart from any answer. */
+T_CASE(punch_requests)
+{
+	uint8_t b[RELAY_HS_MAX], r[RELAY_REPLY_LEN];
+	struct relay_hs hs;
+	const char *why;
+	size_t len;
+
+	T_EQ_INT(relay_hs_encode_punch(PROTO_SIDE_CLIENT, t_ticket,
+	    sizeof(t_ticket), b, sizeof(b), &len), 0);
+	T_EQ_INT(b[3], RELAY_VERSION_PUNCH);
+	T_EQ_INT(relay_hs_decode(b, len, &hs, &why), 0);
+	T_ASSERT(hs.punch);
+	T_EQ_INT(hs.side, PROTO_SIDE_CLIENT);
+	T_ASSERT(!relay_hs_is_reply(b));
+	relay_hs_encode_reply(r, RELAY_OK);
+	T_ASSERT(relay_hs_is_reply(r));
+	relay_hs_encode_reply(r, RELAY_E_MALFORMED);	/* 1, like version 1 */
+	T_ASSERT(relay_hs_is_reply(r));
+	T_ASSERT(!relay_hs_is_reply((const uint8_t *)"HTTP"));
+	T_EQ_INT(relay_hs_encode(PROTO_SIDE_CLIENT, t_ticket,
+	    sizeof(t_ticket), b, sizeof(b), &len), 0);
+	T_EQ_INT(relay_hs_decode(b, len, &hs, &why), 0);
+	T_ASSERT(!hs.punch);
+}
+
 int
 main(void)
 {
@@ -119,5 +145,6 @@ main(void)
 	T_RUN(incremental_reader_takes_exactly_one_request);
 	T_RUN(junk_is_refused_from_its_first_bytes);
 	T_RUN(answers);
+	T_RUN(punch_requests);
 	return t_done();
 }
