@@ -10,6 +10,7 @@
 #include "core/conf.h"
 #include "portal/portal.h"
 #include "public.h"
+#include "punch/punch.h"
 #include "relay/relay.h"
 #include "server/server.h"
 #include "status.h"
@@ -37,6 +38,8 @@ static const struct command commands[] = {
 	    "certificate authority: init, issue, revoke, crl, list" },
 	{ "status", status_main,
 	    "what running daemons are doing: tunnels, paths, sessions, load" },
+	{ "punch", punch_main,
+	    "UDP hole punching for other VPNs (netpunch-compatible)" },
 	{ "version", main_version, "print the version" },
 	{ "help", main_help, "show this help" },
 	{ "config-doc", main_config_doc, NULL },
