@@ -382,6 +382,116 @@ def summarize(values):
     }
 
 
+def _utc_ms(stamp):
+    """Unix milliseconds of a log timestamp (2026-01-02T03:04:05.678Z)."""
+    import datetime
+    try:
+        t = datetime.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return None
+    return t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+
+
+def _stall_summary(meta):
+    """Where the move to direct fell in the stall stream (npbench stall),
+    and the gap across it.  The "now direct" line is logged when the move
+    is done, stamped to the millisecond (truncated): the move is done at
+    some time in [at, at + 1).  The gap across it is the one between the
+    last echo before the old path was given up and the first one after
+    the new path took over: it starts before at + 1 and ends after at.
+    Only the stream's five longest gaps are known; a move whose gap is not
+    among them cost less than the fifth."""
+    st = meta["stall"].get("p2p")
+    at = _utc_ms(meta.get("p2p_direct_at", ""))
+    # during_move_max_gap_ms is the figure: the stream's longest gap when
+    # the move fell inside the stream, else None; the rest describe the
+    # stream whatever happened.
+    out = {"during_move_max_gap_ms": None,
+           "max_gap_ms": st["max_gap_ms"] if st else None,
+           "median_gap_ms": st["median_gap_ms"] if st else None,
+           "echoes": st["echoes"] if st else None,
+           "first_echo_ms": st["first_echo_ms"] if st else None,
+           "gap_across_move_ms": None, "longest_is_the_move": None}
+    for p in ("netport", "direct"):
+        b = meta["stall"].get(p)
+        out[f"{p}_max_gap_ms"] = b["max_gap_ms"] if b else None
+        out[f"{p}_median_gap_ms"] = b["median_gap_ms"] if b else None
+    if st is None or at is None:
+        out["when"] = "unknown"
+        return out
+    across = [g for g in st["longest_gaps"]
+              if g["start_wall_ms"] <= at + 1 and g["end_wall_ms"] >= at]
+    if across:
+        out["when"] = "during"
+        out["during_move_max_gap_ms"] = st["max_gap_ms"]
+        out["gap_across_move_ms"] = across[0]["ms"]
+        out["longest_is_the_move"] = across[0] is st["longest_gaps"][0]
+    elif st["first_echo_wall_ms"] >= at:
+        # Also when the first echo came within the move's millisecond:
+        # then the move cannot be placed before it.
+        out["when"] = "before the first echo"
+    elif at > st["last_echo_wall_ms"]:
+        out["when"] = "after the stream"
+    else:
+        out["when"] = "during"
+        out["during_move_max_gap_ms"] = st["max_gap_ms"]
+        out["gap_across_move_under_ms"] = st["longest_gaps"][-1]["ms"]
+        out["longest_is_the_move"] = False
+    return out
+
+
+def _stall_lines(meta):
+    s = meta["p2p_stall"]
+    st = meta["stall"]
+    lines = ["Stall a stream sees during a path switch (time without bytes; "
+             f"npbench stall: 64 B every 1 ms for {meta.get('stall_secs', '?')}"
+             " s, the first stream of a new tunnel; gaps between echo "
+             "arrivals after the first echo)"]
+
+    def gaps(g):
+        return (f"longest gap {fmt(g['max_gap_ms'])} ms (median gap "
+                f"{fmt(g['median_gap_ms'])} ms over {g['echoes']} echoes), "
+                f"first echo after {fmt(g['first_echo_ms'])} ms")
+
+    p2p = st.get("p2p")
+    base = st.get("netport")
+    lead = f"  {'stall during the move to direct:':34}"
+    if p2p is None:
+        lines.append(f"{lead}not measured")
+    elif s["when"] == "during":
+        if s["longest_is_the_move"]:
+            what = "it is the gap across the move"
+        elif s["gap_across_move_ms"] is None:
+            what = ("the gap across the move is not among the five longest "
+                    f"(under {fmt(s['gap_across_move_under_ms'])} ms)")
+        else:
+            what = ("the gap across the move: "
+                    f"{fmt(s['gap_across_move_ms'])} ms")
+        if base and base["max_gap_ms"]:
+            what += (f"; the longest gap is "
+                     f"{fmt(p2p['max_gap_ms'] / base['max_gap_ms'])}× the "
+                     "relayed row's")
+        lines.append(f"{lead}{gaps(p2p)}; {what}")
+    elif s["when"] == "before the first echo":
+        # The move's stall is then part of the first echo's wait, next to
+        # the tunnel's bring-up; the gaps after it say nothing about it.
+        lines.append(f"{lead}not measured: the tunnel moved before (or as) "
+                     "the stream's first echo came; this stream's "
+                     f"{gaps(p2p)}")
+    elif s["when"] == "after the stream":
+        lines.append(f"{lead}not measured: the tunnel moved after the "
+                     f"stream's last echo; this stream's {gaps(p2p)}")
+    else:
+        lines.append(f"{lead}unknown (no time for the move in carol's log);"
+                     f" this stream's {gaps(p2p)}")
+    for p, what in (("netport", "relayed, no path switch:"),
+                    ("direct", "direct loopback:")):
+        if st.get(p):
+            lines.append(f"  {what:34}{gaps(st[p])}")
+    lines.append("")
+    return lines
+
+
 def cmd_report(args):
     raw_file, meta_file, out_file = args
     with open(meta_file) as f:
@@ -563,9 +673,15 @@ def cmd_report(args):
     lines.append("")
 
     if meta.get("p2p_move_ms", "") != "":
+        grant = meta.get("p2p_grant_ms", "")
         lines.append("netport direct: the move from the relay to the direct "
-                     f"path took {meta['p2p_move_ms']} ms (RESUME both ways)")
+                     f"path took {meta['p2p_move_ms']} ms (RESUME both ways)"
+                     + (f", {grant} ms after the grant (grant to direct "
+                        "path)" if grant != "" else ""))
         lines.append("")
+    if meta.get("stall"):
+        meta["p2p_stall"] = _stall_summary(meta)
+        lines += _stall_lines(meta)
     lines.append("Targets (ratios from this run)")
     for t in targets:
         state = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]

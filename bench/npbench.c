@@ -20,6 +20,14 @@
  *                                  proven by a 1-byte echo, prints
  *                                  "holding N", then keeps them until
  *                                  SIGTERM or SIGINT
+ *   npbench stall PORT SECS [US]   one connection: a 64-byte message (a
+ *                                  sequence number, its send time, a
+ *                                  pattern) every US microseconds (1000)
+ *                                  for SECS seconds; checks that the echoes
+ *                                  come back in order and intact; the gaps
+ *                                  between consecutive echo arrivals (the
+ *                                  longest, with wall-clock times, and the
+ *                                  median) in milliseconds
  *
  * Written in C rather than Python so that the client's own cost (a few
  * hundred nanoseconds per round trip) stays far below what is measured,
@@ -30,6 +38,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -46,6 +55,10 @@
 #define IO_TIMEOUT_S	10
 #define ECHO_BUF	16384
 #define HOLD_BATCH	4
+#define STALL_MSG	64
+#define STALL_MAGIC	0x6e7073746c6c3634ull	/* "npstll64" */
+#define STALL_OUTBUF	(1u << 20)
+#define STALL_TOP	5
 
 static void die(const char *fmt, ...)
     __attribute__((noreturn, format(printf, 1, 2)));
@@ -537,6 +550,207 @@ cmd_hold(int port, long n)
 	return 0;
 }
 
+/* ---- the stall a stream sees (a path switch under it) ----------------- */
+
+/*
+ * A message: magic, sequence number, send time (CLOCK_MONOTONIC, ns), then
+ * a pattern that depends on the sequence number, so that a byte lost,
+ * duplicated or reordered by a replay shows as a wrong sequence number or
+ * a broken pattern.
+ */
+static void
+stall_fill(unsigned char *m, uint64_t seq, uint64_t sent_ns)
+{
+	uint64_t magic = STALL_MAGIC;
+	size_t i;
+
+	memcpy(m, &magic, 8);
+	memcpy(m + 8, &seq, 8);
+	memcpy(m + 16, &sent_ns, 8);
+	for (i = 24; i < STALL_MSG; i++)
+		m[i] = (unsigned char)(seq * 31 + i);
+}
+
+static void
+stall_check(const unsigned char *m, uint64_t want, uint64_t *sent_ns)
+{
+	uint64_t magic, seq;
+	size_t i;
+
+	memcpy(&magic, m, 8);
+	memcpy(&seq, m + 8, 8);
+	memcpy(sent_ns, m + 16, 8);
+	if (magic != STALL_MAGIC)
+		die("echo %llu: not a message of ours (stream corrupted)",
+		    (unsigned long long)want);
+	if (seq != want)
+		die("echo %llu came back as message %llu (out of order, lost "
+		    "or duplicated)", (unsigned long long)want,
+		    (unsigned long long)seq);
+	for (i = 24; i < STALL_MSG; i++)
+		if (m[i] != (unsigned char)(seq * 31 + i))
+			die("echo %llu: byte %zu corrupted",
+			    (unsigned long long)seq, i);
+}
+
+static int
+cmd_stall(int port, long secs, long interval_us)
+{
+	uint64_t total = (uint64_t)secs * 1000000u / (uint64_t)interval_us;
+	uint64_t interval = (uint64_t)interval_us * 1000u;
+	uint64_t *arr, *rtt, *gaps, t0, now, next, end, last_rx, wait;
+	uint64_t sent = 0, got = 0, sent_ns, top[STALL_TOP] = { 0 };
+	unsigned char *out, in[STALL_MSG * 256];
+	size_t out_len = 0, in_len = 0, off, ngaps, top_at[STALL_TOP] = { 0 };
+	struct timespec rt, ts;
+	struct pollfd pfd;
+	double wall0, first_ms;
+	ssize_t r;
+	size_t i, k;
+	int fd, rc;
+
+	if (total < 2)
+		die("stall: fewer than 2 messages in %ld s at %ld us", secs,
+		    interval_us);
+	if ((arr = calloc(total, sizeof(*arr))) == NULL ||
+	    (rtt = calloc(total, sizeof(*rtt))) == NULL ||
+	    (gaps = calloc(total, sizeof(*gaps))) == NULL ||
+	    (out = malloc(STALL_OUTBUF)) == NULL)
+		die("out of memory");
+	clock_gettime(CLOCK_REALTIME, &rt);
+	t0 = now_ns();
+	/* Wall-clock times are derived from the monotonic clock and one
+	 * reading of the real-time clock, so they compare with the portals'
+	 * log timestamps (CLOCK_REALTIME, UTC) and cannot jump mid-run. */
+	wall0 = (double)rt.tv_sec * 1e3 + (double)rt.tv_nsec / 1e6;
+	if ((fd = dial(port)) < 0)
+		die("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+		die("fcntl: %s", strerror(errno));
+	next = now_ns();
+	end = t0 + (uint64_t)secs * 1000000000u;
+	last_rx = next;
+	while (got < total) {
+		now = now_ns();
+		/* On schedule, not "interval after the last send": a sender
+		 * delayed by the scheduler catches up, so the messages keep
+		 * coming at the set rate whatever the path does.  While the
+		 * path is stalled they pile up in the socket and then in out;
+		 * when out is full they wait (1 MiB: 16,384 messages). */
+		while (sent < total && now >= next &&
+		    out_len + STALL_MSG <= STALL_OUTBUF) {
+			stall_fill(out + out_len, sent, now);
+			out_len += STALL_MSG;
+			sent++;
+			next += interval;
+		}
+		while (out_len > 0) {
+			r = send(fd, out, out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0 && errno == EAGAIN)
+				break;
+			if (r <= 0)
+				die("send to 127.0.0.1:%d after %llu messages: "
+				    "%s", port, (unsigned long long)sent,
+				    strerror(errno));
+			memmove(out, out + r, out_len - (size_t)r);
+			out_len -= (size_t)r;
+		}
+		pfd.fd = fd;
+		pfd.events = POLLIN | (out_len > 0 ? POLLOUT : 0);
+		pfd.revents = 0;
+		if (sent < total && out_len + STALL_MSG <= STALL_OUTBUF) {
+			wait = next > now ? next - now : 0;
+			ts.tv_sec = (time_t)(wait / 1000000000u);
+			ts.tv_nsec = (long)(wait % 1000000000u);
+		} else {
+			ts.tv_sec = 1;
+			ts.tv_nsec = 0;
+		}
+		rc = ppoll(&pfd, 1, &ts, NULL);
+		if (rc < 0 && errno != EINTR)
+			die("ppoll: %s", strerror(errno));
+		if (rc > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP))) {
+			r = recv(fd, in + in_len, sizeof(in) - in_len,
+			    MSG_DONTWAIT);
+			now = now_ns();
+			if (r == 0)
+				die("127.0.0.1:%d closed the connection after "
+				    "%llu of %llu echoes", port,
+				    (unsigned long long)got,
+				    (unsigned long long)total);
+			if (r < 0 && errno != EAGAIN && errno != EINTR)
+				die("recv from 127.0.0.1:%d after %llu echoes: "
+				    "%s", port, (unsigned long long)got,
+				    strerror(errno));
+			if (r > 0) {
+				in_len += (size_t)r;
+				last_rx = now;
+			}
+			/* Every message completed by this read arrived now. */
+			for (off = 0; in_len - off >= STALL_MSG &&
+			    got < total; off += STALL_MSG) {
+				stall_check(in + off, got, &sent_ns);
+				arr[got] = now;
+				rtt[got] = now - sent_ns;
+				got++;
+			}
+			memmove(in, in + off, in_len - off);
+			in_len -= off;
+			if (got == total && in_len > 0)
+				die("more bytes echoed than sent");
+		}
+		now = now_ns();
+		if (now - last_rx > (uint64_t)IO_TIMEOUT_S * 1000000000u &&
+		    (got < sent || now > end))
+			die("no echo from 127.0.0.1:%d for %d s (%llu of %llu "
+			    "echoes)", port, IO_TIMEOUT_S,
+			    (unsigned long long)got, (unsigned long long)sent);
+	}
+	close(fd);
+
+	/* Gaps after the first echo: its own wait is the tunnel coming up. */
+	ngaps = (size_t)total - 1;
+	for (i = 0; i < ngaps; i++) {
+		gaps[i] = arr[i + 1] - arr[i];
+		for (k = 0; k < STALL_TOP; k++) {
+			if (gaps[i] <= top[k])
+				continue;
+			memmove(top + k + 1, top + k,
+			    (STALL_TOP - k - 1) * sizeof(*top));
+			memmove(top_at + k + 1, top_at + k,
+			    (STALL_TOP - k - 1) * sizeof(*top_at));
+			top[k] = gaps[i];
+			top_at[k] = i;
+			break;
+		}
+	}
+	first_ms = (double)(arr[0] - t0) / 1e6;
+	printf("{\"sent\": %llu, \"echoes\": %llu, \"interval_us\": %ld, "
+	    "\"first_echo_ms\": %.3f, \"max_gap_ms\": %.3f, ",
+	    (unsigned long long)sent, (unsigned long long)got, interval_us,
+	    first_ms, (double)top[0] / 1e6);
+	printf("\"longest_gaps\": [");
+	for (k = 0; k < STALL_TOP && k < ngaps; k++)
+		printf("%s{\"ms\": %.3f, \"after_echo\": %zu, "
+		    "\"start_wall_ms\": %.3f, \"end_wall_ms\": %.3f}",
+		    k ? ", " : "", (double)top[k] / 1e6, top_at[k],
+		    wall0 + (double)(arr[top_at[k]] - t0) / 1e6,
+		    wall0 + (double)(arr[top_at[k] + 1] - t0) / 1e6);
+	printf("], \"start_wall_ms\": %.3f, \"first_echo_wall_ms\": %.3f, "
+	    "\"last_echo_wall_ms\": %.3f, ", wall0, wall0 + first_ms,
+	    wall0 + (double)(arr[total - 1] - t0) / 1e6);
+	qsort(gaps, ngaps, sizeof(*gaps), cmp_u64);
+	qsort(rtt, (size_t)total, sizeof(*rtt), cmp_u64);
+	printf("\"median_gap_ms\": %.3f, \"p99_gap_ms\": %.3f, "
+	    "\"rtt_p50_ms\": %.3f, \"rtt_max_ms\": %.3f}\n",
+	    pct_us(gaps, ngaps, 0.50) / 1e3, pct_us(gaps, ngaps, 0.99) / 1e3,
+	    pct_us(rtt, (size_t)total, 0.50) / 1e3,
+	    (double)rtt[total - 1] / 1e6);
+	return 0;
+}
+
 static void
 usage(void)
 {
@@ -545,7 +759,8 @@ usage(void)
 	    "       npbench rr PORT COUNT SIZE\n"
 	    "       npbench ttfb PORT COUNT\n"
 	    "       npbench cps PORT SECONDS PARALLEL\n"
-	    "       npbench hold PORT N\n");
+	    "       npbench hold PORT N\n"
+	    "       npbench stall PORT SECONDS [INTERVAL_US]\n");
 	exit(2);
 }
 
@@ -570,6 +785,10 @@ main(int argc, char **argv)
 		    parse_num(argv[4], 1, 256, "parallel"));
 	if (strcmp(argv[1], "hold") == 0 && argc == 4)
 		return cmd_hold(port, parse_num(argv[3], 1, 100000, "count"));
+	if (strcmp(argv[1], "stall") == 0 && (argc == 4 || argc == 5))
+		return cmd_stall(port, parse_num(argv[3], 1, 600, "seconds"),
+		    argc == 5 ? parse_num(argv[4], 100, 1000000,
+		    "interval (us)") : 1000);
 	usage();
 	return 2;
 }

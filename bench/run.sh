@@ -5,7 +5,8 @@
 # ssh -L, in one run, on loopback: throughput (iperf3, 1 and 4 streams),
 # 64-byte round trips, time to first byte of new connections and of a new
 # tunnel, short connections per second, memory per process and per idle
-# stream, and CPU per GiB moved and per connection.  Prints one table of
+# stream, CPU per GiB moved and per connection, and the stall a stream sees
+# while its tunnel moves from the relay to a direct path.  Prints one table of
 # medians over several runs with min-max and the ratio to direct loopback,
 # and writes it as JSON.  docs/PERFORMANCE.md explains every figure.
 #
@@ -89,6 +90,7 @@ else
 	cold_runs=5
 fi
 held=1000
+stall_secs=3		# each stall stream (npbench stall), both modes
 case $runs in
 '' | *[!0-9]* | 0) echo "bench: --runs needs a positive number" >&2; exit 2 ;;
 esac
@@ -559,6 +561,37 @@ iperf() {
 # ---- warm-up: every path works, every tunnel is up ---------------------
 
 say "warm-up: every path carries an echo and an iperf3 transfer"
+# The stall a stream sees while its tunnel changes paths.  The very first
+# connection through carol's port is a stall stream (64 bytes every ms,
+# echoes checked for order and content): it asks for the tunnel, which
+# comes up on the relay and moves to direct while the stream runs, so the
+# stream's longest time without an echo includes the move.  The relayed
+# row's first stream (no path switch: alice and bob have direct paths off)
+# and direct loopback give the longest gap the same stream sees anyway on
+# this machine.  All three run before anything else touches their ports.
+step "netport direct: first stream, ${stall_secs} s across the move"
+"$npbench" stall "$p2p_echo" "$stall_secs" >"$work/stall-p2p.json" ||
+    fail "p2p: the stall stream through port $p2p_echo failed"
+# The direct row is only that once carol's tunnel has left the relay.
+wait_for "carol's tunnel on a direct path" 20 carol \
+    log_has carol 'to portal/dave now direct: '
+# The move (RESUME both ways) and the time since the tunnel's grant, and
+# when the move was done (the log's UTC timestamp, to the millisecond):
+# the report checks that it fell inside the stall stream.
+p2p_line=$(grep -m1 -- 'to portal/dave now direct: ' "$work/carol.log")
+p2p_move_ms=$(sed -n 's/.*the move took \([0-9]*\) ms.*/\1/p' <<<"$p2p_line")
+p2p_grant_ms=$(sed -n 's/.*, \([0-9]*\) ms after the grant.*/\1/p' \
+    <<<"$p2p_line")
+p2p_direct_at=${p2p_line%% *}
+done_ "longest gap $(bl field "$work/stall-p2p.json" max_gap_ms) ms;" \
+    "moved after ${p2p_grant_ms:-?} ms"
+for path in netport direct; do
+	step "$path: first stream, ${stall_secs} s (no path switch)"
+	"$npbench" stall "${ECHO_PORT[$path]}" "$stall_secs" \
+	    >"$work/stall-$path.json" ||
+	    fail "$path: the stall stream through port ${ECHO_PORT[$path]} failed"
+	done_ "longest gap $(bl field "$work/stall-$path.json" max_gap_ms) ms"
+done
 for path in "${paths[@]}"; do
 	step "$path"
 	"$npbench" ttfb "${ECHO_PORT[$path]}" 3 >"$work/warm.json" ||
@@ -566,12 +599,6 @@ for path in "${paths[@]}"; do
 	iperf "$path" -n 32M
 	done_ "ok ($(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s)"
 done
-# The direct row is only that once carol's tunnel has left the relay.
-wait_for "carol's tunnel on a direct path" 20 carol \
-    log_has carol 'to portal/dave now direct: '
-# How long the move to direct took (RESUME both ways), from carol's log.
-p2p_move_ms=$(sed -n 's/.*to portal\/dave now direct: .*the move took \([0-9]*\) ms.*/\1/p' \
-    "$work/carol.log" | head -1)
 
 # ---- memory: idle and with 1000 idle streams ---------------------------
 
@@ -852,6 +879,11 @@ meta = {
     "socat": out(["socat", "-V"], "socat version"),
     "relay_fast_path": "$relay_fast_path",
     "p2p_move_ms": "${p2p_move_ms:-}",
+    "p2p_grant_ms": "${p2p_grant_ms:-}",
+    "p2p_direct_at": "${p2p_direct_at:-}",
+    "stall": {p: json.load(open(f"$work/stall-{p}.json"))
+              for p in ("p2p", "netport", "direct")},
+    "stall_secs": $stall_secs,
     "params": {"tput_secs": $tput_secs, "cps_secs": $cps_secs,
                "rr_count": $rr_count, "ttfb_count": $ttfb_count,
                "cpu_bytes": "$cpu_bytes", "mem_runs": $mem_runs,

@@ -10,9 +10,9 @@
  *    peer answers "paired" runs TLS with it: no third party on the path.
  *    A connection the direct listener accepted and vetted is a direct
  *    path too, already past the ticket.
- *  - punch: a direct dial to a reflexive candidate (the peer is behind
- *    NAT) leaves from this portal's direct listener port, while the peer
- *    dials ours from its own: each outgoing SYN opens the sender's NAT
+ *  - punch: a direct dial to a reflexive or public candidate (the peer
+ *    is behind NAT, or a stateful firewall) leaves from this portal's
+ *    direct listener port, while the peer dials ours from its own: each outgoing SYN opens the sender's NAT
  *    for the other's, and where the NATs keep the port (endpoint-
  *    independent mapping) the two SYNs cross and make one connection
  *    (TCP simultaneous open).  Both sides then sent a request; each reads
@@ -249,8 +249,14 @@ path_direct_new(struct tunnel *t, const struct proto_msg *g,
 	struct path *p;
 	uint16_t bind_port = 0;
 
-	/* A reflexive address: the peer is behind NAT, and punches too. */
-	if (c->kind == CAND_REFLEXIVE)
+	/*
+	 * A reflexive address: the peer is behind NAT, and punches too.  A
+	 * public one may be behind a stateful firewall that lets in only
+	 * what answers its own traffic: the peer's punch toward us is that
+	 * traffic when our SYN leaves from the port it aims at.  A peer whose
+	 * listener is open simply accepts the dial.
+	 */
+	if (c->kind == CAND_REFLEXIVE || c->kind == CAND_PUBLIC)
 		bind_port = portal_direct_port(tunnel_portal(t));
 	conf_endpoint_format(&c->ep, addr, sizeof(addr));
 	if ((p = path_ticket_new(t, g, &path_direct_kind, &c->ep, addr,

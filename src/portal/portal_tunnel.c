@@ -771,6 +771,21 @@ tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g)
 }
 
 void
+tunnel_allow_direct(struct tunnel *t)
+{
+	t->direct_off = 0;
+	t->direct_failures = 0;
+	/* The initiator asks for a fresh grant, with candidates, at once. */
+	if (t->initiator && t->state == TUN_OPEN && t->path != NULL &&
+	    strcmp(t->path->kind, "direct") != 0) {
+		log_info(&t->log, "tunnel %s to portal/%s: direct paths are "
+		    "allowed again; trying them", t->tid, t->peer);
+		t->direct_retry_ms = loop_now_ms();
+		tunnel_arm(t);
+	}
+}
+
+void
 tunnel_leave_direct(struct tunnel *t, const char *why)
 {
 	size_t i = 0;

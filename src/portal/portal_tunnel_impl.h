@@ -186,5 +186,7 @@ void	tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g);
 /* The policy turned direct paths off: a tunnel on a direct path gives it
  * up and resumes on a relay path. */
 void	tunnel_leave_direct(struct tunnel *t, const char *why);
+/* The policy allows them again: the initiator tries them at once. */
+void	tunnel_allow_direct(struct tunnel *t);
 
 #endif

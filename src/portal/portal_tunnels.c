@@ -419,6 +419,8 @@ portal_tunnel_rules_changed(struct portal *p)
 		if (!t->direct_off && portal_peer_direct_off(p, t->peer))
 			tunnel_leave_direct(t, "a rule with this peer now "
 			    "says direct: off");
+		else if (t->direct_off && !portal_peer_direct_off(p, t->peer))
+			tunnel_allow_direct(t);
 		if (t->state == TUN_CLOSED)
 			continue;
 		TAILQ_FOREACH_SAFE(s, &t->waiting, qentry, snext)

@@ -19,7 +19,8 @@
 #   4. The tunnel is direct again (the next retry); the policy gains
 #      direct: off on one rule between the two portals: the tunnel leaves
 #      its direct path for a relay path, status says why, and an echo
-#      still works.
+#      still works.  With direct: off gone again, the tunnel goes back to a
+#      direct path at once.
 #   5. Rule up, under which the tunnel was made, is removed, and the relay
 #      restarted under an open echo stream: the tunnel asks for its new
 #      path under rule echo, and the stream carries on.
@@ -145,6 +146,17 @@ echo_once "back on the relay " || np_fail "echo failed after the policy change"
 grep -q 'not direct: the policy keeps tunnels between these portals on relays' \
     "$NP_TMP/st3.txt" || np_fail "status does not say the policy keeps the tunnel relayed"
 np_wait_log hub 'tunnel granted: rule up, .*resuming [0-9a-f]{32} \(direct: off by policy\)'
+
+np_step "direct: off removed: the tunnel goes back to a direct path"
+n_direct=$(np_log_count pa 'now direct: ')
+{
+	echo "rules:"
+	np_dp_rule up pa "$port_up" pb "$sink_port"
+	np_dp_rule echo pa "$port_echo" pb "$echo_port"
+} | np_policy
+np_wait_log pa 'direct paths are allowed again; trying them' 15
+np_wait_log_more pa 'now direct: ' "$n_direct" 15
+echo_once "direct again " || np_fail "echo failed back on a direct path"
 
 np_step "rule up removed, relay restarted: the tunnel resumes under rule echo"
 {

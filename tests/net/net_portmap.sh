@@ -19,73 +19,12 @@
 #   - when pa and pn stop, their mappings are gone from the router.
 . "$(dirname "$0")/netlib.sh"
 
-for tool in miniupnpd nft upnpc; do
-	command -v "$tool" >/dev/null 2>&1 ||
-	    np_fail "$tool is missing (bash scripts/setup.sh installs it)"
-done
 
 np_step "topology: rA masq with hosts A and A2 and miniupnpd, rB masq"
 nl_topo masq masq
 nl_lan_host rA A2 10.1.0.3
-ip -n "${NL_PREFIX}srv" addr add 203.0.113.11/24 dev eth0
-nl_help srv stun stun 203.0.113.10 203.0.113.11
-np_wait_log stun '^stun ready$'
-
-# The router's own firewall, as on a home router with UPnP: ports it maps
-# are let through (conntrack state DNAT), and the STUN server's answers
-# from its second address and port reach miniupnpd.
-nl_ipt rA -I FORWARD 2 -i wan0 -o lan0 -m conntrack --ctstate DNAT -j ACCEPT
-nl_ipt rA -I INPUT 1 -i wan0 -p udp -s 203.0.113.10/31 --sport 3478:3479 \
-    -j ACCEPT
-# miniupnpd's nftables chains (it adds its rules there, and creates none).
-nl_x rA nft -f - <<'EOF' || np_fail "nft: cannot create miniupnpd's table"
-table inet miniupnpd {
-	chain forward {
-		type filter hook forward priority 0; policy accept;
-		jump miniupnpd
-	}
-	chain miniupnpd {
-	}
-	chain prerouting {
-		type nat hook prerouting priority -100; policy accept;
-		jump prerouting_miniupnpd
-	}
-	chain postrouting {
-		type nat hook postrouting priority 100; policy accept;
-		jump postrouting_miniupnpd
-	}
-	chain prerouting_miniupnpd {
-	}
-	chain postrouting_miniupnpd {
-	}
-}
-EOF
-cat >"$NP_TMP/miniupnpd.conf" <<EOF
-ext_ifname=wan0
-listening_ip=lan0
-http_port=0
-enable_natpmp=yes
-enable_upnp=yes
-ext_perform_stun=yes
-ext_stun_host=203.0.113.10
-ext_stun_port=3478
-upnp_table_name=miniupnpd
-upnp_nat_table_name=miniupnpd
-upnp_forward_chain=miniupnpd
-upnp_nat_chain=prerouting_miniupnpd
-upnp_nat_postrouting_chain=postrouting_miniupnpd
-secure_mode=yes
-system_uptime=yes
-lease_file=$NP_TMP/miniupnpd.leases
-uuid=3b2c4f6e-1d2a-4b7c-9e8f-0a1b2c3d4e5f
-allow 1024-65535 10.1.0.0/24 1024-65535
-deny 0-65535 0.0.0.0/0 0-65535
-EOF
-nl_start rA upnpd miniupnpd -d -f "$NP_TMP/miniupnpd.conf" \
-    -P "$NP_TMP/miniupnpd.pid"
-np_wait_log upnpd 'Port forwarding is now enabled' 20
-np_wait_log upnpd 'HTTP listening on port'
-np_no_log upnpd 'Port forwarding is impossible|restrictive'
+nl_stun
+nl_miniupnpd rA
 
 np_dp_pki pn
 {
@@ -177,7 +116,7 @@ if grep -q 'dnat' "$NP_TMP/nat.txt"; then
 	np_fail "rA still forwards ports: $(cat "$NP_TMP/nat.txt")"
 fi
 
-for d in pb r1 hub echo_a echo_a2 upnpd stun; do
+for d in pb r1 hub echo_a echo_a2 upnpd-rA stun; do
 	np_stop "$d"
 done
 np_pass "UPnP and NAT-PMP mappings on miniupnpd: direct paths through two NATs, mappings removed on exit"

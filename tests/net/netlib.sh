@@ -682,14 +682,14 @@ nl_rss() {
 	awk '/^VmRSS:/ { print $2 }' "/proc/${NP_PID[$1]}/status"
 }
 
-# nl_echo_round ROLE PORT: from ROLE, 8 MiB through an echo server behind
-# 127.0.0.1:PORT, sent and read back at once; fails the test unless the
-# same bytes come back.
+# nl_echo_round ROLE PORT [KIB]: from ROLE, KIB KiB (default 8 MiB)
+# through an echo server behind 127.0.0.1:PORT, sent and read back at
+# once; fails the test unless the same bytes come back.
 nl_echo_round() {
-	nl_x "$1" "$NL_PY" - "$2" <<'EOF' || np_fail "echo of 8 MiB through port $2 in $1 failed"
+	nl_x "$1" "$NL_PY" - "$2" "${3:-8192}" <<'EOF' || np_fail "echo of ${3:-8192} KiB through port $2 in $1 failed"
 import hashlib, socket, sys, threading
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=30)
-data = hashlib.sha256(b"round").digest() * (8 * 1024 * 1024 // 32)
+data = hashlib.sha256(b"round").digest() * (int(sys.argv[2]) * 1024 // 32)
 def send():
     s.sendall(data)
     s.shutdown(socket.SHUT_WR)
@@ -703,4 +703,77 @@ while True:
 sys.exit(0 if bytes(got) == data else "echo returned %d of %d bytes" %
          (len(got), len(data)))
 EOF
+}
+
+# nl_stun: a STUN server (nethelp.py stun) on srv's 203.0.113.10 and a
+# second address, 203.0.113.11, answering from either as asked (RFC 5780
+# CHANGE-REQUEST): what miniupnpd needs to see that nothing filters a
+# router's reserved public address.  Call it once, before nl_miniupnpd.
+nl_stun() {
+	ip -n "${NL_PREFIX}srv" addr add 203.0.113.11/24 dev eth0
+	nl_help srv stun stun 203.0.113.10 203.0.113.11
+	np_wait_log stun '^stun ready$'
+}
+
+# nl_miniupnpd ROUTER: Debian's miniupnpd on ROUTER (UPnP-IGD and NAT-PMP
+# on lan0), as process upnpd-ROUTER; waits until port forwarding is on.
+# The router then lets mapped ports through (conntrack state DNAT), and
+# STUN answers reach it, as on a home router.
+nl_miniupnpd() {
+	local r=$1 conf=$NP_TMP/miniupnpd-$1.conf
+	command -v miniupnpd >/dev/null && command -v nft >/dev/null ||
+	    np_fail "miniupnpd or nft is missing (bash scripts/setup.sh installs them)"
+	nl_ipt "$r" -I FORWARD 2 -i wan0 -o lan0 -m conntrack --ctstate DNAT \
+	    -j ACCEPT
+	nl_ipt "$r" -I INPUT 1 -i wan0 -p udp -s 203.0.113.10/31 \
+	    --sport 3478:3479 -j ACCEPT
+	# miniupnpd's nftables chains: it adds its rules there, creates none.
+	nl_x "$r" nft -f - <<'EOF' || np_fail "nft: cannot create miniupnpd's table in $r"
+table inet miniupnpd {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		jump miniupnpd
+	}
+	chain miniupnpd {
+	}
+	chain prerouting {
+		type nat hook prerouting priority -100; policy accept;
+		jump prerouting_miniupnpd
+	}
+	chain postrouting {
+		type nat hook postrouting priority 100; policy accept;
+		jump postrouting_miniupnpd
+	}
+	chain prerouting_miniupnpd {
+	}
+	chain postrouting_miniupnpd {
+	}
+}
+EOF
+	cat >"$conf" <<EOF
+ext_ifname=wan0
+listening_ip=lan0
+http_port=0
+enable_natpmp=yes
+enable_upnp=yes
+ext_perform_stun=yes
+ext_stun_host=203.0.113.10
+ext_stun_port=3478
+upnp_table_name=miniupnpd
+upnp_nat_table_name=miniupnpd
+upnp_forward_chain=miniupnpd
+upnp_nat_chain=prerouting_miniupnpd
+upnp_nat_postrouting_chain=postrouting_miniupnpd
+secure_mode=yes
+system_uptime=yes
+lease_file=$NP_TMP/miniupnpd-$r.leases
+uuid=3b2c4f6e-1d2a-4b7c-9e8f-$(printf '%012x' "$RANDOM$RANDOM")
+allow 1024-65535 ${NL_LAN[$r]}.0/24 1024-65535
+deny 0-65535 0.0.0.0/0 0-65535
+EOF
+	nl_start "$r" "upnpd-$r" miniupnpd -d -f "$conf" \
+	    -P "$NP_TMP/miniupnpd-$r.pid"
+	np_wait_log "upnpd-$r" 'Port forwarding is now enabled' 20
+	np_wait_log "upnpd-$r" 'HTTP listening on port'
+	np_no_log "upnpd-$r" 'Port forwarding is impossible|restrictive'
 }
