@@ -492,6 +492,42 @@ def _stall_lines(meta):
     return lines
 
 
+def _gap_across(st, at):
+    """The gap of stall stream st that spans the time at (UTC ms), as a
+    phrase: its length, or that it is not among the five longest."""
+    if at is None:
+        return "not placed (no time in the log)"
+    if at < st["first_echo_wall_ms"] or at > st["last_echo_wall_ms"]:
+        return "not measured (outside the stream)"
+    for g in st["longest_gaps"]:
+        if g["start_wall_ms"] <= at + 1 and g["end_wall_ms"] >= at:
+            return f"{fmt(g['ms'])} ms without an echo"
+    return (f"under {fmt(st['longest_gaps'][-1]['ms'])} ms (not among the "
+            "stream's five longest gaps)")
+
+
+def _switch_lines(meta):
+    st = meta["stall_switch"]
+    relay_at = _utc_ms(meta.get("switch_relay_at", ""))
+    direct_at = _utc_ms(meta.get("switch_direct_at", ""))
+    meta["p2p_switch"] = {
+        "direct_to_relay": _gap_across(st, relay_at),
+        "relay_to_direct": _gap_across(st, direct_at),
+        "max_gap_ms": st["max_gap_ms"], "median_gap_ms": st["median_gap_ms"],
+    }
+    s = meta["p2p_switch"]
+    return ["Path switches under a running stream (npbench stall, "
+            f"{meta.get('switch_secs', '?')} s; the policy's direct: off "
+            "moves carol's tunnel to the relay, and back to direct when "
+            "removed)",
+            f"  {'direct → relay:':34}{s['direct_to_relay']}",
+            f"  {'relay → direct:':34}{s['relay_to_direct']}",
+            f"  {'the whole stream:':34}longest gap {fmt(s['max_gap_ms'])} "
+            f"ms, median gap {fmt(s['median_gap_ms'])} ms over "
+            f"{st['echoes']} echoes",
+            ""]
+
+
 def cmd_report(args):
     raw_file, meta_file, out_file = args
     with open(meta_file) as f:
@@ -682,6 +718,8 @@ def cmd_report(args):
     if meta.get("stall"):
         meta["p2p_stall"] = _stall_summary(meta)
         lines += _stall_lines(meta)
+    if meta.get("stall_switch"):
+        lines += _switch_lines(meta)
     lines.append("Targets (ratios from this run)")
     for t in targets:
         state = {True: "met", False: "MISSED", None: "n/a"}[t["met"]]

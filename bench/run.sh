@@ -341,8 +341,10 @@ rules:
     service: dave
     target: 127.0.0.1:$p_iperf
 EOF
+# The policy is polled often: the bench switches carol's tunnel between
+# paths by editing it (direct: off), under a running stream.
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
-    "$p_server" "$work"; } >server.yaml
+    "$p_server" "$work"; printf 'policy_poll: 200ms\n'; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\nfast_path: %s\n' \
     "$p_server" "$p_relay" "$relay_fast_path"; } >relay.yaml
 # The netport row measures the relayed path: no direct paths for alice and
@@ -592,6 +594,35 @@ for path in netport direct; do
 	    fail "$path: the stall stream through port ${ECHO_PORT[$path]} failed"
 	done_ "longest gap $(bl field "$work/stall-$path.json" max_gap_ms) ms"
 done
+# Two path switches under one running stream: direct: off on carol's
+# rules moves her tunnel from its direct path to the relay, and taking it
+# away moves it back to a direct path.  The log lines' timestamps place
+# each switch among the stream's longest gaps (the report does that).
+switch_secs=8
+step "netport direct: a ${switch_secs} s stream across two path switches"
+"$npbench" stall "$p2p_echo" "$switch_secs" >"$work/stall-switch.json" &
+switch_pid=$!
+n_relay=$(log_count carol 'to portal/dave resumed via relay ')
+n_direct=$(log_count carol 'to portal/dave now direct: ')
+cp policy.yaml policy-auto.yaml
+sed 's/^    service: dave$/    service: dave\n    direct: "off"/' \
+    policy-auto.yaml >policy-off.yaml
+# A second of stream before the first switch: the scenario's timing (the
+# report places each switch in the stream by its time, or says it missed).
+sleep 1
+mv policy-off.yaml policy.yaml
+wait_for "carol's tunnel on the relay" 15 carol \
+    log_more carol 'to portal/dave resumed via relay ' "$n_relay"
+cp policy-auto.yaml policy.yaml.new
+mv policy.yaml.new policy.yaml
+wait_for "carol's tunnel direct again" 15 carol \
+    log_more carol 'to portal/dave now direct: ' "$n_direct"
+wait "$switch_pid" || fail "the stream across the path switches failed"
+switch_relay_at=$(grep -- 'to portal/dave resumed via relay ' carol.log |
+    sed -n "$((n_relay + 1))p" | cut -d' ' -f1)
+switch_direct_at=$(grep -- 'to portal/dave now direct: ' carol.log |
+    sed -n "$((n_direct + 1))p" | cut -d' ' -f1)
+done_ "longest gap $(bl field "$work/stall-switch.json" max_gap_ms) ms"
 for path in "${paths[@]}"; do
 	step "$path"
 	"$npbench" ttfb "${ECHO_PORT[$path]}" 3 >"$work/warm.json" ||
@@ -884,6 +915,10 @@ meta = {
     "stall": {p: json.load(open(f"$work/stall-{p}.json"))
               for p in ("p2p", "netport", "direct")},
     "stall_secs": $stall_secs,
+    "stall_switch": json.load(open("$work/stall-switch.json")),
+    "switch_secs": $switch_secs,
+    "switch_relay_at": "${switch_relay_at:-}",
+    "switch_direct_at": "${switch_direct_at:-}",
     "params": {"tput_secs": $tput_secs, "cps_secs": $cps_secs,
                "rr_count": $rr_count, "ttfb_count": $ttfb_count,
                "cpu_bytes": "$cpu_bytes", "mem_runs": $mem_runs,
