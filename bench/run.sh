@@ -344,7 +344,8 @@ EOF
 # The policy is polled often: the bench switches carol's tunnel between
 # paths by editing it (direct: off), under a running stream.
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
-    "$p_server" "$work"; printf 'policy_poll: 200ms\n'; } >server.yaml
+    "$p_server" "$work"; printf 'policy_poll: 200ms\n'
+  printf 'stun:\n  listen: 127.0.0.1:0\n'; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\nfast_path: %s\n' \
     "$p_server" "$p_relay" "$relay_fast_path"; } >relay.yaml
 # The netport row measures the relayed path: no direct paths for alice and

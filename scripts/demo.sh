@@ -86,8 +86,9 @@ rules:
     service: bob
     target: 127.0.0.1:$p_web
 POLICY
+# STUN on loopback too (by default the server answers it on UDP 3478).
 { tls server-srv; printf 'listen: 127.0.0.1:%s\npolicy: %s/policy.yaml\n' \
-    "$p_server" "$work"; } >server.yaml
+    "$p_server" "$work"; printf 'stun:\n  listen: 127.0.0.1:0\n'; } >server.yaml
 { tls relay-relay-1; printf 'server: 127.0.0.1:%s\nlisten: 127.0.0.1:%s\n' \
     "$p_server" "$p_relay"; } >relay.yaml
 # Direct paths are tried on loopback only (by default a portal tells its

@@ -204,6 +204,13 @@ status_print_portal_direct(const json_t *d)
 		printf("none: %s\n", status_str(pm, "why"));
 	else
 		printf("%s\n", state);
+	pm = json_object_get(d, "udp");
+	if (json_is_object(pm) && json_object_get(pm, "reflexive") != NULL)
+		printf("  reflexive UDP address: %s (STUN, local port %lld)\n",
+		    status_str(pm, "reflexive"), status_int(pm, "local_port"));
+	else if (json_is_object(pm))
+		printf("  reflexive UDP address: none: %s\n",
+		    status_str(pm, "why"));
 }
 
 static void
@@ -284,6 +291,10 @@ status_print_server(const json_t *o)
 	    status_str(policy, "file"), status_int(policy, "rules"),
 	    status_int(policy, "generation"), status_int(o, "handshaking"),
 	    json_is_true(json_object_get(o, "stopping")) ? "; stopping" : "");
+	if ((a = json_object_get(o, "stun")) != NULL)
+		printf("  STUN on UDP port %lld: %lld answered, %lld dropped\n",
+		    status_int(a, "port"), status_int(a, "answered"),
+		    status_int(a, "dropped"));
 	list = json_object_get(o, "portals");
 	printf("  portals (%zu):\n", json_array_size(list));
 	json_array_foreach(list, i, e)

@@ -381,7 +381,8 @@ np_server_conf() {
 	# shellcheck disable=SC2046
 	np__conf "$NP_TMP/$name.yaml" $(np__tls server "$name") \
 	    listen=127.0.0.1:0 policy="$NP_TMP/policy.yaml" policy_poll=100ms \
-	    keepalive=200ms dead_timeout=1s handshake_timeout=2s "$@"
+	    keepalive=200ms dead_timeout=1s handshake_timeout=2s \
+	    stun.listen=127.0.0.1:0 "$@"
 }
 
 # np_relay_conf NAME [KEY=VALUE...]: relay-NAME, dialling $NP_SERVER_ADDR.

@@ -108,6 +108,30 @@ net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
 }
 
 int
+net_bind_udp(const struct conf_endpoint *ep)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r, zero = 0;
+
+	if ((r = net_resolve(ep, SOCK_DGRAM, &ss, &len)) != 0)
+		return r;
+	fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0)
+		return -errno;
+	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
+	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+int
 net_bind_shared_port(int fd, int family, uint16_t port)
 {
 	struct sockaddr_storage ss;

@@ -32,6 +32,12 @@ int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
  */
 int	net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
 	    __attribute__((warn_unused_result));
+/*
+ * A non-blocking, close-on-exec UDP socket bound to ep ("[::]" takes IPv4
+ * too); the fd, or -errno / NP_ENOTFOUND.
+ */
+int	net_bind_udp(const struct conf_endpoint *ep)
+	    __attribute__((warn_unused_result));
 /* Binds fd (family AF_INET or AF_INET6) to the any address and port,
  * sharing the port with such a listener; 0 or -errno. */
 int	net_bind_shared_port(int fd, int family, uint16_t port);

@@ -58,7 +58,8 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	    A(software) | A(advertise) | A(capacity) | A(candidates),
 	    A(software) },
 	[PROTO_WELCOME] = { "WELCOME",
-	    A(keepalive_ms) | A(dead_ms) | A(time_ms) | A(ticket_key),
+	    A(keepalive_ms) | A(dead_ms) | A(time_ms) | A(ticket_key) |
+	    A(stun_port),
 	    A(keepalive_ms) | A(dead_ms) | A(time_ms) },
 	[PROTO_PING] = { "PING", A(nonce) | A(time_ms), A(nonce) },
 	[PROTO_PONG] = { "PONG", A(nonce) | A(time_ms), A(nonce) },

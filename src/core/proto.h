@@ -128,7 +128,8 @@ enum proto_ipproto {
 	X(26, mode,        U16,   0)					\
 	X(27, resume,      FIXED, PROTO_TUNNEL_ID_LEN)			\
 	X(28, candidates,  STRS,  PROTO_CANDIDATE_MAX)			\
-	X(29, direct_off,  U8,    0)
+	X(29, direct_off,  U8,    0)					\
+	X(30, stun_port,   U16,   0)
 
 #define PROTO_SLOT_U8(f, lim)	uint8_t f;
 #define PROTO_SLOT_U16(f, lim)	uint16_t f;

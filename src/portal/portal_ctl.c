@@ -314,11 +314,13 @@ portal_ctl_candidates_changed(struct portal *p)
 	portal_ctl_send_candidates(p);
 }
 
-/* WELCOME: a change that came after HELLO was built is sent now. */
+/* WELCOME: a change that came after HELLO was built is sent now; the
+ * reflexive UDP address is asked for. */
 static void
 portal_ctl_up(struct ctl_client *cc, const struct proto_msg *m, void *arg)
 {
 	portal_ctl_send_candidates(arg);
+	portal_stun_session_up(arg, m->stun_port);
 }
 
 uint32_t

@@ -9,6 +9,7 @@
  *	portal_path_*.c   paths: TLS over a socket; through a relay or direct
  *	portal_direct.c   the direct listener: vets tickets, then paths
  *	portal_portmap.c  a port mapped on the router (NAT-PMP, UPnP)
+ *	portal_stun.c     the reflexive UDP address, by STUN to the server
  *	portal_stream.c   streams: application sockets, flow control
  *	portal_status.c   what `netport status` shows
  * Everything runs on the main loop, but for the port-mapping worker
@@ -99,6 +100,7 @@ struct portal {
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
 	struct portal_direct	*direct;	/* direct listener; NULL: off */
 	struct portal_portmap	*portmap;	/* NULL: off */
+	struct portal_stun	*stun;		/* NULL: none yet */
 	unsigned		 candidates_gen;  /* bumped on each change */
 	unsigned		 candidates_sent; /* the one the server has */
 	uint64_t		 started_ms;
@@ -153,6 +155,15 @@ size_t	portal_portmap_candidates(const struct portal *p,
 	    struct candidate *out, size_t max);
 /* The mapping's state for `netport status` (a new JSON object). */
 struct json_t *portal_portmap_status(const struct portal *p);
+
+/* portal_stun.c */
+struct portal_stun;
+/* The control session is up (WELCOME told stun_port, 0: none): asks the
+ * server for this portal's reflexive UDP address, and keeps it fresh. */
+void	portal_stun_session_up(struct portal *p, uint16_t stun_port);
+void	portal_stun_stop(struct portal *p);
+/* For `netport status`: a new JSON value (null when never asked). */
+struct json_t *portal_stun_status(const struct portal *p);
 
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */

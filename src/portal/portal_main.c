@@ -227,6 +227,7 @@ out:
 		portal_tunnel_close_all(&p, "portal stopped");
 		portal_direct_stop(&p);
 		portal_portmap_stop(&p);
+		portal_stun_stop(&p);
 	}
 	loop_timer_free(p.drain_timer);
 	loop_free(p.loop);

@@ -38,7 +38,15 @@
 	X(max_unauth, INT, "max_unauth", "1024", 1, 1000000, NULL,	\
 	    "most connections that have not finished the TLS handshake and HELLO, in total; at the cap the oldest is closed") \
 	X(max_unauth_per_source, INT, "max_unauth_per_source", "64", 1, 1000000, NULL, \
-	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed")
+	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed") \
+	X(stun_mode, ENUM, "stun.mode", "on", 0, 0, "on|off",		\
+	    "on: answer STUN Binding requests (RFC 5389) on stun.listen, so that portals learn their reflexive UDP address; the port is told to portals in WELCOME") \
+	X(stun_listen, ENDPOINT, "stun.listen", "[::]:3478", 0, 65535, NULL, \
+	    "address and UDP port of the STUN responder ([::] takes IPv4 too; port 0 picks a free port); if it cannot be bound, the server runs without it and says so")
+
+/* Values of stun.mode. */
+#define SERVER_STUN_ON		0
+#define SERVER_STUN_OFF		1
 
 CONF_STRUCT(server_conf, SERVER_CONF_KEYS);
 

@@ -21,6 +21,7 @@
 #include "core/loop.h"
 #include "core/policy.h"
 #include "core/proto.h"
+#include "core/stun_server.h"
 #include "core/ticket.h"
 #include "core/unauth.h"
 #include "server/server_conf.h"
@@ -87,6 +88,7 @@ struct server {
 	size_t			 nsessions;
 	int			 stopping;
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	struct stun_server	*stun;		/* NULL: off */
 	uint64_t		 started_ms;
 };
 

@@ -238,6 +238,18 @@ server_setup(struct server *srv)
 		    np_strerror(r));
 		return r;
 	}
+	if (srv->conf->stun_mode == SERVER_STUN_ON) {
+		srv->stun = stun_server_start(srv->loop, &srv->conf->stun_listen,
+		    &r);
+		if (srv->stun == NULL)
+			log_warn(NULL, "no STUN: cannot listen on UDP %s:%u: %s; "
+			    "portals learn no reflexive UDP address",
+			    srv->conf->stun_listen.host,
+			    srv->conf->stun_listen.port, np_strerror(r));
+		else
+			log_info(NULL, "answering STUN on UDP port %u",
+			    stun_server_port(srv->stun));
+	}
 	if ((r = loop_on_signal(srv->loop, SIGHUP, server_sighup_cb,
 	    srv)) != 0 ||
 	    (r = loop_on_signal(srv->loop, SIGTERM, server_stop_cb, srv)) != 0 ||
@@ -270,6 +282,7 @@ server_teardown(struct server *srv)
 	if (srv->loop)
 		server_close_all(srv, "server shutting down");
 	listener_free(srv->listener);
+	stun_server_free(srv->stun);
 	unauth_free(srv->unauth);
 	logsum_free(srv->unauth_log);
 	loop_timer_free(srv->poll_timer);

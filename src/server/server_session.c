@@ -91,6 +91,8 @@ server_send_welcome(struct server *srv, struct server_peer *p, int relay)
 	if (relay)
 		memcpy(m.ticket_key, srv->ticket_key.pub,
 		    sizeof(m.ticket_key));
+	else if (srv->stun != NULL)
+		m.stun_port = stun_server_port(srv->stun);
 	(void)ctl_conn_send(p->conn, &m);
 }
 

@@ -64,6 +64,15 @@ server_status_json(void *arg)
 			json_array_append_new(relays, server_status_relay(p));
 	json_object_set_new(root, "portals", portals);
 	json_object_set_new(root, "relays", relays);
+	if (srv->stun != NULL) {
+		struct stun_server_stats st;
+
+		stun_server_stats(srv->stun, &st);
+		json_object_set_new(root, "stun", json_pack("{s:i, s:I, s:I}",
+		    "port", (int)stun_server_port(srv->stun),
+		    "answered", (json_int_t)st.answered,
+		    "dropped", (json_int_t)st.dropped));
+	}
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;

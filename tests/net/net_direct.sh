@@ -11,6 +11,7 @@
 # and an echo server on each of B, A2, C and the public host.
 #
 # Checks:
+#   - pa learns its reflexive UDP address (rA's) from the server by STUN;
 #   - pa -> pb, both behind NAT with no port mapping: the direct attempts
 #     (lan addresses that are unreachable, reflexive addresses with no
 #     mapping) fail, the tunnel stays on the relay and works; netport
@@ -63,6 +64,8 @@ np_step "pa -> pb, both behind NAT: the tunnel stays on the relay"
 round 7001
 np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb up via relay '
 np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb stays on relay .*: no direct path' 20
+# STUN to the server: pa's UDP mapping on rA (MASQUERADE keeps the port).
+np_wait_log pa 'STUN: reflexive UDP address 203\.0\.113\.101:[0-9]+ \(local port [0-9]+\)'
 NETPORT=$(nl_netport A) "$NETPORT" status -c "$NP_TMP/pa.yaml" >"$NP_TMP/st.txt" 2>&1 ||
     np_fail "netport status failed: $(cat "$NP_TMP/st.txt")"
 sed -n '/ pb /,/^  [0-9a-f]/p' "$NP_TMP/st.txt" | sed 's/^/    /'
@@ -70,6 +73,8 @@ grep -q 'reflexive 203\.0\.113\.102:' "$NP_TMP/st.txt" ||
     np_fail "no attempt at pb's reflexive address in status"
 grep -q 'lan 10\.2\.0\.2:' "$NP_TMP/st.txt" ||
     np_fail "no attempt at pb's LAN address in status"
+grep -Eq 'reflexive UDP address: 203\.0\.113\.101:[0-9]+ \(STUN' "$NP_TMP/st.txt" ||
+    np_fail "pa's status shows no reflexive UDP address"
 np_no_log pa 'to portal/pb now direct'
 round 7001
 

@@ -590,11 +590,13 @@ nl_netport() {
 }
 
 # nl_server [KEY=VALUE...]: server hub in srv, listening on
-# 203.0.113.10:443, with timings that suit impaired links; sets
+# 203.0.113.10:443 (STUN on UDP 3480: nl_stun takes 3478 and 3479), with
+# timings that suit impaired links; sets
 # NP_SERVER_ADDR.
 nl_server() {
 	np_server_conf hub listen=203.0.113.10:443 keepalive=1s \
-	    dead_timeout=5s handshake_timeout=5s "$@"
+	    dead_timeout=5s handshake_timeout=5s \
+	    stun.listen=203.0.113.10:3480 "$@"
 	NETPORT=$(nl_netport srv) np_start_server hub
 }
 
