@@ -322,6 +322,10 @@ METRICS = [
      "received", "kpps", "hi"),
     ("udp_loss", "UDP (iperf3 -u, 1400-byte datagrams, unlimited rate)",
      "lost", "%", "lo"),
+    ("udp500_mbps", "UDP (iperf3 -u, 1400-byte datagrams, 500 Mbit/s "
+     "offered)", "received", "Mbit/s", "hi"),
+    ("udp500_loss", "UDP (iperf3 -u, 1400-byte datagrams, 500 Mbit/s "
+     "offered)", "lost", "%", "lo"),
 ]
 
 PROC_METRICS = [

@@ -340,6 +340,12 @@ rules:
     listen: 127.0.0.1:$p2p_iperf
     service: dave
     target: 127.0.0.1:$p_iperf
+  - name: p2p-iperf-udp
+    protocol: udp
+    client: carol
+    listen: 127.0.0.1:$p2p_iperf
+    service: dave
+    target: 127.0.0.1:$p_iperf
 EOF
 # The policy is polled often: the bench switches carol's tunnel between
 # paths by editing it (direct: off), under a running stream.
@@ -729,14 +735,19 @@ m_tput() {	# PATH STREAMS METRIC
 	rec "$3" "$1" "" "$gbps"
 	done_ "$(printf '%.2f' "$gbps") Gbit/s"
 }
-m_udp() {	# PATH: iperf3 -u, unlimited rate (only direct and netport
-		# carry UDP)
-	local mbps kpps loss
-	iperf "$1" -u -b 0 -l 1400 -t "$tput_secs"
+m_udp() {	# PATH [RATE]: iperf3 -u, unlimited rate (0) or RATE (such as
+		# 500M); only direct and the netport rows carry UDP
+	local mbps kpps loss rate=${2:-0}
+	iperf "$1" -u -b "$rate" -l 1400 -t "$tput_secs"
 	read -r mbps kpps loss < <(bl iperf-udp "$work/iperf.json" 1400)
-	rec udp_mbps "$1" "" "$mbps"
-	rec udp_kpps "$1" "" "$kpps"
-	rec udp_loss "$1" "" "$loss"
+	if [ "$rate" = 0 ]; then
+		rec udp_mbps "$1" "" "$mbps"
+		rec udp_kpps "$1" "" "$kpps"
+		rec udp_loss "$1" "" "$loss"
+	else
+		rec udp500_mbps "$1" "" "$mbps"
+		rec udp500_loss "$1" "" "$loss"
+	fi
 	done_ "$mbps Mbit/s, $kpps kpps, $loss% lost"
 }
 m_cpu() {
@@ -786,9 +797,15 @@ for ((run = 1; run <= runs; run++)); do
 		step "round $run/$runs  iperf3 4 streams   $path"
 		m_tput "$path" 4 tput4
 	done
-	for path in direct netport; do
+	for path in direct netport p2p; do
 		step "round $run/$runs  UDP, unlimited rate $path"
 		m_udp "$path"
+	done
+	# A fixed offered rate, the same for every row, so that loss can be
+	# compared where no row is saturated by its generator alone.
+	for path in direct netport p2p; do
+		step "round $run/$runs  UDP, 500 Mbit/s    $path"
+		m_udp "$path" 500M
 	done
 	for path in "${order[@]}"; do
 		step "round $run/$runs  CPU per GiB ($cpu_bytes) $path"
