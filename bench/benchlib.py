@@ -298,6 +298,7 @@ PATHS = [
     ("direct", "direct loopback"),
     ("netport", "netport portal→relay→portal"),
     ("p2p", "netport direct portal→portal"),
+    ("quic", "netport direct over QUIC"),
     ("stunnel", "stunnel→socat→stunnel"),
     ("ssh", "ssh -L (aes128-gcm)"),
 ]
@@ -349,6 +350,8 @@ PROCS = [
     ("netport", "service", "netport service portal"),
     ("p2p", "client", "netport direct, client portal"),
     ("p2p", "service", "netport direct, service portal"),
+    ("quic", "client", "netport QUIC, client portal"),
+    ("quic", "service", "netport QUIC, service portal"),
     ("stunnel", "client", "stunnel client"),
     ("stunnel", "socat", "socat + forked children (sum)"),
     ("stunnel", "server", "stunnel server"),
@@ -358,6 +361,7 @@ PROCS = [
     ("direct", "machine", "whole machine, direct loopback"),
     ("netport", "machine", "whole machine, netport"),
     ("p2p", "machine", "whole machine, netport direct"),
+    ("quic", "machine", "whole machine, netport QUIC"),
     ("stunnel", "machine", "whole machine, stunnel chain"),
     ("ssh", "machine", "whole machine, ssh -L"),
 ]

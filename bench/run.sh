@@ -293,13 +293,14 @@ say "starting everything on loopback in $work"
 # path's short connections leave behind never slow another path's connects.
 read -r e_direct e_netport e_stunnel e_ssh p_iperf p_server p_relay np_echo \
     np_iperf st_echo st_iperf so_echo so_iperf sts_echo sts_iperf p_sshd \
-    ssh_echo ssh_iperf e_p2p p2p_echo p2p_iperf < <(bl ports 21)
+    ssh_echo ssh_iperf e_p2p p2p_echo p2p_iperf e_quic quic_echo quic_iperf \
+    < <(bl ports 24)
 
 cd "$work"
 export NETPORT_CA_DIR=$work/ca
 "$np" ca init --name "bench CA" >/dev/null
 for cert in "server srv" "relay relay-1" "portal alice" "portal bob" \
-    "portal carol" "portal dave" \
+    "portal carol" "portal dave" "portal erin" "portal frank" \
     "portal stunnel-client" "portal stunnel-server"; do
 	read -r role cname <<<"$cert"
 	"$np" ca issue --role "$role" --name "$cname" >/dev/null
@@ -346,6 +347,16 @@ rules:
     listen: 127.0.0.1:$p2p_iperf
     service: dave
     target: 127.0.0.1:$p_iperf
+  - name: quic-echo
+    client: erin
+    listen: 127.0.0.1:$quic_echo
+    service: frank
+    target: 127.0.0.1:$e_quic
+  - name: quic-iperf
+    client: erin
+    listen: 127.0.0.1:$quic_iperf
+    service: frank
+    target: 127.0.0.1:$p_iperf
 EOF
 # The policy is polled often: the bench switches carol's tunnel between
 # paths by editing it (direct: off), under a running stream.
@@ -369,6 +380,16 @@ EOF
   printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_p2p" "$p_iperf"
   printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n'
 } >dave.yaml
+# erin and frank are the "netport direct over QUIC" row: their tunnel
+# moves to a QUIC path (direct.quic: prefer, so that it is chosen over
+# direct TCP on loopback).
+{ tls portal-erin; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n  quic: prefer\n'
+} >erin.yaml
+{ tls portal-frank; printf 'server: 127.0.0.1:%s\n' "$p_server"
+  printf 'allow: ["127.0.0.1:%s", "127.0.0.1:%s"]\n' "$e_quic" "$p_iperf"
+  printf 'direct:\n  addresses: ["127.0.0.1"]\n  portmap: off\n  quic: prefer\n'
+} >frank.yaml
 
 # stunnel: the same CA and key type (ECDSA P-256) and the same TLS 1.3
 # suite netport negotiates (AES-128-GCM), mutual authentication, TCP_NODELAY
@@ -439,7 +460,7 @@ fi
 
 step "targets: echo server, iperf3 server"
 start echo "$npbench" echo "$e_direct" "$e_netport" "$e_stunnel" "$e_ssh" \
-    "$e_p2p"
+    "$e_p2p" "$e_quic"
 start iperf3 iperf3 -s -B 127.0.0.1 -p "$p_iperf" --idle-timeout 60
 wait_for "echo server" 10 echo log_has echo 'echo listening'
 wait_for "iperf3 server" 10 iperf3 listening "$p_iperf"
@@ -473,6 +494,16 @@ wait_for "client portal listener" 15 carol \
     log_has carol "listening on 127.0.0.1:$p2p_echo "
 wait_for "client portal listener" 15 carol \
     log_has carol "listening on 127.0.0.1:$p2p_iperf "
+done_ ok
+
+step "netport direct over QUIC: portals erin and frank"
+start frank "$np" portal -c frank.yaml
+start erin "$np" portal -c erin.yaml
+wait_for "service portal rules" 15 frank log_has frank 'rule set .* applied'
+wait_for "client portal listener" 15 erin \
+    log_has erin "listening on 127.0.0.1:$quic_echo "
+wait_for "client portal listener" 15 erin \
+    log_has erin "listening on 127.0.0.1:$quic_iperf "
 done_ ok
 
 step "stunnel server, socat relays, stunnel client"
@@ -511,19 +542,19 @@ wait_for "ssh -L listener" 15 ssh listening "$ssh_echo"
 wait_for "ssh -L listener" 15 ssh listening "$ssh_iperf"
 done_ ok
 
-paths=(direct netport p2p stunnel ssh)
+paths=(direct netport p2p quic stunnel ssh)
 declare -A ECHO_PORT=([direct]=$e_direct [netport]=$np_echo [p2p]=$p2p_echo
-    [stunnel]=$st_echo
+    [quic]=$quic_echo [stunnel]=$st_echo
     [ssh]=$ssh_echo)
 declare -A TARGET_PORT=([direct]=$e_direct [netport]=$e_netport [p2p]=$e_p2p
-    [stunnel]=$e_stunnel [ssh]=$e_ssh)
+    [quic]=$e_quic [stunnel]=$e_stunnel [ssh]=$e_ssh)
 # settled PATH: the path's target has no connection left (waits up to 60 s).
 settled() {
 	wait_for "teardown of $1's connections" 60 "" \
 	    test "$(conns_on "${TARGET_PORT[$1]}")" -eq 0
 }
 declare -A IPERF_PORT=([direct]=$p_iperf [netport]=$np_iperf [p2p]=$p2p_iperf
-    [stunnel]=$st_iperf [ssh]=$ssh_iperf)
+    [quic]=$quic_iperf [stunnel]=$st_iperf [ssh]=$ssh_iperf)
 
 # procs PATH echo|iperf: sets P to the forwarding processes of a path, as
 # NAME=SPEC for benchlib.py (a SPEC of PID:sub means the PID's descendants:
@@ -533,6 +564,7 @@ procs() {
 	netport) P=("client=${PID[alice]}" "relay=${PID[relay]}"
 	    "service=${PID[bob]}") ;;
 	p2p) P=("client=${PID[carol]}" "service=${PID[dave]}") ;;
+	quic) P=("client=${PID[erin]}" "service=${PID[frank]}") ;;
 	stunnel) P=("client=${PID[st_client]}" "socat=${PID[socat_$2]}"
 	    "server=${PID[st_server]}") ;;
 	ssh) P=("client=${PID[ssh]}" "sshd=${PID[sshd]}:sub") ;;
@@ -634,6 +666,9 @@ for path in "${paths[@]}"; do
 	step "$path"
 	"$npbench" ttfb "${ECHO_PORT[$path]}" 3 >"$work/warm.json" ||
 	    fail "$path: echo through port ${ECHO_PORT[$path]} failed"
+	# The QUIC row is only that once erin's tunnel is on its QUIC path.
+	[ "$path" != quic ] || wait_for "erin's tunnel on a QUIC path" 20 erin \
+	    log_has erin 'to portal/frank now direct: .*/quic, QUIC'
 	iperf "$path" -n 32M
 	done_ "ok ($(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s)"
 done

@@ -182,8 +182,9 @@ status_age(long long ms, char *out, size_t size)
 static void
 status_print_portal_direct(const json_t *d)
 {
-	const json_t *pm = json_object_get(d, "portmap");
+	const json_t *pm = json_object_get(d, "portmap"), *qp;
 	const char *state = status_str(pm, "state");
+	size_t i;
 
 	if (d == NULL)
 		return;
@@ -211,6 +212,26 @@ status_print_portal_direct(const json_t *d)
 	else if (json_is_object(pm))
 		printf("  reflexive UDP address: none: %s\n",
 		    status_str(pm, "why"));
+	pm = json_object_get(d, "quic");
+	if (!json_is_object(pm)) {
+		printf("  QUIC paths: off\n");
+		return;
+	}
+	printf("  QUIC paths: on, UDP port %lld, congestion control %s; "
+	    "probes %lld in (%lld refused), %lld out; %lld stray packet(s)\n",
+	    status_int(pm, "udp_port"), status_str(pm, "congestion_control"),
+	    status_int(pm, "probes_in"), status_int(pm, "bad_probes"),
+	    status_int(pm, "probes_out"), status_int(pm, "stray_packets"));
+	json_array_foreach(json_object_get(pm, "paths"), i, qp) {
+		printf("    %s %s: %s", status_str(qp, "via"),
+		    status_str(qp, "peer"), status_str(qp, "phase"));
+		if (json_object_get(qp, "smoothed_rtt_us") != NULL)
+			printf(", rtt %lld us, cwnd %lld bytes, %lld in flight",
+			    status_int(qp, "smoothed_rtt_us"),
+			    status_int(qp, "cwnd"),
+			    status_int(qp, "bytes_in_flight"));
+		printf("\n");
+	}
 }
 
 static void

@@ -19,6 +19,7 @@ static const char *const candidate_kinds[] = {
 	[CAND_REFLEXIVE] = "reflexive",
 	[CAND_UPNP] = "upnp",
 	[CAND_NATPMP] = "natpmp",
+	[CAND_STUN] = "stun",
 };
 
 const char *

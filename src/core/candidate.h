@@ -22,7 +22,8 @@ enum candidate_kind {
 	CAND_REFLEXIVE,		/* the address the server saw (NAT) */
 	CAND_UPNP,		/* a port the router maps (UPnP-IGD) */
 	CAND_NATPMP,		/* a port the router maps (NAT-PMP) */
-	CAND_KIND_MAX = CAND_NATPMP,
+	CAND_STUN,		/* the UDP mapping STUN told (QUIC) */
+	CAND_KIND_MAX = CAND_STUN,
 };
 
 struct candidate {

@@ -368,6 +368,49 @@ net_is_loopback(const struct sockaddr *sa)
 	return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && a[12] == 127;
 }
 
+/* 1 for an IPv4 address of a LAN or this host: loopback, RFC 1918,
+ * link-local. */
+static int
+net_v4_is_local(uint32_t a)
+{
+	return (a >> 24) == 127 || (a >> 24) == 10 ||
+	    (a >> 20) == ((172u << 4) | 1) || (a >> 16) == ((192u << 8) | 168) ||
+	    (a >> 16) == ((169u << 8) | 254);
+}
+
+int
+net_addr_str_is_local(const char *addr)
+{
+	char host[64];
+	const char *end;
+	struct in_addr v4;
+	struct in6_addr v6;
+	size_t n;
+
+	if (addr[0] == '[') {
+		addr++;
+		if ((end = strchr(addr, ']')) == NULL)
+			return 0;
+	} else if ((end = strrchr(addr, ':')) != NULL &&
+	    strchr(addr, ':') != end)
+		end = NULL;		/* bare IPv6, no port */
+	n = end != NULL ? (size_t)(end - addr) : strlen(addr);
+	if (n == 0 || n >= sizeof(host))
+		return 0;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (inet_pton(AF_INET, host, &v4) == 1)
+		return net_v4_is_local(ntohl(v4.s_addr));
+	if (inet_pton(AF_INET6, host, &v6) != 1)
+		return 0;
+	if (IN6_IS_ADDR_V4MAPPED(&v6))
+		return net_v4_is_local((uint32_t)v6.s6_addr[12] << 24 |
+		    (uint32_t)v6.s6_addr[13] << 16 |
+		    (uint32_t)v6.s6_addr[14] << 8 | v6.s6_addr[15]);
+	return IN6_IS_ADDR_LOOPBACK(&v6) || IN6_IS_ADDR_LINKLOCAL(&v6) ||
+	    (v6.s6_addr[0] & 0xfe) == 0xfc;	/* unique local, fc00::/7 */
+}
+
 struct net_resolve {
 	net_resolve_cb				*cb;
 	void					*arg;

@@ -86,6 +86,12 @@ void	net_tune_tcp(int fd);
 void	net_nodelay(int fd);
 /* 1 when sa is an IPv4 or IPv6 loopback address (127/8, ::1, ::ffff:127/104). */
 int	net_is_loopback(const struct sockaddr *sa);
+/*
+ * 1 when the address in text ("HOST:PORT", "[V6]:PORT" or a bare host) is
+ * of this host or a LAN: loopback, RFC 1918, link-local, IPv6 unique
+ * local; IPv4-mapped IPv6 is judged as IPv4.  0 otherwise or unparsable.
+ */
+int	net_addr_str_is_local(const char *addr);
 
 
 /*

@@ -9,6 +9,7 @@
  * X509_STORE_CTX it is given and both are freed with their owner.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -240,14 +241,60 @@ tls_roles_format(unsigned mask, char *out, size_t size)
  * handshake with an alert, and the precise reason is kept for
  * tls_failure_reason().
  */
+/*
+ * The netport part of judging a peer whose chain verified: its leaf must
+ * carry one identity, of a role this context accepts, and be exactly
+ * expected when that is set.  0, or -1 with reason filled.  Shared by the
+ * OpenSSL handshake (tls_verify_cb) and by paths whose TLS is another
+ * library's (tls_verify_chain_der), so that every path applies one rule.
+ */
+static int
+tls_check_identity(const struct tls_ctx_data *d,
+    const struct np_identity *expected, X509 *leaf, char *reason,
+    size_t reasonsize)
+{
+	char got[NP_IDENTITY_STR_MAX], want[NP_IDENTITY_STR_MAX];
+	struct np_identity id;
+	char roles[64];
+
+	if (tls_cert_identity(leaf, &id) != 0) {
+		snprintf(reason, reasonsize, "peer certificate "
+		    "has no valid identity (exactly one URI SAN "
+		    NP_IDENTITY_URI_PREFIX "ROLE/NAME)");
+		return -1;
+	}
+	identity_format(&id, got);
+	if (!(d->peer_roles & NP_ROLE_BIT(id.role))) {
+		tls_roles_format(d->peer_roles, roles, sizeof(roles));
+		snprintf(reason, reasonsize,
+		    "peer %s has role %s; this %s accepts %s", got,
+		    identity_role_name(id.role),
+		    d->side == TLS_SIDE_SERVER ? "listener" : "connection",
+		    roles);
+		return -1;
+	}
+	if (expected != NULL && !identity_equal(&id, expected)) {
+		identity_format(expected, want);
+		snprintf(reason, reasonsize, "peer is %s, expected %s", got,
+		    want);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Runs for every certificate of the peer's chain.  OpenSSL has already
+ * judged the chain (preverify_ok); only the leaf, and only when the chain
+ * is good, is checked here for its netport identity.  A rejection is
+ * reported as an application verification failure, which fails the
+ * handshake with an alert, and the precise reason is kept for
+ * tls_failure_reason().
+ */
 static int
 tls_verify_cb(int preverify_ok, X509_STORE_CTX *xctx)
 {
-	char got[NP_IDENTITY_STR_MAX], want[NP_IDENTITY_STR_MAX];
 	const struct tls_ctx_data *d;
 	struct tls_conn_data *cd;
-	struct np_identity id;
-	char roles[64];
 	SSL *ssl;
 
 	if (!preverify_ok || X509_STORE_CTX_get_error_depth(xctx) != 0)
@@ -260,33 +307,83 @@ tls_verify_cb(int preverify_ok, X509_STORE_CTX *xctx)
 	cd = tls_conn_data_get(ssl);
 	if (d == NULL || cd == NULL)
 		goto reject;
-	if (tls_cert_identity(X509_STORE_CTX_get_current_cert(xctx),
-	    &id) != 0) {
-		snprintf(cd->reason, sizeof(cd->reason), "peer certificate "
-		    "has no valid identity (exactly one URI SAN "
-		    NP_IDENTITY_URI_PREFIX "ROLE/NAME)");
+	if (tls_check_identity(d, cd->has_expected ? &cd->expected : NULL,
+	    X509_STORE_CTX_get_current_cert(xctx), cd->reason,
+	    sizeof(cd->reason)) != 0)
 		goto reject;
-	}
-	identity_format(&id, got);
-	if (!(d->peer_roles & NP_ROLE_BIT(id.role))) {
-		tls_roles_format(d->peer_roles, roles, sizeof(roles));
-		snprintf(cd->reason, sizeof(cd->reason),
-		    "peer %s has role %s; this %s accepts %s", got,
-		    identity_role_name(id.role),
-		    d->side == TLS_SIDE_SERVER ? "listener" : "connection",
-		    roles);
-		goto reject;
-	}
-	if (cd->has_expected && !identity_equal(&id, &cd->expected)) {
-		identity_format(&cd->expected, want);
-		snprintf(cd->reason, sizeof(cd->reason),
-		    "peer is %s, expected %s", got, want);
-		goto reject;
-	}
 	return 1;
 reject:
 	X509_STORE_CTX_set_error(xctx, X509_V_ERR_APPLICATION_VERIFICATION);
 	return 0;
+}
+
+int
+tls_verify_chain_der(SSL_CTX *ctx, const struct np_identity *expected,
+    const uint8_t *const *der, const size_t *len, size_t n, char *why,
+    size_t whysize)
+{
+	const struct tls_ctx_data *d;
+	STACK_OF(X509) *chain = NULL;
+	X509_STORE_CTX *xctx = NULL;
+	X509 *leaf = NULL, *x = NULL;
+	const unsigned char *q;
+	size_t i;
+	int rc = -1;
+
+	why[0] = '\0';
+	if (tls_init() != 0 || (d = SSL_CTX_get_ex_data(ctx,
+	    tls_ctx_idx)) == NULL) {
+		snprintf(why, whysize, "not a netport TLS context");
+		return -1;
+	}
+	if (n == 0) {
+		snprintf(why, whysize, "peer sent no certificate");
+		return -1;
+	}
+	if ((chain = sk_X509_new_null()) == NULL)
+		goto nomem;
+	for (i = 0; i < n; i++) {
+		q = der[i];
+		x = NULL;
+		if (len[i] > LONG_MAX || (x = d2i_X509(NULL, &q,
+		    (long)len[i])) == NULL || q != der[i] + len[i]) {
+			X509_free(x);
+			snprintf(why, whysize, "peer certificate %zu is not "
+			    "valid DER X.509", i);
+			goto out;
+		}
+		if (i == 0)
+			leaf = x;
+		else if (!sk_X509_push(chain, x)) {
+			X509_free(x);
+			goto nomem;
+		}
+	}
+	if ((xctx = X509_STORE_CTX_new()) == NULL ||
+	    !X509_STORE_CTX_init(xctx, SSL_CTX_get_cert_store(ctx), leaf,
+	    chain))
+		goto nomem;
+	/* The purpose and flags a handshake of this context would use. */
+	X509_STORE_CTX_set_default(xctx, d->side == TLS_SIDE_SERVER ?
+	    "ssl_client" : "ssl_server");
+	X509_VERIFY_PARAM_set1(X509_STORE_CTX_get0_param(xctx),
+	    SSL_CTX_get0_param(ctx));
+	if (X509_verify_cert(xctx) != 1) {
+		snprintf(why, whysize, "peer certificate: %s",
+		    X509_verify_cert_error_string(
+		    X509_STORE_CTX_get_error(xctx)));
+		goto out;
+	}
+	rc = tls_check_identity(d, expected, leaf, why, whysize);
+	goto out;
+nomem:
+	snprintf(why, whysize, "out of memory");
+out:
+	ERR_clear_error();
+	X509_STORE_CTX_free(xctx);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	return rc;
 }
 
 static int

@@ -16,6 +16,7 @@
 #define NETPORT_CORE_TLS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/ssl.h>
 
@@ -70,6 +71,18 @@ int	tls_expect_peer(SSL *ssl, const struct np_identity *expected)
  * NP_EIDENTITY when there is no verified peer certificate.
  */
 int	tls_peer_identity(SSL *ssl, struct np_identity *out);
+
+/*
+ * Judges a peer's certificate chain received by a TLS library other than
+ * OpenSSL (the QUIC path's): der[0] is the leaf, the rest intermediates.
+ * The same checks as a handshake on ctx: the chain against ctx's CA and
+ * CRL, the purpose for ctx's side, then the identity (a role ctx accepts,
+ * and exactly expected unless NULL).  0, or -1 with why set to the reason
+ * a handshake would give.
+ */
+int	tls_verify_chain_der(SSL_CTX *ctx, const struct np_identity *expected,
+	    const uint8_t *const *der, const size_t *len, size_t n,
+	    char *why, size_t whysize);
 
 /*
  * Why the last handshake on ssl failed, as one line: the verify result

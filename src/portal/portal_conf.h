@@ -54,6 +54,10 @@
 	    "ask the home router to forward a public port to the direct listener, so that peers elsewhere can dial in: auto tries NAT-PMP, then UPnP-IGD; the mapping is renewed while the portal runs and removed when it stops") \
 	X(direct_portmap_lease, DURATION, "direct.portmap_lease", "1h", 120000, 86400000, NULL, \
 	    "the lease asked for a port mapping; it is renewed at half of it") \
+	X(direct_quic, ENUM, "direct.quic", "off", 0, 0, "off|on|prefer", \
+	    "on: besides direct TCP, try a direct QUIC path over UDP (probes punch both NATs, then QUIC with TLS 1.3 and the same peer checks); across NATs it ranks above direct TCP, on a LAN below; prefer: above direct TCP on a LAN too (as the tunnel's initiator decides)") \
+	X(direct_quic_cc, ENUM, "direct.quic_cc", "bbr", 0, 0, "bbr|bbr2|cubic|reno", \
+	    "congestion control of QUIC paths: bbr and bbr2 pace by the measured bottleneck rate and round-trip time and do not read loss as congestion; cubic and reno are loss-based") \
 	X(direct_max_pending, INT, "direct.max_pending", "256", 1, 100000, NULL, \
 	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
 	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \
@@ -63,6 +67,10 @@
 /* Values of direct.mode, in the order of its choices. */
 #define PORTAL_DIRECT_AUTO	0
 #define PORTAL_DIRECT_OFF	1
+/* Values of direct.quic. */
+#define PORTAL_QUIC_OFF		0
+#define PORTAL_QUIC_ON		1
+#define PORTAL_QUIC_PREFER	2
 /* Values of direct.portmap. */
 #define PORTAL_PORTMAP_AUTO	0
 #define PORTAL_PORTMAP_NATPMP	1

@@ -339,6 +339,9 @@ portal_direct_hello(struct portal *p, struct proto_msg *m)
 		return;
 	/* A port the router maps comes first: peers elsewhere reach it. */
 	n = (int)portal_portmap_candidates(p, cands, PROTO_MAX_ADVERTISE);
+	/* QUIC paths punch toward the UDP mapping STUN told. */
+	if (p->quic != NULL)
+		n += portal_stun_mapped(p, &cands[n]);
 	if (p->conf->direct_addresses.n > 0)
 		n += portal_direct_configured(p, cands + n,
 		    PROTO_MAX_ADVERTISE - (size_t)n);

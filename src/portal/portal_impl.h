@@ -19,6 +19,7 @@
 #define NETPORT_PORTAL_IMPL_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <openssl/ssl.h>
@@ -101,6 +102,7 @@ struct portal {
 	struct portal_direct	*direct;	/* direct listener; NULL: off */
 	struct portal_portmap	*portmap;	/* NULL: off */
 	struct portal_stun	*stun;		/* NULL: none yet */
+	struct portal_quic	*quic;		/* NULL: direct.quic off */
 	unsigned		 candidates_gen;  /* bumped on each change */
 	unsigned		 candidates_sent; /* the one the server has */
 	uint64_t		 started_ms;
@@ -164,6 +166,31 @@ void	portal_stun_session_up(struct portal *p, uint16_t stun_port);
 void	portal_stun_stop(struct portal *p);
 /* For `netport status`: a new JSON value (null when never asked). */
 struct json_t *portal_stun_status(const struct portal *p);
+/*
+ * The portal's one UDP socket for direct paths, on the direct listener's
+ * port number when free: STUN and the QUIC path share it.  Opened on
+ * first use; returns its fd with its family and port, or -errno.
+ */
+int	portal_udp_open(struct portal *p, int *family, uint16_t *port);
+/* An IPv4 address in the form the socket wants (::ffff:a.b.c.d when it
+ * is dual-stack). */
+void	portal_udp_map_v4(const struct portal *p, struct sockaddr_storage *ss,
+	    socklen_t *len);
+/* The reflexive UDP address STUN told, as a CAND_STUN candidate: 1, or 0
+ * when none is known. */
+int	portal_stun_mapped(const struct portal *p, struct candidate *out);
+
+/* portal_quic.c */
+struct portal_quic;
+/* Starts the QUIC path's side of the UDP socket when direct.quic is on:
+ * 0, or negative (logged: tunnels then use TCP direct paths). */
+int	portal_quic_start(struct portal *p);
+void	portal_quic_stop(struct portal *p);
+/* A datagram on the UDP socket that is not STUN: a probe or QUIC. */
+void	portal_quic_input(struct portal *p, const uint8_t *data, size_t len,
+	    const struct sockaddr *from, socklen_t fromlen);
+/* For `netport status`: a new JSON object (null when off). */
+struct json_t *portal_quic_status(const struct portal *p);
 
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */

@@ -176,6 +176,8 @@ portal_setup(struct portal *p)
 	/* Before the control session: HELLO names the direct listener. */
 	if ((r = portal_direct_start(p)) != 0)
 		return r;
+	/* Without QUIC the portal still has its TCP direct paths. */
+	(void)portal_quic_start(p);
 	if ((r = portal_portmap_start(p, portal_direct_port(p))) != 0) {
 		log_error(NULL, "port mapping: cannot start: %s", np_strerror(r));
 		return r;
@@ -227,6 +229,7 @@ out:
 		portal_tunnel_close_all(&p, "portal stopped");
 		portal_direct_stop(&p);
 		portal_portmap_stop(&p);
+		portal_quic_stop(&p);
 		portal_stun_stop(&p);
 	}
 	loop_timer_free(p.drain_timer);

@@ -129,11 +129,11 @@ portal_status_json(void *arg)
 		json_decref(tunnels);
 		return NULL;
 	}
-	json_object_set_new(root, "direct", json_pack("{s:s, s:i, s:o, s:o}",
-	    "mode", p->conf->direct_mode == PORTAL_DIRECT_OFF ? "off" : "auto",
-	    "port", (int)portal_direct_port(p),
+	json_object_set_new(root, "direct", json_pack("{s:s, s:i, s:o, s:o, "
+	    "s:o}", "mode", p->conf->direct_mode == PORTAL_DIRECT_OFF ? "off" :
+	    "auto", "port", (int)portal_direct_port(p),
 	    "portmap", portal_portmap_status(p),
-	    "udp", portal_stun_status(p)));
+	    "udp", portal_stun_status(p), "quic", portal_quic_status(p)));
 	TAILQ_FOREACH(t, &p->tunnels, entry)
 		json_array_append_new(tunnels, portal_status_tunnel(t, now));
 	json_object_set_new(root, "tunnels", tunnels);

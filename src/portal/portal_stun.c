@@ -20,6 +20,7 @@
 #include <event2/event.h>
 #include <jansson.h>
 
+#include "core/candidate.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/net.h"
@@ -99,11 +100,22 @@ stun_timer_cb(struct loop_timer *t, void *arg)
 	loop_timer_arm(s->timer, STUN_REFRESH_MS);
 }
 
+/* The first two bits 0 and the magic cookie: a STUN message (a QUIC
+ * packet matches by chance once in 2^32). */
+static int
+stun_looks_like(const uint8_t *p, size_t n)
+{
+	return n >= STUN_HDR_LEN && (p[0] & 0xc0) == 0 &&
+	    ((uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 |
+	    (uint32_t)p[6] << 8 | p[7]) == STUN_COOKIE;
+}
+
 static void
 stun_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct portal_stun *s = arg;
-	uint8_t in[STUN_MAX];
+	/* One datagram at a time; a QUIC datagram may be this long. */
+	static uint8_t in[65536];
 	struct sockaddr_storage from;
 	socklen_t fromlen = sizeof(from);
 	char addr[NET_ADDR_STR_MAX];
@@ -113,6 +125,20 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 
 	while ((n = recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&from,
 	    &fromlen)) >= 0) {
+		/*
+		 * One socket, three protocols.  STUN's first two bits are 0
+		 * and its magic cookie follows the length; everything else
+		 * goes to the QUIC paths (probes and QUIC).  The first byte
+		 * alone, as RFC 7983 sorts, is not enough: ngtcp2 greases
+		 * QUIC's fixed bit (RFC 9287), so a short header may start
+		 * like STUN.
+		 */
+		if (!stun_looks_like(in, (size_t)n)) {
+			portal_quic_input(s->p, in, (size_t)n,
+			    (struct sockaddr *)&from, fromlen);
+			fromlen = sizeof(from);
+			continue;
+		}
 		fromlen = sizeof(from);
 		/* Only the answer to the query under way counts. */
 		if (s->tries == 0 || stun_parse(in, (size_t)n, &m, &why) != 0 ||
@@ -121,9 +147,13 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		net_addr_format((struct sockaddr *)&m.mapped, addr,
 		    sizeof(addr));
-		if (!s->have_mapped || strcmp(addr, s->mapped) != 0)
+		if (!s->have_mapped || strcmp(addr, s->mapped) != 0) {
 			log_info(NULL, "STUN: reflexive UDP address %s (local "
 			    "port %u)", addr, s->local_port);
+			/* QUIC paths punch toward it: peers learn it. */
+			if (s->p->quic != NULL)
+				portal_ctl_candidates_changed(s->p);
+		}
 		snprintf(s->mapped, sizeof(s->mapped), "%s", addr);
 		s->have_mapped = 1;
 		s->mapped_ms = loop_now_ms();
@@ -180,37 +210,81 @@ stun_map_v4(struct sockaddr_storage *ss, socklen_t *len)
 	*len = sizeof(*in6);
 }
 
+/* The socket and its event, once; 0 or -errno (logged). */
+static int
+stun_open(struct portal *p)
+{
+	struct portal_stun *s;
+	int r = -ENOMEM;
+
+	if (p->stun != NULL)
+		return 0;
+	if (portal_direct_port(p) == 0)
+		return -ENOTCONN;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	s->p = p;
+	s->fd = -1;
+	p->stun = s;
+	if ((r = stun_socket(s, portal_direct_port(p))) != 0 ||
+	    (r = -ENOMEM, s->ev = event_new(loop_base(p->loop), s->fd,
+	    EV_READ | EV_PERSIST, stun_read_cb, s)) == NULL ||
+	    event_add(s->ev, NULL) != 0 ||
+	    (s->timer = loop_timer_new(p->loop, stun_timer_cb, s)) == NULL) {
+		log_warn(NULL, "direct UDP: no socket: %s", strerror(-r));
+		portal_stun_stop(p);
+		return r;
+	}
+	return 0;
+}
+
+int
+portal_udp_open(struct portal *p, int *family, uint16_t *port)
+{
+	int r;
+
+	if ((r = stun_open(p)) != 0)
+		return r;
+	*family = p->stun->family;
+	*port = p->stun->local_port;
+	return p->stun->fd;
+}
+
+void
+portal_udp_map_v4(const struct portal *p, struct sockaddr_storage *ss,
+    socklen_t *len)
+{
+	if (p->stun != NULL && p->stun->family == AF_INET6 &&
+	    ss->ss_family == AF_INET)
+		stun_map_v4(ss, len);
+}
+
+int
+portal_stun_mapped(const struct portal *p, struct candidate *out)
+{
+	const struct portal_stun *s = p->stun;
+	char why[128];
+
+	if (s == NULL || !s->have_mapped)
+		return 0;
+	memset(out, 0, sizeof(*out));
+	out->kind = CAND_STUN;
+	return conf_endpoint_parse(s->mapped, 1, 65535, &out->ep, why,
+	    sizeof(why)) == 0;
+}
+
 void
 portal_stun_session_up(struct portal *p, uint16_t stun_port)
 {
-	struct portal_stun *s = p->stun;
+	struct portal_stun *s;
 	struct conf_endpoint ep;
 	struct ctl_conn *c;
 	char why[128];
-	int r;
 
 	if (stun_port == 0 || portal_direct_port(p) == 0 ||
-	    (c = ctl_client_conn(p->ctl)) == NULL)
+	    (c = ctl_client_conn(p->ctl)) == NULL || stun_open(p) != 0)
 		return;
-	if (s == NULL) {
-		if ((s = calloc(1, sizeof(*s))) == NULL)
-			return;
-		s->p = p;
-		s->fd = -1;
-		if ((r = stun_socket(s, portal_direct_port(p))) != 0 ||
-		    (s->ev = event_new(loop_base(p->loop), s->fd,
-		    EV_READ | EV_PERSIST, stun_read_cb, s)) == NULL ||
-		    event_add(s->ev, NULL) != 0 ||
-		    (s->timer = loop_timer_new(p->loop, stun_timer_cb,
-		    s)) == NULL) {
-			log_warn(NULL, "STUN: no UDP socket: %s", r ?
-			    strerror(-r) : "out of memory");
-			p->stun = s;
-			portal_stun_stop(p);
-			return;
-		}
-		p->stun = s;
-	}
+	s = p->stun;
 	/* The server's address as this session reaches it. */
 	if (conf_endpoint_parse(ctl_conn_remote(c), 1, 65535, &ep, why,
 	    sizeof(why)) != 0)

@@ -67,6 +67,7 @@ static void	tunnel_resume_ask(struct tunnel *t);
 static int	tunnel_on_resume(struct tunnel *t, uint64_t seq);
 static void	tunnel_cand_expire(struct tunnel *t, uint64_t now);
 static void	tunnel_plan_direct_retry(struct tunnel *t);
+static void	tunnel_adopt(struct tunnel *t, struct path *p);
 
 /* ---- what streams and paths may ask ---- */
 
@@ -401,6 +402,55 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 }
 
 /*
+ * How good a path is, for choosing among those that come up: a LAN path
+ * first (direct TCP there, with the kernel's offloads, before QUIC, unless
+ * direct.quic says prefer), then
+ * QUIC across NATs (no head-of-line blocking across the tunnel's streams,
+ * congestion control that does not take loss for congestion), then
+ * direct TCP, then a relay.
+ */
+static int
+tunnel_path_rank(const struct path *p)
+{
+	int lan, quic;
+
+	if (strcmp(p->kind, "direct") != 0)
+		return 0;
+	/* A candidate's kind says; an accepted or learned path, its address. */
+	lan = strncmp(p->via, "lan", 3) == 0 ||
+	    strncmp(p->via, "loopback", 8) == 0 ||
+	    ((strncmp(p->via, "accepted", 8) == 0 ||
+	    strncmp(p->via, "peer", 4) == 0) && net_addr_str_is_local(p->addr));
+	quic = strstr(p->via, "/quic") != NULL;
+	if (lan && p->t->p->conf->direct_quic == PORTAL_QUIC_PREFER)
+		return quic ? 4 : 3;
+	if (lan)
+		return quic ? 3 : 4;
+	return quic ? 2 : 1;
+}
+
+/*
+ * The initiator's best candidate that is up and ranks above the path in
+ * use, or NULL.  One that came up before the tunnel was open waited: the
+ * first path comes first.
+ */
+static struct path *
+tunnel_best_up(const struct tunnel *t)
+{
+	struct path *best = NULL;
+	size_t i;
+
+	if (!t->initiator || t->state != TUN_OPEN || t->path == NULL)
+		return NULL;
+	for (i = 0; i < t->ncand; i++)
+		if (t->cand[i]->state == PATH_UP &&
+		    tunnel_path_rank(t->cand[i]) > tunnel_path_rank(best ?
+		    best : t->path))
+			best = t->cand[i];
+	return best;
+}
+
+/*
  * An open tunnel's timer: the earliest of the next PING and the dead-path
  * deadline (last receive + tunnel.dead_timeout), so that a dead path is
  * found at its deadline, not at the next keepalive tick after it.
@@ -436,6 +486,8 @@ tunnel_arm(struct tunnel *t)
 		if (t->cand[i]->state == PATH_SETUP && until < next)
 			next = until;
 	}
+	if (tunnel_best_up(t) != NULL)
+		next = now;		/* move to it at once */
 	loop_timer_arm(t->timer, next > now ? next - now : 0);
 }
 
@@ -482,6 +534,7 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 	struct tunnel *t = arg;
 	struct portal_conf *c = t->p->conf;
 	uint64_t now = loop_now_ms();
+	struct path *best;
 
 	if (t->state == TUN_RESUMING) {
 		if (now >= t->resume_deadline_ms) {
@@ -516,6 +569,11 @@ tunnel_timer_cb(struct loop_timer *timer, void *arg)
 			return;
 	}
 	tunnel_cand_expire(t, now);
+	if ((best = tunnel_best_up(t)) != NULL) {
+		tunnel_adopt(t, best);
+		tunnel_path_up(t, best);
+		return;
+	}
 	if (t->direct_retry_ms && now >= t->direct_retry_ms) {
 		/* A fresh grant brings a fresh ticket and the candidates. */
 		t->direct_retry_ms = 0;
@@ -736,6 +794,8 @@ tunnel_cand_drop(struct tunnel *t, struct path *p, const char *why)
 {
 	tunnel_cand_take(t, p);
 	tunnel_try_note(t, p, "%s", why);
+	log_debug(&t->log, "tunnel %s: %s path %s (%s) given up: %s", t->tid,
+	    p->kind, p->addr, p->via, why);
 	path_close(p, NULL, 0);
 	loop_defer_free(t->p->loop, &p->defer, tunnel_path_free_cb, p);
 }
@@ -803,22 +863,31 @@ tunnel_leave_direct(struct tunnel *t, const char *why)
 }
 
 /*
- * Makes candidate p the tunnel's path: the old one and the other
- * candidates stop (no TLS close: the peer takes it for a lost path), and
- * the tunnel resumes on p (RESUME both ways, replay).
+ * Makes candidate p the tunnel's path: the old one stops (no TLS close:
+ * the peer takes it for a lost path), and the tunnel resumes on p (RESUME
+ * both ways, replay).  The initiator, which chooses, also stops the other
+ * candidates, except better ones still being set up: when one of those
+ * comes up the tunnel moves again.  The acceptor keeps its candidates:
+ * the initiator closes the ones it does not want.
  */
 static void
 tunnel_adopt(struct tunnel *t, struct path *p)
 {
 	const struct portal_conf *c = t->p->conf;
 	uint64_t now = loop_now_ms(), wait;
+	size_t i = 0;
 
 	tunnel_cand_take(t, p);
 	tunnel_try_note(t, p, "chosen");
 	tunnel_drop_path(t);
-	while (t->ncand > 0)
-		tunnel_cand_drop(t, t->cand[0], "not needed: another path was "
-		    "chosen");
+	while (t->initiator && i < t->ncand) {
+		if (t->cand[i]->state == PATH_SETUP &&
+		    tunnel_path_rank(t->cand[i]) > tunnel_path_rank(p))
+			i++;
+		else
+			tunnel_cand_drop(t, t->cand[i], "not needed: another "
+			    "path was chosen");
+	}
 	t->path = p;
 	if (t->state != TUN_RESUMING) {
 		/* Sent on the old path and not acknowledged: replayed. */
@@ -908,6 +977,8 @@ tunnel_plan_direct_retry(struct tunnel *t)
 static void
 tunnel_cand_up(struct tunnel *t, struct path *p)
 {
+	struct path *best;
+
 	tunnel_try_note(t, p, "up");
 	if (!t->initiator) {
 		if (path_pending(p))
@@ -915,7 +986,21 @@ tunnel_cand_up(struct tunnel *t, struct path *p)
 		return;
 	}
 	if (t->state != TUN_OPEN && t->state != TUN_RESUMING)
-		return;		/* the first path comes first */
+		return;		/* the first path comes first: tunnel_best_up */
+	if (t->state == TUN_OPEN) {
+		/* Another may have come up while the tunnel was opening. */
+		if ((best = tunnel_best_up(t)) == NULL) {
+			tunnel_cand_drop(t, p, "not needed: the path in use "
+			    "is as good");
+			return;
+		}
+		p = best;
+	} else if (t->path != NULL && t->path->state == PATH_UP &&
+	    tunnel_path_rank(p) <= tunnel_path_rank(t->path)) {
+		tunnel_cand_drop(t, p, "not needed: the path in use is as "
+		    "good");
+		return;
+	}
 	tunnel_adopt(t, p);
 	tunnel_path_up(t, p);
 }
@@ -1054,18 +1139,15 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 			return;
 	}
 	tunnel_start_waiting(t);
-	/* A direct path that came up first takes over at once. */
+	/* The best direct path that came up first takes over at once. */
 	if (t->initiator && t->state == TUN_OPEN) {
-		size_t i;
+		struct path *c = tunnel_best_up(t);
 
-		for (i = 0; i < t->ncand; i++)
-			if (t->cand[i]->state == PATH_UP) {
-				struct path *c = t->cand[i];
-
-				tunnel_adopt(t, c);
-				tunnel_path_up(t, c);
-				return;
-			}
+		if (c != NULL) {
+			tunnel_adopt(t, c);
+			tunnel_path_up(t, c);
+			return;
+		}
 		/* Every candidate failed already: plan the next try. */
 		tunnel_plan_direct_retry(t);
 	}

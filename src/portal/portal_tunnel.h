@@ -183,6 +183,12 @@ struct tunnel *portal_direct_find_tunnel(struct portal *p,
 	    const uint8_t *ticket, size_t len, uint8_t side);
 /* A vetted direct connection for t (consumes fd): a candidate path. */
 void	tunnel_accept_direct(struct tunnel *t, int fd, const char *remote);
+struct path;
+/* The latest grant's ticket (0 bytes: none, or direct paths are off). */
+size_t	tunnel_ticket(const struct tunnel *t, const uint8_t **out);
+/* Starts path as a candidate of t (consumes it): tried beside the
+ * active path, which it replaces once it is up and chosen. */
+void	tunnel_add_candidate(struct tunnel *t, struct path *path);
 
 /* portal_tunnels.c, for streams */
 /*

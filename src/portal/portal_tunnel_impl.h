@@ -34,10 +34,11 @@
 #define TUNNEL_ACK_DELAY_MS	200
 /* While a tunnel waits for a new path, how often it asks again. */
 #define TUNNEL_RESUME_RETRY_MS	1000
-/* Paths tried besides the active one: a grant's candidates each way. */
-#define TUNNEL_MAX_CANDIDATES	(2 * PROTO_MAX_ADVERTISE + 1)
+/* Paths tried besides the active one: per peer candidate a TCP and a QUIC path, QUIC paths to addresses
+ * learned from probes, and a relay path. */
+#define TUNNEL_MAX_CANDIDATES	(4 * PROTO_MAX_ADVERTISE + 1)
 /* Direct attempts remembered for netport status. */
-#define TUNNEL_MAX_TRIES	PROTO_MAX_ADVERTISE
+#define TUNNEL_MAX_TRIES	(2 * PROTO_MAX_ADVERTISE)
 /*
  * After every direct attempt of a grant failed, the initiator asks for a
  * fresh grant to try again after direct.retry, doubling up to MAX: a NAT
@@ -177,9 +178,6 @@ void	tunnel_start_path(struct tunnel *t, const struct proto_msg *grant,
 	    struct path *path);
 /* A resume request failed for a reason that may pass (no relay yet). */
 void	tunnel_resume_later(struct tunnel *t, const char *why);
-/* Starts path as a candidate of t (consumes it): tried beside the
- * active path, which it replaces once it is up and chosen. */
-void	tunnel_add_candidate(struct tunnel *t, struct path *path);
 /* Records a grant's ticket for the direct listener (none when the grant
  * says direct: off). */
 void	tunnel_take_ticket(struct tunnel *t, const struct proto_msg *g);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/candidate.h"
+#include "portal/portal_path_quic.h"
 #include "core/log.h"
 #include "portal/portal_tunnel_impl.h"
 
@@ -115,6 +116,50 @@ refuse:
 }
 
 /*
+ * QUIC paths toward the peer's candidates that may take UDP at the
+ * direct port's number (its interfaces, public and reflexive addresses)
+ * and its STUN mapping, each address once; routers' mappings are TCP.
+ */
+static void
+tunnel_grant_quic(struct tunnel *t, const struct proto_msg *g)
+{
+	char seen[PROTO_MAX_ADVERTISE][PROTO_ADDR_MAX + 1];
+	size_t i, j, nseen = 0;
+	struct candidate c;
+	struct path *path;
+	const char *cwhy;
+	char why[256];
+
+	if (t->p->quic == NULL)
+		return;
+	for (i = 0; i < g->candidates_n && t->state != TUN_CLOSED; i++) {
+		if (candidate_parse(g->candidates[i], &c, &cwhy) != 0 ||
+		    c.kind == CAND_UPNP || c.kind == CAND_NATPMP)
+			continue;
+		conf_endpoint_format(&c.ep, seen[nseen], sizeof(seen[0]));
+		for (j = 0; j < nseen; j++)
+			if (strcmp(seen[j], seen[nseen]) == 0)
+				break;
+		if (j < nseen)
+			continue;
+		nseen++;
+		if ((path = path_quic_new(t, c.ep.host, c.ep.port,
+		    candidate_kind_name(c.kind), why, sizeof(why))) != NULL)
+			tunnel_add_candidate(t, path);
+		else
+			log_debug(&t->log, "no QUIC path to %s: %s",
+			    seen[nseen - 1], why);
+	}
+}
+
+size_t
+tunnel_ticket(const struct tunnel *t, const uint8_t **out)
+{
+	*out = t->ticket;
+	return t->ticket_len;
+}
+
+/*
  * Dials the direct candidates a grant names for the peer, unless this
  * portal's direct.mode is off.  Each is a candidate path of t.
  */
@@ -135,9 +180,12 @@ tunnel_grant_candidates(struct tunnel *t, const struct proto_msg *g)
 			    "%s", g->candidates[i], cwhy);
 			continue;
 		}
-		if ((path = path_direct_new(t, g, &c, why, sizeof(why))) != NULL)
+		/* STUN's mapping is a UDP port: QUIC only. */
+		if (c.kind != CAND_STUN &&
+		    (path = path_direct_new(t, g, &c, why, sizeof(why))) != NULL)
 			tunnel_add_candidate(t, path);
 	}
+	tunnel_grant_quic(t, g);
 }
 
 /*

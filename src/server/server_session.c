@@ -123,7 +123,9 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 			    "'%s': %s", m->candidates[i], why);
 			continue;
 		}
-		if (have_remote && strcmp(remote.host, c.ep.host) == 0) {
+		/* STUN's UDP mapping says nothing of the TCP port. */
+		if (have_remote && c.kind != CAND_STUN &&
+		    strcmp(remote.host, c.ep.host) == 0) {
 			/* An interface address the server sees is public; a
 			 * router's mapped port there is already the way in. */
 			if (c.kind == CAND_LAN)

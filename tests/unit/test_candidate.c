@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Direct-path candidates: parse, format, refusals, the host's addresses. */
 #include "core/candidate.h"
+#include "core/net.h"
 #include "core/err.h"
 #include "t.h"
 
@@ -31,6 +32,35 @@ T_CASE(parse_and_format)
 	T_EQ_INT(candidate_parse("natpmp 198.51.100.4:40002", &c, &why), 0);
 	T_EQ_INT(c.kind, CAND_NATPMP);
 	T_EQ_STR(candidate_kind_name(c.kind), "natpmp");
+	/* The UDP mapping STUN told, for QUIC paths. */
+	T_EQ_INT(candidate_parse("stun 198.51.100.4:40003", &c, &why), 0);
+	T_EQ_INT(c.kind, CAND_STUN);
+	candidate_format(&c, out, sizeof(out));
+	T_EQ_STR(out, "stun 198.51.100.4:40003");
+}
+
+T_CASE(local_addresses)
+{
+	T_EQ_INT(net_addr_str_is_local("127.0.0.1:4000"), 1);
+	T_EQ_INT(net_addr_str_is_local("10.1.0.3:4000"), 1);
+	T_EQ_INT(net_addr_str_is_local("172.16.0.1:1"), 1);
+	T_EQ_INT(net_addr_str_is_local("172.31.255.1:1"), 1);
+	T_EQ_INT(net_addr_str_is_local("172.32.0.1:1"), 0);
+	T_EQ_INT(net_addr_str_is_local("192.168.1.2:1"), 1);
+	T_EQ_INT(net_addr_str_is_local("169.254.1.2:1"), 1);
+	T_EQ_INT(net_addr_str_is_local("203.0.113.30:443"), 0);
+	T_EQ_INT(net_addr_str_is_local("100.64.0.1:1"), 0);
+	T_EQ_INT(net_addr_str_is_local("[::ffff:10.2.0.2]:5"), 1);
+	T_EQ_INT(net_addr_str_is_local("[::ffff:203.0.113.1]:5"), 0);
+	T_EQ_INT(net_addr_str_is_local("[::1]:5"), 1);
+	T_EQ_INT(net_addr_str_is_local("[fd00::1]:5"), 1);
+	T_EQ_INT(net_addr_str_is_local("[fe80::1]:5"), 1);
+	T_EQ_INT(net_addr_str_is_local("[2001:db8::1]:5"), 0);
+	T_EQ_INT(net_addr_str_is_local("fd00::1"), 1);
+	T_EQ_INT(net_addr_str_is_local("10.0.0.1"), 1);
+	T_EQ_INT(net_addr_str_is_local("relay.example:443"), 0);
+	T_EQ_INT(net_addr_str_is_local(""), 0);
+	T_EQ_INT(net_addr_str_is_local("[::1"), 0);
 }
 
 T_CASE(refusals)
@@ -40,7 +70,7 @@ T_CASE(refusals)
 
 	T_EQ_INT(candidate_parse("lan", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "no kind");
-	T_EQ_INT(candidate_parse("stun 10.0.0.1:1", &c, &why), NP_EPROTO);
+	T_EQ_INT(candidate_parse("turn 10.0.0.1:1", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "unknown kind");
 	T_EQ_INT(candidate_parse("lan 10.0.0.1:0", &c, &why), NP_EPROTO);
 	T_EQ_STR(why, "bad address");
@@ -67,6 +97,7 @@ int
 main(void)
 {
 	T_RUN(parse_and_format);
+	T_RUN(local_addresses);
 	T_RUN(refusals);
 	T_RUN(gather_has_loopback_last);
 	return t_done();

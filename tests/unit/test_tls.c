@@ -984,6 +984,118 @@ T_CASE(cert_identity_needs_exactly_one_uri)
 	T_EQ_INT(tls_cert_identity(NULL, &id), NP_EIDENTITY);
 }
 
+/* The DER form of a certificate file's first certificate (malloc'd). */
+static uint8_t *
+t_der_of_file(const char *rel, size_t *len)
+{
+	X509 *x = NULL;
+	uint8_t *der = NULL;
+	FILE *fp;
+	int n;
+
+	if ((fp = fopen(t_path("%s", rel), "r")) == NULL)
+		T_FAIL("cannot open %s", rel);
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	if (x == NULL || (n = i2d_X509(x, &der)) <= 0)
+		T_FAIL("cannot read a certificate from %s", rel);
+	X509_free(x);
+	*len = (size_t)n;
+	return der;
+}
+
+static uint8_t *
+t_der_of(X509 *x, size_t *len)
+{
+	uint8_t *der = NULL;
+	int n = i2d_X509(x, &der);
+
+	if (n <= 0)
+		T_FAIL("i2d_X509");
+	*len = (size_t)n;
+	return der;
+}
+
+/* The QUIC path's check of a chain that GnuTLS received: same verdicts. */
+T_CASE(verify_chain_der_matches_handshake_rules)
+{
+	SSL_CTX *sctx = t_portal_ctx("b", TLS_SIDE_SERVER);
+	SSL_CTX *cctx = t_portal_ctx("b", TLS_SIDE_CLIENT);
+	struct np_identity want_a, want_b;
+	const uint8_t *der[2];
+	size_t len[2];
+	uint8_t *a, *gone, *other, *old, *noid, *r1;
+	size_t alen, gonelen, otherlen, oldlen, noidlen, r1len;
+	uint8_t junk[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	char why[256];
+
+	T_ASSERT(sctx != NULL && cctx != NULL);
+	T_EQ_INT(identity_set(&want_a, NP_ROLE_PORTAL, "a"), 0);
+	T_EQ_INT(identity_set(&want_b, NP_ROLE_PORTAL, "b"), 0);
+	a = t_der_of_file("ca/certs/portal-a.crt", &alen);
+	gone = t_der_of_file("ca/certs/portal-gone.crt", &gonelen);
+	other = t_der_of_file("other/certs/portal-a.crt", &otherlen);
+	r1 = t_der_of_file("ca/certs/relay-r1.crt", &r1len);
+	old = t_der_of(t_expired_cert, &oldlen);
+	noid = t_der_of(t_noid_cert, &noidlen);
+
+	der[0] = a, len[0] = alen;
+	T_EQ_INT(tls_verify_chain_der(sctx, &want_a, der, len, 1, why,
+	    sizeof(why)), 0);
+	T_EQ_INT(tls_verify_chain_der(cctx, &want_a, der, len, 1, why,
+	    sizeof(why)), 0);
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), 0);
+	T_EQ_INT(tls_verify_chain_der(sctx, &want_b, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer is portal/a, expected portal/b");
+	T_EQ_INT(tls_verify_chain_der(sctx, &want_a, der, len, 0, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer sent no certificate");
+
+	der[0] = gone, len[0] = gonelen;
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer certificate: certificate revoked");
+	der[0] = other, len[0] = otherlen;
+	T_EQ_INT(tls_verify_chain_der(sctx, &want_a, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_CONTAINS(why, "peer certificate: unable to get local issuer");
+	der[0] = old, len[0] = oldlen;
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer certificate: certificate has expired");
+	der[0] = noid, len[0] = noidlen;
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_CONTAINS(why, "no valid identity");
+	der[0] = r1, len[0] = r1len;
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_CONTAINS(why, "has role relay");
+	/* Bytes that are not a certificate, alone or after a good leaf. */
+	der[0] = junk, len[0] = sizeof(junk);
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer certificate 0 is not valid DER X.509");
+	der[0] = a, len[0] = alen - 1;
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 1, why,
+	    sizeof(why)), -1);
+	der[0] = a, len[0] = alen, der[1] = junk, len[1] = sizeof(junk);
+	T_EQ_INT(tls_verify_chain_der(sctx, NULL, der, len, 2, why,
+	    sizeof(why)), -1);
+	T_EQ_STR(why, "peer certificate 1 is not valid DER X.509");
+
+	OPENSSL_free(a);
+	OPENSSL_free(gone);
+	OPENSSL_free(other);
+	OPENSSL_free(r1);
+	OPENSSL_free(old);
+	OPENSSL_free(noid);
+	SSL_CTX_free(sctx);
+	SSL_CTX_free(cctx);
+}
+
 T_CASE(drain_errors_is_one_line)
 {
 	char err[256];
@@ -1035,6 +1147,7 @@ main(void)
 	T_RUN(ctx_refuses_expired_crl);
 	T_RUN(ctx_rejects_bad_arguments);
 	T_RUN(cert_identity_needs_exactly_one_uri);
+	T_RUN(verify_chain_der_matches_handshake_rules);
 	T_RUN(drain_errors_is_one_line);
 	t_fixtures_free();
 	return t_done();
