@@ -357,6 +357,12 @@ rules:
     listen: 127.0.0.1:$quic_iperf
     service: frank
     target: 127.0.0.1:$p_iperf
+  - name: quic-iperf-udp
+    protocol: udp
+    client: erin
+    listen: 127.0.0.1:$quic_iperf
+    service: frank
+    target: 127.0.0.1:$p_iperf
 EOF
 # The policy is polled often: the bench switches carol's tunnel between
 # paths by editing it (direct: off), under a running stream.
@@ -832,13 +838,13 @@ for ((run = 1; run <= runs; run++)); do
 		step "round $run/$runs  iperf3 4 streams   $path"
 		m_tput "$path" 4 tput4
 	done
-	for path in direct netport p2p; do
+	for path in direct netport p2p quic; do
 		step "round $run/$runs  UDP, unlimited rate $path"
 		m_udp "$path"
 	done
 	# A fixed offered rate, the same for every row, so that loss can be
 	# compared where no row is saturated by its generator alone.
-	for path in direct netport p2p; do
+	for path in direct netport p2p quic; do
 		step "round $run/$runs  UDP, 500 Mbit/s    $path"
 		m_udp "$path" 500M
 	done

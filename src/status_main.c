@@ -226,10 +226,14 @@ status_print_portal_direct(const json_t *d)
 		printf("    %s %s: %s", status_str(qp, "via"),
 		    status_str(qp, "peer"), status_str(qp, "phase"));
 		if (json_object_get(qp, "smoothed_rtt_us") != NULL)
-			printf(", rtt %lld us, cwnd %lld bytes, %lld in flight",
+			printf(", rtt %lld us, cwnd %lld bytes, %lld in flight; "
+			    "datagrams %lld out, %lld in, %lld dropped",
 			    status_int(qp, "smoothed_rtt_us"),
 			    status_int(qp, "cwnd"),
-			    status_int(qp, "bytes_in_flight"));
+			    status_int(qp, "bytes_in_flight"),
+			    status_int(qp, "datagrams_out"),
+			    status_int(qp, "datagrams_in"),
+			    status_int(qp, "datagrams_dropped"));
 		printf("\n");
 	}
 }

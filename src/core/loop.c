@@ -68,12 +68,26 @@ loop_free_cb(evutil_socket_t fd, short what, void *arg)
 struct loop *
 loop_new(void)
 {
+	return loop_new_precise(0);
+}
+
+struct loop *
+loop_new_precise(int precise)
+{
+	struct event_config *cfg;
 	struct loop *loop;
 
 	if ((loop = calloc(1, sizeof(*loop))) == NULL)
 		return NULL;
 	loop->free_tail = &loop->free_head;
-	if ((loop->base = event_base_new()) == NULL)
+	if ((cfg = event_config_new()) == NULL)
+		goto fail;
+	/* epoll_wait() counts in milliseconds; a timerfd does better. */
+	if (precise)
+		event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	loop->base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	if (loop->base == NULL)
 		goto fail;
 	if (event_base_priority_init(loop->base, 2) != 0)
 		goto fail;
@@ -215,6 +229,16 @@ loop_timer_arm(struct loop_timer *t, uint64_t ms)
 
 	tv.tv_sec = (time_t)(ms / 1000);
 	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(t->ev, &tv);
+}
+
+void
+loop_timer_arm_us(struct loop_timer *t, uint64_t us)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(us / 1000000);
+	tv.tv_usec = (suseconds_t)(us % 1000000);
 	evtimer_add(t->ev, &tv);
 }
 

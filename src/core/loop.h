@@ -35,6 +35,12 @@ struct loop_defer {
 
 /* Returns a new loop, or NULL when out of memory. */
 struct loop	*loop_new(void);
+/*
+ * A loop whose timers fire to the microsecond (a timerfd under epoll)
+ * when precise is set, for a daemon that paces packets; plain loops wake
+ * on millisecond boundaries, with fewer system calls.
+ */
+struct loop	*loop_new_precise(int precise);
 /* Runs pending deferred frees, then frees the loop; NULL-safe. */
 void		 loop_free(struct loop *loop);
 struct event_base *loop_base(struct loop *loop);
@@ -67,6 +73,8 @@ uint64_t	 loop_now_ms(void);
 struct loop_timer *loop_timer_new(struct loop *loop, loop_timer_cb *cb,
 		    void *arg);
 void		 loop_timer_arm(struct loop_timer *t, uint64_t ms);
+/* The same in microseconds (as precise as the loop: loop_new_precise). */
+void		 loop_timer_arm_us(struct loop_timer *t, uint64_t us);
 void		 loop_timer_cancel(struct loop_timer *t);
 int		 loop_timer_pending(const struct loop_timer *t);
 void		 loop_timer_free(struct loop_timer *t);

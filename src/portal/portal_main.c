@@ -168,7 +168,9 @@ portal_setup(struct portal *p)
 	if ((r = portal_tls(p)) != 0)
 		return r;
 	identity_format(&p->self, self);
-	if ((p->loop = loop_new()) == NULL)
+	/* QUIC paths pace their packets: timers finer than 1 ms. */
+	if ((p->loop = loop_new_precise(p->conf->direct_quic !=
+	    PORTAL_QUIC_OFF)) == NULL)
 		return -ENOMEM;
 	if ((r = loop_on_signal(p->loop, SIGTERM, portal_stop_cb, p)) != 0 ||
 	    (r = loop_on_signal(p->loop, SIGINT, portal_stop_cb, p)) != 0)

@@ -18,6 +18,7 @@
 #ifndef NETPORT_PORTAL_PATH_H
 #define NETPORT_PORTAL_PATH_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -82,6 +83,15 @@ struct path_ops {
 	/* The TLS session's version and cipher, for logs. */
 	void	(*tls_info)(const struct path *p, char *buf, size_t n);
 	void	(*free)(struct path *p);
+	/*
+	 * Optional (NULL: the path has only its byte stream).  Sends one
+	 * whole DGRAM frame (hdr, then data) outside the byte stream,
+	 * unreliably and unordered, or queues it for the next send.  0, or
+	 * negative when this frame cannot go that way (too large, path not
+	 * up): the caller then sends it in the stream.
+	 */
+	int	(*send_dgram)(struct path *p, const uint8_t *hdr, size_t hlen,
+		    const void *data, size_t len);
 };
 
 /* The part every kind of path shares; each kind embeds it first. */
@@ -104,6 +114,9 @@ struct path {
 
 /* The tunnel's side of a path: called by the path from its events. */
 void	tunnel_path_up(struct tunnel *t, struct path *p);
+/* A frame that came outside the byte stream (send_dgram's, by the peer). */
+void	tunnel_path_dgram(struct tunnel *t, struct path *p, const uint8_t *frame,
+	    size_t len);
 void	tunnel_path_readable(struct tunnel *t, struct path *p);
 void	tunnel_path_writable(struct tunnel *t, struct path *p);
 /* The path failed (p->why says why); the tunnel frees it. */
@@ -162,6 +175,14 @@ static inline const char *
 path_phase(const struct path *p)
 {
 	return p->ops->phase(p);
+}
+
+static inline int
+path_send_dgram(struct path *p, const uint8_t *hdr, size_t hlen,
+    const void *data, size_t len)
+{
+	return p->ops->send_dgram != NULL ?
+	    p->ops->send_dgram(p, hdr, hlen, data, len) : -ENOTSUP;
 }
 
 static inline void

@@ -48,6 +48,18 @@
 #define QUIC_FLUSH_BURST	128
 /* Largest datagram we send (a 1500-byte MTU less IPv6 and UDP). */
 #define QUIC_MAX_UDP_PAYLOAD	1452
+/*
+ * The largest frame sent as a QUIC DATAGRAM: what fits in one packet
+ * beside a short header (1 + the peer's 12-byte connection id + up to 4
+ * bytes of packet number), the AEAD tag (16) and the frame's type and
+ * length (3).  A 1400-byte UDP payload (8 more for the frame header) fits;
+ * larger ones go in the stream.
+ */
+#define QUIC_DGRAM_MAX		(QUIC_MAX_UDP_PAYLOAD - 1 - QUIC_SCID_LEN - 4 - \
+				    16 - 3)
+/* DATAGRAM frames waiting for the congestion window; the oldest go. */
+#define QUIC_DGRAM_QUEUE_N	512
+#define QUIC_DGRAM_QUEUE_BYTES	(512 * 1024)
 /* TLS 1.3 only, its AEAD suites, the groups the TLS paths offer. */
 #define QUIC_PRIORITY							\
 	"%DISABLE_TLS13_COMPAT_MODE:NORMAL:-VERS-ALL:+VERS-TLS1.3:"	\
@@ -228,8 +240,9 @@ quic_arm(struct quic_path *qp)
 		return;
 	}
 	now = quic_now();
-	loop_timer_arm(qp->timer, exp <= now ? 0 :
-	    (exp - now + NGTCP2_MILLISECONDS - 1) / NGTCP2_MILLISECONDS);
+	/* Pacing asks for the next packet in microseconds, not ms. */
+	loop_timer_arm_us(qp->timer, exp <= now ? 0 :
+	    (exp - now + NGTCP2_MICROSECONDS - 1) / NGTCP2_MICROSECONDS);
 }
 
 /* The unsent part of the ring as at most two pieces. */
@@ -269,14 +282,43 @@ quic_flush(struct quic_path *qp)
 	ngtcp2_ssize n, taken;
 	ngtcp2_vec v[2];
 	ngtcp2_tstamp now = quic_now();
+	const struct dgram *d;
 	size_t nv;
-	int i;
+	int i, accepted;
 
 	if (qp->st == QUIC_DONE || qp->conn == NULL || qp->in_input ||
 	    qp->draining)
 		return qp->st == QUIC_DONE ? -1 : 0;
 	ngtcp2_path_storage_zero(&ps);
 	for (i = 0; i < QUIC_FLUSH_BURST; i++) {
+		if ((d = dgramq_peek(&qp->dg_out)) != NULL &&
+		    qp->st == QUIC_UP) {
+			/* Datagrams first: they are what latency matters to. */
+			v[0].base = (uint8_t *)(uintptr_t)d->data;
+			v[0].len = d->len;
+			accepted = 0;
+			n = ngtcp2_conn_writev_datagram(qp->conn, &ps.path, &pi,
+			    pkt, sizeof(pkt), &accepted, 0, 0, v, 1, now);
+			if (n < 0 && n != NGTCP2_ERR_INVALID_ARGUMENT) {
+				quic_fail_ngtcp2(qp, (int)n, "sending");
+				return -1;
+			}
+			if (accepted || n == NGTCP2_ERR_INVALID_ARGUMENT) {
+				if (accepted)
+					qp->dg_sent++;
+				else
+					qp->dg_out.dropped++;
+				dgramq_pop(&qp->dg_out);
+			}
+			if (n == 0)
+				break;		/* congestion window full */
+			if (n > 0) {
+				(void)portal_quic_send(qp->q,
+				    (struct sockaddr *)&qp->peer, qp->peer_len,
+				    pkt, (size_t)n);
+				continue;
+			}
+		}
 		nv = qp->sid >= 0 ? quic_unsent(qp, v) : 0;
 		taken = -1;
 		n = ngtcp2_conn_writev_stream(qp->conn, &ps.path, &pi, pkt,
@@ -392,6 +434,18 @@ quic_recv_data_cb(ngtcp2_conn *conn, uint32_t flags, int64_t sid,
 }
 
 static int
+quic_recv_dgram_cb(ngtcp2_conn *conn, uint32_t flags, const uint8_t *data,
+    size_t len, void *user_data)
+{
+	struct quic_path *qp = user_data;
+
+	/* Handed to the tunnel once ngtcp2 is done with this packet. */
+	(void)dgramq_push(&qp->dg_in, data, len, NULL, 0);
+	qp->dg_recv++;
+	return 0;
+}
+
+static int
 quic_acked_cb(ngtcp2_conn *conn, int64_t sid, uint64_t offset, uint64_t len,
     void *user_data, void *stream_user_data)
 {
@@ -497,6 +551,7 @@ quic_callbacks(ngtcp2_callbacks *cb, int client)
 	cb->stream_open = quic_stream_open_cb;
 	cb->stream_close = quic_stream_close_cb;
 	cb->handshake_completed = quic_handshake_done_cb;
+	cb->recv_datagram = quic_recv_dgram_cb;
 }
 
 static void
@@ -520,6 +575,8 @@ quic_settings(struct quic_path *qp, ngtcp2_settings *s,
 	tp->initial_max_streams_bidi = qp->initiator ? 0 : 1;
 	tp->initial_max_streams_uni = 0;
 	tp->max_idle_timeout = QUIC_IDLE_TIMEOUT_S * NGTCP2_SECONDS;
+	/* DATAGRAM frames (RFC 9221) for the datagrams of udp rules. */
+	tp->max_datagram_frame_size = 65535;
 	/* Portals do not move mid-connection: a new address is a new path. */
 	tp->disable_active_migration = 1;
 
@@ -672,6 +729,7 @@ static void
 quic_after_input(struct quic_path *qp)
 {
 	struct tunnel *t = qp->base.t;
+	const struct dgram *d;
 
 	if (qp->st == QUIC_HANDSHAKE &&
 	    ngtcp2_conn_get_handshake_completed(qp->conn)) {
@@ -688,6 +746,12 @@ quic_after_input(struct quic_path *qp)
 	}
 	if (qp->st != QUIC_UP)
 		return;
+	while ((d = dgramq_peek(&qp->dg_in)) != NULL) {
+		tunnel_path_dgram(t, &qp->base, d->data, d->len);
+		if (qp->st != QUIC_UP)
+			return;
+		dgramq_pop(&qp->dg_in);
+	}
 	if (buf_len(&qp->rx) > 0 || qp->rx_fin) {
 		tunnel_path_readable(t, &qp->base);
 		if (qp->st != QUIC_UP)
@@ -925,7 +989,29 @@ quic_free(struct path *p)
 		portal_quic_remove(qp->q, qp);
 	free(qp->ring);
 	buf_release(&qp->rx);
+	dgramq_clear(&qp->dg_out);
+	dgramq_clear(&qp->dg_in);
 	free(qp);
+}
+
+static int
+quic_send_dgram(struct path *p, const uint8_t *hdr, size_t hlen,
+    const void *data, size_t len)
+{
+	struct quic_path *qp = quic_of(p);
+	uint8_t frame[QUIC_DGRAM_MAX];
+
+	if (qp->st != QUIC_UP || qp->draining || hlen + len > sizeof(frame) ||
+	    ngtcp2_conn_get_remote_transport_params(qp->conn)->
+	    max_datagram_frame_size < hlen + len)
+		return -EMSGSIZE;
+	memcpy(frame, hdr, hlen);
+	memcpy(frame + hlen, data, len);
+	if (dgramq_push(&qp->dg_out, frame, hlen + len, NULL, 0) != 0)
+		return -ENOMEM;
+	if (!qp->in_input)
+		(void)quic_flush(qp);
+	return 0;
 }
 
 static const struct path_ops quic_path_ops = {
@@ -940,6 +1026,7 @@ static const struct path_ops quic_path_ops = {
 	.phase = quic_phase,
 	.tls_info = quic_tls_info,
 	.free = quic_free,
+	.send_dgram = quic_send_dgram,
 };
 
 /* ---- constructors ---- */
@@ -975,6 +1062,8 @@ quic_alloc(struct tunnel *t, char *why, size_t whylen)
 	qp->initiator = tunnel_is_initiator(t);
 	qp->sid = -1;
 	buf_init(&qp->rx, QUIC_WINDOW + 65536);
+	dgramq_init(&qp->dg_out, QUIC_DGRAM_QUEUE_N, QUIC_DGRAM_QUEUE_BYTES);
+	dgramq_init(&qp->dg_in, QUIC_DGRAM_QUEUE_N, QUIC_DGRAM_QUEUE_BYTES);
 	if ((qp->timer = loop_timer_new(p->loop, quic_timer_cb, qp)) == NULL ||
 	    relay_hs_encode_punch(qp->initiator ? PROTO_SIDE_CLIENT :
 	    PROTO_SIDE_SERVICE, ticket, ticket_len, qp->probe + 1,
@@ -1040,10 +1129,13 @@ quic_path_status(const struct quic_path *qp)
 		return json_pack("{s:s, s:s, s:s}", "peer", qp->base.addr,
 		    "via", qp->base.via, "phase", quic_phase(&qp->base));
 	ngtcp2_conn_get_conn_stat(qp->conn, &st);
-	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I}", "peer",
-	    qp->base.addr, "via", qp->base.via, "phase", "up",
+	return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	    "peer", qp->base.addr, "via", qp->base.via, "phase", "up",
 	    "smoothed_rtt_us", (json_int_t)(st.smoothed_rtt / 1000),
 	    "cwnd", (json_int_t)st.cwnd, "bytes_in_flight",
 	    (json_int_t)st.bytes_in_flight, "delivery_rate_bps",
-	    (json_int_t)(st.delivery_rate_sec * 8));
+	    (json_int_t)(st.delivery_rate_sec * 8), "datagrams_out",
+	    (json_int_t)qp->dg_sent, "datagrams_in", (json_int_t)qp->dg_recv,
+	    "datagrams_dropped", (json_int_t)(qp->dg_out.dropped +
+	    qp->dg_in.dropped));
 }

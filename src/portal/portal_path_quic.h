@@ -33,6 +33,7 @@
 #include <ngtcp2/ngtcp2_crypto.h>
 
 #include "core/buf.h"
+#include "core/dgramq.h"
 #include "core/loop.h"
 #include "core/queue.h"
 #include "core/relay_hs.h"
@@ -93,6 +94,10 @@ struct quic_path {
 	int			 want_writable;
 	struct buf		 rx;
 	int			 rx_fin;	/* the peer ended the stream */
+	/* DATAGRAM frames: out, waiting for the congestion window; in,
+	 * waiting to be handed over once ngtcp2 has returned. */
+	struct dgramq		 dg_out, dg_in;
+	uint64_t		 dg_sent, dg_recv;
 	uint64_t		 peer_closed;	/* app error + 1; 0: open */
 };
 

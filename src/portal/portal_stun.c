@@ -122,6 +122,7 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct stun_msg m;
 	const char *why;
 	ssize_t n;
+	int changed;
 
 	while ((n = recvfrom(fd, in, sizeof(in), 0, (struct sockaddr *)&from,
 	    &fromlen)) >= 0) {
@@ -147,19 +148,20 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 			continue;
 		net_addr_format((struct sockaddr *)&m.mapped, addr,
 		    sizeof(addr));
-		if (!s->have_mapped || strcmp(addr, s->mapped) != 0) {
+		changed = !s->have_mapped || strcmp(addr, s->mapped) != 0;
+		if (changed)
 			log_info(NULL, "STUN: reflexive UDP address %s (local "
 			    "port %u)", addr, s->local_port);
-			/* QUIC paths punch toward it: peers learn it. */
-			if (s->p->quic != NULL)
-				portal_ctl_candidates_changed(s->p);
-		}
 		snprintf(s->mapped, sizeof(s->mapped), "%s", addr);
 		s->have_mapped = 1;
 		s->mapped_ms = loop_now_ms();
 		s->why[0] = '\0';
 		s->tries = 0;
 		loop_timer_arm(s->timer, STUN_REFRESH_MS);
+		/* QUIC paths punch toward it: peers learn it (a 'stun'
+		 * candidate). */
+		if (changed && s->p->quic != NULL)
+			portal_ctl_candidates_changed(s->p);
 	}
 }
 

@@ -275,6 +275,39 @@ tunnel_send_dgram(struct tunnel *t, uint32_t id, const void *p, size_t n)
 }
 
 int
+tunnel_send_dgram_unordered(struct tunnel *t, uint32_t id, const void *p,
+    size_t n)
+{
+	uint8_t hdr[MUX_HDR_LEN];
+
+	if (t->state != TUN_OPEN || t->path == NULL ||
+	    t->path->state != PATH_UP || n > MUX_MAX_DGRAM)
+		return -EAGAIN;
+	mux_hdr_encode(hdr, MUX_DGRAM, 0, (uint16_t)n, id);
+	return path_send_dgram(t->path, hdr, sizeof(hdr), p, n);
+}
+
+void
+tunnel_path_dgram(struct tunnel *t, struct path *path, const uint8_t *frame,
+    size_t len)
+{
+	struct mux_frame f;
+	const char *why;
+
+	/* Only the path in use speaks for the peer. */
+	if (path != t->path || t->state != TUN_OPEN)
+		return;
+	if (mux_decode(frame, len, &f, &why) != 0 ||
+	    f.hdr.type != MUX_DGRAM || MUX_HDR_LEN + (size_t)f.hdr.len != len) {
+		tunnel_close(t, MUX_R_PROTOCOL, "malformed datagram frame "
+		    "outside the stream: %s", f.hdr.type != MUX_DGRAM ?
+		    "not DGRAM" : why);
+		return;
+	}
+	udp_on_dgram(tunnel_find_stream(t, f.hdr.stream), &f);
+}
+
+int
 tunnel_data_reserve(struct tunnel *t, size_t n, uint8_t **p)
 {
 	return buf_reserve(&t->out, n, p);

@@ -145,6 +145,15 @@ int	tunnel_send_fin(struct tunnel *t, uint32_t id)
 int	tunnel_send_dgram(struct tunnel *t, uint32_t id, const void *p,
 	    size_t n) __attribute__((warn_unused_result));
 /*
+ * The same outside the path's byte stream (a QUIC DATAGRAM frame), when
+ * the path can: no head-of-line blocking, no replay after a path change.
+ * 0, or negative: send it with tunnel_send_dgram() instead.  Only for a
+ * flow the peer knows already (its OPEN arrived), since the datagram may
+ * overtake the stream.
+ */
+int	tunnel_send_dgram_unordered(struct tunnel *t, uint32_t id,
+	    const void *p, size_t n);
+/*
  * DATA without a copy: tunnel_data_reserve() lends n bytes of room at the
  * end of the output (frames are built in place: headers with
  * mux_hdr_encode(), payloads read into it), and tunnel_data_commit() queues

@@ -123,8 +123,10 @@ refuse:
 static void
 tunnel_grant_quic(struct tunnel *t, const struct proto_msg *g)
 {
+	static const enum candidate_kind order[] = { CAND_LAN, CAND_LOOPBACK,
+	    CAND_PUBLIC, CAND_REFLEXIVE, CAND_STUN };
 	char seen[PROTO_MAX_ADVERTISE][PROTO_ADDR_MAX + 1];
-	size_t i, j, nseen = 0;
+	size_t i, j, k, nseen = 0;
 	struct candidate c;
 	struct path *path;
 	const char *cwhy;
@@ -132,23 +134,29 @@ tunnel_grant_quic(struct tunnel *t, const struct proto_msg *g)
 
 	if (t->p->quic == NULL)
 		return;
-	for (i = 0; i < g->candidates_n && t->state != TUN_CLOSED; i++) {
-		if (candidate_parse(g->candidates[i], &c, &cwhy) != 0 ||
-		    c.kind == CAND_UPNP || c.kind == CAND_NATPMP)
-			continue;
-		conf_endpoint_format(&c.ep, seen[nseen], sizeof(seen[0]));
-		for (j = 0; j < nseen; j++)
-			if (strcmp(seen[j], seen[nseen]) == 0)
-				break;
-		if (j < nseen)
-			continue;
-		nseen++;
-		if ((path = path_quic_new(t, c.ep.host, c.ep.port,
-		    candidate_kind_name(c.kind), why, sizeof(why))) != NULL)
-			tunnel_add_candidate(t, path);
-		else
-			log_debug(&t->log, "no QUIC path to %s: %s",
-			    seen[nseen - 1], why);
+	/* An address listed twice is tried once, as its best kind. */
+	for (k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		for (i = 0; i < g->candidates_n && t->state != TUN_CLOSED;
+		    i++) {
+			if (candidate_parse(g->candidates[i], &c, &cwhy) != 0 ||
+			    c.kind != order[k] || nseen == PROTO_MAX_ADVERTISE)
+				continue;
+			conf_endpoint_format(&c.ep, seen[nseen],
+			    sizeof(seen[0]));
+			for (j = 0; j < nseen; j++)
+				if (strcmp(seen[j], seen[nseen]) == 0)
+					break;
+			if (j < nseen)
+				continue;
+			nseen++;
+			path = path_quic_new(t, c.ep.host, c.ep.port,
+			    candidate_kind_name(c.kind), why, sizeof(why));
+			if (path != NULL)
+				tunnel_add_candidate(t, path);
+			else
+				log_debug(&t->log, "no QUIC path to %s: %s",
+				    seen[nseen - 1], why);
+		}
 	}
 }
 

@@ -181,6 +181,18 @@ udp_to_tunnel(struct stream *s, const void *p, size_t len)
 	struct tunnel *t = s->t;
 
 	s->last_active_ms = loop_now_ms();
+	/*
+	 * Outside the byte stream when the path can (QUIC DATAGRAM), once
+	 * the peer surely has the flow: on the service side, or when a reply
+	 * came back.  A datagram there may overtake the stream's OPEN.
+	 */
+	if (s->state == ST_OPEN && s->to_peer.n == 0 &&
+	    (s->ul == NULL || s->dgrams_down > 0) &&
+	    tunnel_send_dgram_unordered(t, s->id, p, len) == 0) {
+		s->dgrams_up++;
+		s->bytes_up += len;
+		return 1;
+	}
 	if (s->state == ST_OPEN && s->to_peer.n == 0 && !tunnel_out_full(t) &&
 	    tunnel_send_dgram(t, s->id, p, len) == 0) {
 		s->dgrams_up++;

@@ -17,6 +17,13 @@
 # port, and the SYNs cross).  A random-fully side defeats punching toward
 # it: such pairs stay on the relay, unless the other side is reachable.
 #
+# With NP_GRID_QUIC=on (net_grid_quic.sh) every portal also tries QUIC
+# paths: each pair must end up on the same kind of path (direct or relay),
+# and the pairs whose direct path is a punch through NATs or firewalls on
+# both sides (UDP punches where TCP does) must end up on QUIC, which ranks
+# above a punched TCP path; pairs with an interface address reachable
+# from outside keep direct TCP (a "lan" candidate ranks above QUIC).
+#
 # NP_GRID=PAIR[,PAIR...] (e.g. eim-sym,fw-fw) runs only those pairs.
 . "$(dirname "$0")/netlib.sh"
 
@@ -29,6 +36,10 @@ declare -A expect=(
 	[op-up]=direct [eim-eim]=direct [eim-sym]=relay [eim-fw]=direct
 	[eim-up]=direct [sym-sym]=relay [sym-fw]=relay [sym-up]=direct
 	[fw-fw]=direct [fw-up]=direct [up-up]=direct)
+
+quic=${NP_GRID_QUIC:-off}
+declare -A expect_quic=([eim-eim]=1 [eim-fw]=1 [eim-up]=1 [fw-fw]=1
+	[fw-up]=1 [up-up]=1)
 
 pairs=()
 for ((i = 0; i < ${#kinds[@]}; i++)); do
@@ -86,7 +97,7 @@ for k in "${kinds[@]}"; do
 		nl_portal "$name" "h$name" "${nclient[$name]:-0}" \
 		    "${nservice[$name]:-0}" direct.mode=auto \
 		    tunnel.setup_timeout=4s direct.retry=60s \
-		    "direct.portmap=$portmap" \
+		    "direct.portmap=$portmap" "direct.quic=$quic" \
 		    "direct.addresses=[\"$(ip -n "${NL_PREFIX}h$name" -4 -o \
 		    addr show dev eth0 | awk '{print $4}' | cut -d/ -f1)\"]"
 		if [ "${nservice[$name]:-0}" -gt 0 ]; then
@@ -108,8 +119,11 @@ for pair in "${pairs[@]}"; do
 	s=${pair#*-}2
 	if [ "${expect[$pair]}" = direct ]; then
 		np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s now direct: " 20
+		if [ "$quic" = on ] && [ -n "${expect_quic[$pair]:-}" ]; then
+			np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s now direct: .*/quic, QUIC" 20
+		fi
 		got=$(np_log_line "$c" "to portal/$s now direct: " |
-		    sed 's/.*now direct: \([^ ]*\) (\([a-z]*\).*/direct \1 (\2)/')
+		    sed 's/.*now direct: \([^ ]*\) (\([a-z/]*\).*/direct \1 (\2)/')
 	else
 		np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s stays on relay " 20
 		np_no_log "$c" "to portal/$s now direct"
@@ -134,4 +148,4 @@ for k in "${kinds[@]}"; do
 done
 np_stop r1
 np_stop hub
-np_pass "${#pairs[@]} pairs of router kinds, each on the path stated for it"
+np_pass "${#pairs[@]} pairs of router kinds, each on the path stated for it (QUIC paths $quic)"

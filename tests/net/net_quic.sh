@@ -16,6 +16,8 @@
 . "$(dirname "$0")/netlib.sh"
 
 mib=${NP_NET_QUIC_MIB:-8}
+delay=${NP_NET_QUIC_DELAY:-12}
+loss=${NP_NET_QUIC_LOSS:-0.5}
 bytes=$((mib * 1024 * 1024))
 big=$((32 * 1024 * 1024))
 
@@ -28,7 +30,8 @@ np_dp_pki
 } | np_policy
 nl_server
 nl_relay
-direct=(direct.mode=auto direct.quic=on tunnel.setup_timeout=4s
+direct=(direct.mode=auto direct.quic=on "direct.quic_cc=${NP_NET_QUIC_CC:-bbr}"
+	tunnel.setup_timeout=4s
 	direct.retry=5s tunnel.keepalive=500ms tunnel.dead_timeout=3s)
 nl_portal pa A 1 0 "${direct[@]}" 'direct.addresses=["10.1.0.2"]'
 nl_portal pb B 0 1 "${direct[@]}" 'direct.addresses=["10.2.0.2"]'
@@ -47,9 +50,9 @@ nl_x A "$NETPORT" status -c "$NP_TMP/pa.yaml" | tee "$NP_TMP/st1.txt"
 grep -Eq '/quic 203\.0\.113\.102:[0-9]+: up, rtt [0-9]+ us' "$NP_TMP/st1.txt" ||
     np_fail "status does not show the QUIC path up"
 
-np_step "WAN links: 12 ms each way, 0.5 % loss each way on both routers"
-nl_impair_router rA delay=12 loss=0.5
-nl_impair_router rB delay=12 loss=0.5
+np_step "WAN links: $delay ms each way, $loss % loss each way on both routers"
+nl_impair_router rA delay="$delay" loss="$loss"
+nl_impair_router rB delay="$delay" loss="$loss"
 # timed_put N: a put of $bytes, timed from its start until the sink has
 # it all (the sender alone finishes early: the tunnel buffers).
 timed_put() {
@@ -62,6 +65,8 @@ timed_put() {
 }
 timed_put 2
 echo "    QUIC path: $(np_dp_same_data put2 '^put: sent ' sink '^sink [0-9]+: received ' "$bytes")"
+nl_x A "$NETPORT" status -c "$NP_TMP/pa.yaml" | grep '/quic .*: up' |
+    sed 's/^ */    after: /'
 np_no_log pa 'lost its path'
 t_quic=$elapsed
 
@@ -73,7 +78,7 @@ nl_portal pb B 0 1 direct.mode=off tunnel.keepalive=500ms tunnel.dead_timeout=3s
 timed_put 3
 echo "    relay path: $(np_dp_same_data put3 '^put: sent ' sink '^sink [0-9]+: received ' "$bytes")"
 t_relay=$elapsed
-echo "    $mib MiB at ~50 ms RTT and 1 % loss, start to last byte: QUIC path $t_quic ms, relay (TCP) $t_relay ms"
+echo "    $mib MiB, $delay ms and $loss % loss each way per router, start to last byte: QUIC path $t_quic ms, relay (TCP) $t_relay ms"
 for d in pa pb; do
 	np_no_log "$d" 'stream [0-9]+ \(rule up\) reset'
 done
