@@ -42,6 +42,13 @@
 #define QUIC_WINDOW		(8u * 1024 * 1024)
 /* Stream data kept until acknowledged: write() takes no more. */
 #define QUIC_TX_RING		(4u * 1024 * 1024)
+/*
+ * The tunnel may write while less than this waits for ngtcp2 to take it:
+ * enough that a congestion window never finds the ring empty (an empty
+ * ring marks the connection app-limited, and BBR then learns nothing of
+ * the path's rate), little enough that frames do not queue for long.
+ */
+#define QUIC_TX_HIGH		(512u * 1024)
 /* A path the peer stops answering is given up after this long. */
 #define QUIC_IDLE_TIMEOUT_S	30
 /* Packets written per flush before the loop gets a turn. */
@@ -67,6 +74,8 @@
 	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1"
 
 static const struct path_ops quic_path_ops;
+
+static void	quic_notify_writable(struct quic_path *qp);
 
 static struct quic_path *
 quic_of(const struct path *p)
@@ -268,10 +277,31 @@ quic_unsent(const struct quic_path *qp, ngtcp2_vec v[2])
 }
 
 /*
+ * Sends one packet ngtcp2 wrote.  When the socket's buffer is full the
+ * packet is kept and the path waits for the socket (portal_quic.c wakes
+ * it): a packet dropped here would be a loss the path inflicted on
+ * itself, and the congestion control would back off for nothing.
+ * Returns 0, or 1 when the path must stop writing.
+ */
+static int
+quic_send_pkt(struct quic_path *qp, const uint8_t *pkt, size_t n)
+{
+	int r = portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
+	    qp->peer_len, pkt, n);
+
+	if (r != -EAGAIN && r != -ENOBUFS)
+		return 0;	/* sent, or lost like on any network */
+	memcpy(qp->pend, pkt, n);
+	qp->pend_len = n;
+	qp->blocked = 1;
+	portal_quic_wait_writable(qp->q);
+	return 1;
+}
+
+/*
  * Writes what ngtcp2 will send now: stream data while the congestion
  * and flow control windows allow, acknowledgements, retransmissions.
- * A datagram the socket refuses (EAGAIN) is lost like any other; QUIC's
- * loss recovery sends it again.  Returns 0, or -1 once the path failed.
+ * Returns 0, or -1 once the path failed.
  */
 static int
 quic_flush(struct quic_path *qp)
@@ -287,8 +317,14 @@ quic_flush(struct quic_path *qp)
 	int i, accepted;
 
 	if (qp->st == QUIC_DONE || qp->conn == NULL || qp->in_input ||
-	    qp->draining)
+	    qp->draining || qp->blocked)
 		return qp->st == QUIC_DONE ? -1 : 0;
+	if (qp->pend_len > 0) {
+		nv = qp->pend_len;
+		qp->pend_len = 0;
+		if (quic_send_pkt(qp, qp->pend, nv) != 0)
+			return 0;
+	}
 	ngtcp2_path_storage_zero(&ps);
 	for (i = 0; i < QUIC_FLUSH_BURST; i++) {
 		if ((d = dgramq_peek(&qp->dg_out)) != NULL &&
@@ -313,9 +349,8 @@ quic_flush(struct quic_path *qp)
 			if (n == 0)
 				break;		/* congestion window full */
 			if (n > 0) {
-				(void)portal_quic_send(qp->q,
-				    (struct sockaddr *)&qp->peer, qp->peer_len,
-				    pkt, (size_t)n);
+				if (quic_send_pkt(qp, pkt, (size_t)n) != 0)
+					break;
 				continue;
 			}
 		}
@@ -339,12 +374,20 @@ quic_flush(struct quic_path *qp)
 			break;
 		if (taken > 0)
 			qp->tx_sent += (uint64_t)taken;
-		(void)portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
-		    qp->peer_len, pkt, (size_t)n);
+		if (quic_send_pkt(qp, pkt, (size_t)n) != 0)
+			break;
 	}
 	ngtcp2_conn_update_pkt_tx_time(qp->conn, now);
 	quic_arm(qp);
 	return 0;
+}
+
+void
+quic_path_unblock(struct quic_path *qp)
+{
+	qp->blocked = 0;
+	if (quic_flush(qp) == 0)
+		quic_notify_writable(qp);
 }
 
 /* ---- probes ---- */
@@ -724,6 +767,24 @@ quic_peer_closed_cleanly(struct quic_path *qp)
 	    peer.error_code == 0;
 }
 
+static int
+quic_has_room(const struct quic_path *qp)
+{
+	return qp->sid >= 0 && qp->tx_end - qp->tx_sent < QUIC_TX_HIGH &&
+	    qp->tx_end - qp->tx_acked < QUIC_TX_RING;
+}
+
+/* From an event, never from inside a write: the tunnel may write more. */
+static void
+quic_notify_writable(struct quic_path *qp)
+{
+	if (qp->st == QUIC_UP && !qp->draining && qp->want_writable &&
+	    quic_has_room(qp)) {
+		qp->want_writable = 0;
+		tunnel_path_writable(qp->base.t, &qp->base);
+	}
+}
+
 /* After packets came in: up, readable, writable, as it now stands. */
 static void
 quic_after_input(struct quic_path *qp)
@@ -757,11 +818,7 @@ quic_after_input(struct quic_path *qp)
 		if (qp->st != QUIC_UP)
 			return;
 	}
-	if (qp->want_writable && qp->sid >= 0 &&
-	    qp->tx_end - qp->tx_acked < QUIC_TX_RING) {
-		qp->want_writable = 0;
-		tunnel_path_writable(t, &qp->base);
-	}
+	quic_notify_writable(qp);
 }
 
 void
@@ -812,7 +869,8 @@ quic_timer_cb(struct loop_timer *timer, void *arg)
 		quic_fail_ngtcp2(qp, rv, "timer");
 		return;
 	}
-	(void)quic_flush(qp);
+	if (quic_flush(qp) == 0)
+		quic_notify_writable(qp);
 }
 
 /* ---- path_ops ---- */
@@ -871,15 +929,15 @@ quic_write(struct path *p, const uint8_t *src, size_t len)
 	if (qp->ring == NULL && (qp->ring = malloc(QUIC_TX_RING)) == NULL)
 		return -ENOMEM;
 	room = QUIC_TX_RING - (size_t)(qp->tx_end - qp->tx_acked);
-	if (len > room) {
+	if (len > room)
 		len = room;
-		qp->want_writable = 1;
-	}
 	at = (size_t)(qp->tx_end % QUIC_TX_RING);
 	first = QUIC_TX_RING - at < len ? QUIC_TX_RING - at : len;
 	memcpy(qp->ring + at, src, first);
 	memcpy(qp->ring, src + first, len - first);
 	qp->tx_end += len;
+	if (!quic_has_room(qp))
+		qp->want_writable = 1;
 	return (ssize_t)len;
 }
 
@@ -892,7 +950,7 @@ quic_push(struct path *p)
 		return NP_EPROTO;
 	if (quic_flush(qp) != 0)
 		return NP_EPROTO;
-	if (qp->tx_sent < qp->tx_end)
+	if (!quic_has_room(qp))
 		qp->want_writable = 1;
 	return 0;
 }
@@ -910,9 +968,7 @@ quic_writable(const struct path *p)
 {
 	const struct quic_path *qp = quic_of(p);
 
-	return qp->st == QUIC_UP && qp->sid >= 0 &&
-	    qp->tx_sent == qp->tx_end &&
-	    qp->tx_end - qp->tx_acked < QUIC_TX_RING;
+	return qp->st == QUIC_UP && !qp->draining && quic_has_room(qp);
 }
 
 static void

@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <event2/event.h>
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
 #include <ngtcp2/ngtcp2_crypto.h>
@@ -87,6 +88,10 @@ struct quic_path {
 	ngtcp2_connection_close_error ccerr;	/* what we tell on close */
 	int			 in_input;	/* inside read_pkt */
 	int			 draining;	/* the peer closed: no more out */
+	/* A packet the socket had no room for, sent first when it has. */
+	uint8_t			 pend[1500];
+	size_t			 pend_len;
+	int			 blocked;	/* waiting for the socket */
 
 	/* Stream data: ring offsets are stream offsets. */
 	uint8_t			*ring;		/* QUIC_TX_RING; lazily */
@@ -117,6 +122,7 @@ struct portal_quic {
 	uint64_t		 bad_probes, stray_packets;
 	uint64_t		 probes_in, probes_out;
 	int			 stopping;	/* freed with its last path */
+	struct event		*wev;		/* fd writable again */
 };
 
 /* portal_path_quic.c: the path. */
@@ -137,12 +143,16 @@ void	quic_path_on_probe(struct quic_path *qp, int ask);
  * acceptor still waiting for its handshake). */
 int	quic_path_accept(struct quic_path *qp, const uint8_t *pkt, size_t len);
 void	quic_path_input(struct quic_path *qp, const uint8_t *pkt, size_t len);
+/* The socket has room again: sends the packet it kept, and more. */
+void	quic_path_unblock(struct quic_path *qp);
 /* Status: "probing" ... and counters. */
 struct json_t *quic_path_status(const struct quic_path *qp);
 
 /* portal_quic.c: the registry. */
 void	portal_quic_add(struct portal_quic *q, struct quic_path *qp);
 void	portal_quic_remove(struct portal_quic *q, struct quic_path *qp);
+/* Wakes the paths that wait for room in the socket, once it has some. */
+void	portal_quic_wait_writable(struct portal_quic *q);
 /* Sends one datagram on the socket; 0 or -errno. */
 int	portal_quic_send(struct portal_quic *q, const struct sockaddr *to,
 	    socklen_t tolen, const uint8_t *data, size_t len);

@@ -30,6 +30,9 @@ static const int quic_cc_algos[] = { NGTCP2_CC_ALGO_BBR, NGTCP2_CC_ALGO_BBR2,
     NGTCP2_CC_ALGO_CUBIC, NGTCP2_CC_ALGO_RENO };
 static const char *const quic_cc_names[] = { "bbr", "bbr2", "cubic", "reno" };
 
+static void	portal_quic_writable_cb(evutil_socket_t fd, short what,
+		    void *arg);
+
 int
 portal_quic_start(struct portal *p)
 {
@@ -68,6 +71,9 @@ portal_quic_start(struct portal *p)
 		free(q);
 		return NP_ETLS;
 	}
+	/* Kept packets go out when the socket has room again. */
+	q->wev = event_new(loop_base(p->loop), q->fd, EV_WRITE,
+	    portal_quic_writable_cb, q);
 	p->quic = q;
 	log_info(NULL, "QUIC paths on UDP port %u (congestion control %s)",
 	    q->port, quic_cc_names[p->conf->direct_quic_cc]);
@@ -77,8 +83,31 @@ portal_quic_start(struct portal *p)
 static void
 portal_quic_free(struct portal_quic *q)
 {
+	if (q->wev != NULL)
+		event_free(q->wev);
 	gnutls_certificate_free_credentials(q->cred);
 	free(q);
+}
+
+static void
+portal_quic_writable_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct portal_quic *q = arg;
+	struct quic_path *qp, *next;
+
+	/* A path may fail (and be freed after this turn) while flushing. */
+	for (qp = TAILQ_FIRST(&q->paths); qp != NULL; qp = next) {
+		next = TAILQ_NEXT(qp, entry);
+		if (qp->blocked)
+			quic_path_unblock(qp);
+	}
+}
+
+void
+portal_quic_wait_writable(struct portal_quic *q)
+{
+	if (q->wev != NULL)
+		event_add(q->wev, NULL);
 }
 
 void

@@ -30,6 +30,8 @@
 /* Resends after 500 ms, 1 s and 2 s (RFC 5389 starts at 500 ms). */
 #define STUN_FIRST_RTO_MS	500
 #define STUN_TRIES		4
+/* The UDP socket's send and receive buffers, each. */
+#define UDP_SOCKET_BUFFER	(4 * 1024 * 1024)
 /* A mapping is asked for again this often. */
 #define STUN_REFRESH_MS		(5 * 60 * 1000)
 
@@ -166,6 +168,28 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
+ * QUIC paths send bursts of packets and receive them at the rate of the
+ * path: the kernel's default buffers (about 200 KiB) overflow at a few
+ * hundred Mbit/s, and each overflow is a loss that the congestion
+ * control pays for.  As root the FORCE variants pass net.core.*mem_max;
+ * otherwise the kernel caps the request there.
+ */
+static void
+stun_socket_buffers(int fd)
+{
+	const int size = UDP_SOCKET_BUFFER;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
+	    sizeof(size)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
+		    sizeof(size));
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+	    sizeof(size)) != 0)
+		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
+		    sizeof(size));
+}
+
+/*
  * The UDP socket: on the direct listener's port number if it is free,
  * dual-stack where the host has IPv6.
  */
@@ -189,6 +213,7 @@ stun_socket(struct portal_stun *s, uint16_t port)
 		}
 	return s->fd;
 bound:
+	stun_socket_buffers(s->fd);
 	s->local_port = net_local_port(s->fd);
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0)
 		s->family = ss.ss_family;
