@@ -360,6 +360,17 @@ status_print_relay(const json_t *o)
 	    "%s forwarded\n", status_str(o, "forwarding"),
 	    status_int(o, "tunnels"), status_int(o, "capacity"),
 	    status_int(o, "pending"), bytes);
+	a = json_object_get(o, "udp");
+	if (!json_is_object(a)) {
+		printf("  UDP: off\n");
+		return;
+	}
+	status_bytes(status_int(a, "bytes"), bytes, sizeof(bytes));
+	printf("  UDP on port %lld: %lld pair(s), %lld waiting; %lld datagrams "
+	    "(%s) forwarded, %lld dropped, %lld registration(s) refused\n",
+	    status_int(a, "port"), status_int(a, "pairs"),
+	    status_int(a, "waiting"), status_int(a, "datagrams"), bytes,
+	    status_int(a, "dropped"), status_int(a, "refused"));
 }
 
 /* Asks the daemon at path and prints its answer; 0, or 1 on failure. */

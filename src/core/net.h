@@ -92,6 +92,17 @@ int	net_is_loopback(const struct sockaddr *sa);
  * local; IPv4-mapped IPv6 is judged as IPv4.  0 otherwise or unparsable.
  */
 int	net_addr_str_is_local(const char *addr);
+/*
+ * Sets a UDP socket's receive and send buffers to size bytes each: a
+ * socket that carries bursts (QUIC, a relay) overflows the kernel's
+ * default of about 200 KiB, and each overflow is a loss.  As root the
+ * FORCE variants pass net.core.*mem_max; otherwise the kernel caps the
+ * request there.  Best effort.
+ */
+void	net_udp_buffers(int fd, int size);
+/* 1 when two IPv4 or IPv6 socket addresses have the same address and
+ * port (a datagram's source against a peer's). */
+int	net_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b);
 
 
 /*

@@ -33,6 +33,15 @@
 /* The answer: "NPR" and a status byte. */
 #define RELAY_REPLY_LEN		4
 
+/*
+ * Over UDP (docs/PROTOCOL.md, "Relay over UDP") a portal registers with
+ * RELAY_UDP_REGISTER and a request, repeated until the relay answers with
+ * RELAY_UDP_ANSWER and an answer (status OK once both portals are there,
+ * WAITING before); then every other datagram is forwarded blind.
+ */
+#define RELAY_UDP_REGISTER	0x82
+#define RELAY_UDP_ANSWER	0x83
+
 /* The statuses of an answer: value, name, what a portal logs. */
 #define RELAY_STATUSES(X)						\
 	X(OK,		0, "paired")					\
@@ -42,7 +51,8 @@
 	X(E_REPLAY,	4, "ticket already used")			\
 	X(E_WRONG_RELAY, 5, "ticket is for another relay")		\
 	X(E_PAIR_TIMEOUT, 6, "the other portal did not arrive in time")	\
-	X(E_CAPACITY,	7, "relay at capacity")
+	X(E_CAPACITY,	7, "relay at capacity")				\
+	X(WAITING,	8, "waiting for the other portal")
 
 enum relay_status {
 #define RELAY_STATUS_ENUM(name, value, text) RELAY_##name = (value),

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <gnutls/crypto.h>
 #include <jansson.h>
@@ -76,6 +77,8 @@
 static const struct path_ops quic_path_ops;
 
 static void	quic_notify_writable(struct quic_path *qp);
+static void	quic_relay_resolved_cb(int err, const struct sockaddr *sa,
+		    socklen_t salen, void *arg);
 
 static struct quic_path *
 quic_of(const struct path *p)
@@ -114,21 +117,7 @@ int
 quic_path_is_at(const struct quic_path *qp, const struct sockaddr *sa,
     socklen_t len)
 {
-	const struct sockaddr_in6 *a, *b;
-	const struct sockaddr_in *c, *d;
-
-	if (sa->sa_family != qp->peer.ss_family)
-		return 0;
-	if (sa->sa_family == AF_INET6) {
-		a = (const struct sockaddr_in6 *)sa;
-		b = (const struct sockaddr_in6 *)&qp->peer;
-		return a->sin6_port == b->sin6_port &&
-		    memcmp(&a->sin6_addr, &b->sin6_addr, 16) == 0;
-	}
-	c = (const struct sockaddr_in *)sa;
-	d = (const struct sockaddr_in *)&qp->peer;
-	return c->sin_port == d->sin_port &&
-	    c->sin_addr.s_addr == d->sin_addr.s_addr;
+	return net_sockaddr_same(sa, (const struct sockaddr *)&qp->peer);
 }
 
 struct tunnel *
@@ -145,9 +134,30 @@ quic_stop(struct quic_path *qp)
 {
 	qp->st = QUIC_DONE;
 	loop_timer_cancel(qp->timer);
+	net_resolve_cancel(qp->dns);
+	qp->dns = NULL;
+	if (qp->own_rev != NULL)
+		event_del(qp->own_rev);
+	if (qp->own_wev != NULL)
+		event_del(qp->own_wev);
 }
 
 /* Tells the peer, once, that this connection is over. */
+/* Sends one datagram to the peer (or the relay); 0 or -errno. */
+static int
+quic_sendto(struct quic_path *qp, const uint8_t *d, size_t n)
+{
+	ssize_t r;
+
+	if (qp->own_fd < 0)
+		return portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
+		    qp->peer_len, d, n);
+	do
+		r = send(qp->own_fd, d, n, MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}
+
 static void
 quic_send_close(struct quic_path *qp)
 {
@@ -163,8 +173,7 @@ quic_send_close(struct quic_path *qp)
 	n = ngtcp2_conn_write_connection_close(qp->conn, &ps.path, &pi, pkt,
 	    sizeof(pkt), &qp->ccerr, quic_now());
 	if (n > 0)
-		(void)portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
-		    qp->peer_len, pkt, (size_t)n);
+		(void)quic_sendto(qp, pkt, (size_t)n);
 }
 
 static void quic_fail(struct quic_path *qp, const char *fmt, ...)
@@ -286,15 +295,17 @@ quic_unsent(const struct quic_path *qp, ngtcp2_vec v[2])
 static int
 quic_send_pkt(struct quic_path *qp, const uint8_t *pkt, size_t n)
 {
-	int r = portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
-	    qp->peer_len, pkt, n);
+	int r = quic_sendto(qp, pkt, n);
 
 	if (r != -EAGAIN && r != -ENOBUFS)
 		return 0;	/* sent, or lost like on any network */
 	memcpy(qp->pend, pkt, n);
 	qp->pend_len = n;
 	qp->blocked = 1;
-	portal_quic_wait_writable(qp->q);
+	if (qp->own_fd >= 0)
+		event_add(qp->own_wev, NULL);
+	else
+		portal_quic_wait_writable(qp->q);
 	return 1;
 }
 
@@ -395,9 +406,10 @@ quic_path_unblock(struct quic_path *qp)
 static void
 quic_send_probe(struct quic_path *qp, uint8_t first)
 {
-	qp->probe[0] = first;
-	if (portal_quic_send(qp->q, (struct sockaddr *)&qp->peer,
-	    qp->peer_len, qp->probe, qp->probe_len) == 0)
+	qp->probe[0] = qp->relayed ? RELAY_UDP_REGISTER : first;
+	if (qp->relayed && qp->own_fd < 0)
+		return;		/* the relay's address is still resolving */
+	if (quic_sendto(qp, qp->probe, qp->probe_len) == 0)
 		qp->q->probes_out++;
 }
 
@@ -667,8 +679,8 @@ quic_new_scid(ngtcp2_cid *cid)
 static void
 quic_path_of_conn(struct quic_path *qp, ngtcp2_path *path)
 {
-	path->local.addr = (ngtcp2_sockaddr *)&qp->q->local;
-	path->local.addrlen = qp->q->local_len;
+	path->local.addr = (ngtcp2_sockaddr *)&qp->local;
+	path->local.addrlen = qp->local_len;
 	path->remote.addr = (ngtcp2_sockaddr *)&qp->peer;
 	path->remote.addrlen = qp->peer_len;
 	path->user_data = NULL;
@@ -884,6 +896,12 @@ quic_start(struct path *p)
 		portal_quic_add(qp->q, qp);
 		qp->registered = 1;
 	}
+	if (qp->relayed) {
+		/* Answered at once for an IP literal (then dns stays NULL). */
+		qp->dns = net_resolve_start(qp->portal->loop, qp->host,
+		    qp->port, quic_relay_resolved_cb, qp);
+		return;
+	}
 	qp->probe_sent_ms = loop_now_ms();
 	quic_send_probe(qp, QUIC_PROBE_ASK);
 	quic_arm(qp);
@@ -1036,6 +1054,13 @@ quic_free(struct path *p)
 	struct quic_path *qp = quic_of(p);
 
 	loop_timer_free(qp->timer);
+	net_resolve_cancel(qp->dns);
+	if (qp->own_rev != NULL)
+		event_free(qp->own_rev);
+	if (qp->own_wev != NULL)
+		event_free(qp->own_wev);
+	if (qp->own_fd >= 0)
+		close(qp->own_fd);
 	if (qp->conn != NULL)
 		ngtcp2_conn_del(qp->conn);
 	if (qp->tls != NULL)
@@ -1117,6 +1142,9 @@ quic_alloc(struct tunnel *t, char *why, size_t whylen)
 	qp->q = p->quic;
 	qp->initiator = tunnel_is_initiator(t);
 	qp->sid = -1;
+	qp->own_fd = -1;
+	memcpy(&qp->local, &p->quic->local, p->quic->local_len);
+	qp->local_len = p->quic->local_len;
 	buf_init(&qp->rx, QUIC_WINDOW + 65536);
 	dgramq_init(&qp->dg_out, QUIC_DGRAM_QUEUE_N, QUIC_DGRAM_QUEUE_BYTES);
 	dgramq_init(&qp->dg_in, QUIC_DGRAM_QUEUE_N, QUIC_DGRAM_QUEUE_BYTES);
@@ -1173,6 +1201,136 @@ path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	qp->peer_len = fromlen;
 	net_addr_format(from, qp->base.addr, sizeof(qp->base.addr));
 	snprintf(qp->base.via, sizeof(qp->base.via), "peer/quic");
+	return &qp->base;
+}
+
+/* ---- through a relay over UDP ---- */
+
+static void
+quic_relay_answer(struct quic_path *qp, const uint8_t *d)
+{
+	unsigned status;
+
+	if (relay_hs_decode_reply(d + 1, &status) != 0)
+		return;
+	if (status == RELAY_WAITING)
+		return;
+	if (status != RELAY_OK) {
+		quic_fail(qp, "the relay refused the UDP registration: %s",
+		    relay_status_text(status));
+		return;
+	}
+	/* Paired: what comes from the relay now is the peer's. */
+	quic_path_on_probe(qp, 0);
+}
+
+static void
+quic_own_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct quic_path *qp = arg;
+	static uint8_t in[65536];
+	ssize_t n;
+	int budget;
+
+	for (budget = 256; budget > 0 && qp->st != QUIC_DONE; budget--) {
+		/* Connected: only the relay's datagrams arrive here. */
+		if ((n = recv(fd, in, sizeof(in), MSG_DONTWAIT)) < 0)
+			break;
+		if (n == 1 + RELAY_REPLY_LEN && in[0] == RELAY_UDP_ANSWER) {
+			quic_relay_answer(qp, in);
+			continue;
+		}
+		if (qp->conn == NULL) {
+			if (quic_path_accept(qp, in, (size_t)n) != 0)
+				qp->q->stray_packets++;
+			continue;
+		}
+		quic_path_input(qp, in, (size_t)n);
+	}
+}
+
+static void
+quic_own_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	quic_path_unblock(arg);
+}
+
+/* The relay's address is known: a socket connected to it, then
+ * registrations. */
+static void
+quic_relay_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
+    void *arg)
+{
+	struct quic_path *qp = arg;
+	struct event_base *base = loop_base(qp->portal->loop);
+	int fd;
+
+	qp->dns = NULL;
+	if (err != 0 || sa == NULL || salen > sizeof(qp->peer)) {
+		quic_fail(qp, "cannot resolve the relay %s: %s", qp->base.addr,
+		    err ? evutil_gai_strerror(err) : "no address");
+		return;
+	}
+	memcpy(&qp->peer, sa, salen);
+	qp->peer_len = salen;
+	if ((fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) < 0 || connect(fd, sa, salen) != 0) {
+		if (fd >= 0)
+			close(fd);
+		quic_fail(qp, "cannot reach the relay %s over UDP: %s",
+		    qp->base.addr, strerror(errno));
+		return;
+	}
+	qp->own_fd = fd;
+	net_udp_buffers(fd, 4 * 1024 * 1024);
+	qp->local_len = sizeof(qp->local);
+	if (getsockname(fd, (struct sockaddr *)&qp->local,
+	    &qp->local_len) != 0 ||
+	    (qp->own_rev = event_new(base, fd, EV_READ | EV_PERSIST,
+	    quic_own_read_cb, qp)) == NULL ||
+	    (qp->own_wev = event_new(base, fd, EV_WRITE, quic_own_write_cb,
+	    qp)) == NULL || event_add(qp->own_rev, NULL) != 0) {
+		quic_fail(qp, "cannot set up a UDP socket for the relay");
+		return;
+	}
+	qp->probe_sent_ms = loop_now_ms();
+	quic_send_probe(qp, QUIC_PROBE_ASK);
+	quic_arm(qp);
+}
+
+struct path *
+path_quic_relay_new(struct tunnel *t, const struct proto_msg *g, char *why,
+    size_t whylen)
+{
+	struct conf_endpoint ep;
+	struct quic_path *qp;
+	char epwhy[128];
+	size_t n;
+
+	if (conf_endpoint_parse(g->relay, 1, 65535, &ep, epwhy,
+	    sizeof(epwhy)) != 0) {
+		snprintf(why, whylen, "bad relay address %s: %s", g->relay,
+		    epwhy);
+		return NULL;
+	}
+	if ((qp = quic_alloc(t, why, whylen)) == NULL)
+		return NULL;
+	/* Not a punch: the relay pairs registrations, as it pairs dials. */
+	if (relay_hs_encode(qp->initiator ? PROTO_SIDE_CLIENT :
+	    PROTO_SIDE_SERVICE, g->ticket, g->ticket_len, qp->probe + 1,
+	    sizeof(qp->probe) - 1, &n) != 0) {
+		snprintf(why, whylen, "cannot encode the registration");
+		quic_free(&qp->base);
+		return NULL;
+	}
+	qp->probe_len = 1 + n;
+	qp->relayed = 1;
+	qp->base.kind = "relay";
+	snprintf(qp->base.addr, sizeof(qp->base.addr), "%s", g->relay);
+	snprintf(qp->base.via, sizeof(qp->base.via), "%.*s/quic",
+	    (int)(sizeof(qp->base.via) - sizeof("/quic")), g->relay_name);
+	memcpy(qp->host, ep.host, sizeof(ep.host));
+	qp->port = ep.port;
 	return &qp->base;
 }
 

@@ -36,6 +36,8 @@
 #include "core/buf.h"
 #include "core/dgramq.h"
 #include "core/loop.h"
+#include "core/net.h"
+#include "core/proto.h"
 #include "core/queue.h"
 #include "core/relay_hs.h"
 #include "portal/portal_path.h"
@@ -93,6 +95,21 @@ struct quic_path {
 	size_t			 pend_len;
 	int			 blocked;	/* waiting for the socket */
 
+	/*
+	 * Through a relay over UDP: a socket of its own, connected to the
+	 * relay (whose answers and forwarded packets come only there), and
+	 * registrations instead of probes.  own_fd < 0: the portal's shared
+	 * socket.
+	 */
+	int			 own_fd;
+	int			 relayed;	/* registrations, not probes */
+	struct event		*own_rev, *own_wev;
+	struct net_resolve	*dns;
+	char			 host[CONF_HOST_MAX + 1];	/* the relay */
+	uint16_t		 port;
+	struct sockaddr_storage	 local;		/* the socket's address */
+	socklen_t		 local_len;
+
 	/* Stream data: ring offsets are stream offsets. */
 	uint8_t			*ring;		/* QUIC_TX_RING; lazily */
 	uint64_t		 tx_acked, tx_sent, tx_end;
@@ -132,6 +149,9 @@ struct path *path_quic_new(struct tunnel *t, const char *host, uint16_t port,
 	    const char *via, char *why, size_t whylen);
 struct path *path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	    socklen_t fromlen);
+/* A QUIC path through the grant's relay, paired over UDP. */
+struct path *path_quic_relay_new(struct tunnel *t, const struct proto_msg *g,
+	    char *why, size_t whylen);
 /* Called by the registry. */
 int	quic_path_owns_cid(const struct quic_path *qp, const uint8_t *cid,
 	    size_t len);

@@ -162,7 +162,8 @@ quic_find_at(struct portal_quic *q, const struct tunnel *t,
 	struct quic_path *qp;
 
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if ((t == NULL || quic_path_tunnel(qp) == t) &&
+		if (qp->own_fd < 0 && !qp->relayed &&
+		    (t == NULL || quic_path_tunnel(qp) == t) &&
 		    quic_path_is_at(qp, from, fromlen))
 			return qp;
 	return NULL;
@@ -222,14 +223,15 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 		return;
 	}
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if (quic_path_owns_cid(qp, vc.dcid, vc.dcidlen)) {
+		if (!qp->relayed &&
+		    quic_path_owns_cid(qp, vc.dcid, vc.dcidlen)) {
 			quic_path_input(qp, d, n);
 			return;
 		}
 	/* A long header naming no id of ours: a client's first Initial. */
 	if ((d[0] & 0x80) != 0 && vc.version == NGTCP2_PROTO_VER_V1)
 		TAILQ_FOREACH(qp, &q->paths, entry)
-			if (quic_path_is_at(qp, from, fromlen) &&
+			if (!qp->relayed && quic_path_is_at(qp, from, fromlen) &&
 			    quic_path_accept(qp, d, n) == 0)
 				return;
 	q->stray_packets++;

@@ -168,28 +168,6 @@ stun_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /*
- * QUIC paths send bursts of packets and receive them at the rate of the
- * path: the kernel's default buffers (about 200 KiB) overflow at a few
- * hundred Mbit/s, and each overflow is a loss that the congestion
- * control pays for.  As root the FORCE variants pass net.core.*mem_max;
- * otherwise the kernel caps the request there.
- */
-static void
-stun_socket_buffers(int fd)
-{
-	const int size = UDP_SOCKET_BUFFER;
-
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size,
-	    sizeof(size)) != 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size,
-		    sizeof(size));
-	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
-	    sizeof(size)) != 0)
-		(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size,
-		    sizeof(size));
-}
-
-/*
  * The UDP socket: on the direct listener's port number if it is free,
  * dual-stack where the host has IPv6.
  */
@@ -213,7 +191,8 @@ stun_socket(struct portal_stun *s, uint16_t port)
 		}
 	return s->fd;
 bound:
-	stun_socket_buffers(s->fd);
+	/* QUIC paths share it: bursts both ways. */
+	net_udp_buffers(s->fd, UDP_SOCKET_BUFFER);
 	s->local_port = net_local_port(s->fd);
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0)
 		s->family = ss.ss_family;

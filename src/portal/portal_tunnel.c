@@ -440,26 +440,26 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
  * direct.quic says prefer), then
  * QUIC across NATs (no head-of-line blocking across the tunnel's streams,
  * congestion control that does not take loss for congestion), then
- * direct TCP, then a relay.
+ * direct TCP, then a relay: over UDP (QUIC) before TCP.
  */
 static int
 tunnel_path_rank(const struct path *p)
 {
 	int lan, quic;
 
+	quic = strstr(p->via, "/quic") != NULL;
 	if (strcmp(p->kind, "direct") != 0)
-		return 0;
+		return quic ? 1 : 0;	/* a relay: over UDP (QUIC) or TCP */
 	/* A candidate's kind says; an accepted or learned path, its address. */
 	lan = strncmp(p->via, "lan", 3) == 0 ||
 	    strncmp(p->via, "loopback", 8) == 0 ||
 	    ((strncmp(p->via, "accepted", 8) == 0 ||
 	    strncmp(p->via, "peer", 4) == 0) && net_addr_str_is_local(p->addr));
-	quic = strstr(p->via, "/quic") != NULL;
 	if (lan && p->t->p->conf->direct_quic == PORTAL_QUIC_PREFER)
-		return quic ? 4 : 3;
+		return quic ? 5 : 4;
 	if (lan)
-		return quic ? 3 : 4;
-	return quic ? 2 : 1;
+		return quic ? 4 : 5;
+	return quic ? 3 : 2;
 }
 
 /*

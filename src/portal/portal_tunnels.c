@@ -223,6 +223,17 @@ tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 	/* After the path: dials the listener vets may now find the tunnel. */
 	tunnel_take_ticket(t, g);
 	tunnel_grant_candidates(t, g);
+	/* QUIC through the relay too: it ranks above the TCP relay path. */
+	if (t->p->quic != NULL && t->state != TUN_CLOSED &&
+	    (t->path == NULL || (strcmp(t->path->kind, "relay") == 0 &&
+	    strstr(t->path->via, "/quic") == NULL))) {
+		if ((path = path_quic_relay_new(t, g, why,
+		    sizeof(why))) != NULL)
+			tunnel_add_candidate(t, path);
+		else
+			log_debug(&t->log, "no QUIC path through relay %s: %s",
+			    g->relay, why);
+	}
 }
 
 struct tunnel *

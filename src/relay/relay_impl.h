@@ -7,6 +7,7 @@
  *	relay_pair.c   portal connections: the relay handshake, ticket checks,
  *	               pairing the two halves of a tunnel, the caps
  *	relay_fwd.c    forwarding between the two halves of a paired tunnel
+ *	relay_udp.c    pairing over UDP (QUIC tunnels) and blind forwarding
  *	relay_sockmap.c  the in-kernel fast path's eBPF program and hash
  */
 #ifndef NETPORT_RELAY_IMPL_H
@@ -29,6 +30,7 @@ struct listener;
 struct logsum;
 struct relay_half;
 struct relay_tunnel;
+struct relay_udp;
 
 TAILQ_HEAD(relay_half_list, relay_half);
 TAILQ_HEAD(relay_tunnel_list, relay_tunnel);
@@ -68,6 +70,8 @@ struct relay {
 	int			 stopping;
 	int			 exit_status;	/* of a failed stop */
 
+	struct relay_udp	*udp;		/* pairing over UDP; NULL: off */
+
 	/* The kernel fast path (fast_path); NULL when forwarding with splice. */
 	struct relay_sockmap	*sockmap;
 	int			 kwatch_fd;	/* epoll set of its sockets */
@@ -86,6 +90,28 @@ int	relay_pair_start(struct relay *r);
  */
 int	relay_send_status(int fd, enum relay_status status);
 void	relay_pair_stop(struct relay *r);
+/*
+ * Checks a relay handshake request of n bytes at p: its form, the ticket's
+ * signature and expiry, and that it names this relay.  0 with the ticket
+ * and side, or -1 with the status to answer and why (static text).
+ */
+int	relay_check_request(struct relay *r, const uint8_t *p, size_t n,
+	    struct ticket *t, uint8_t *side, enum relay_status *status,
+	    const char **why);
+/*
+ * Records a presentation of (tunnel id, side): side is PROTO_SIDE_CLIENT
+ * or _SERVICE over TCP, plus RELAY_SIDE_UDP over UDP, so that a tunnel may
+ * use both.  0, -1 for a replay, or -ENOMEM.
+ */
+int	relay_mark_used(struct relay *r, const struct ticket *t, uint8_t side);
+#define RELAY_SIDE_UDP		2
+
+/* relay_udp.c */
+/* Pairs portals over UDP on the listener's port: 0, or -errno (logged,
+ * and the relay goes on with TCP only). */
+int	relay_udp_start(struct relay *r, uint16_t port);
+void	relay_udp_stop(struct relay *r);
+struct json_t *relay_udp_status(const struct relay *r);
 
 /* relay_fwd.c */
 /* Sets up the forwarding method that fast_path asks for; 0 or -errno. */

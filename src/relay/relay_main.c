@@ -92,6 +92,9 @@ relay_setup(struct relay *r)
 	TAILQ_INIT(&r->tunnel_list);
 	if ((rc = relay_fwd_init(r)) != 0)
 		return rc;
+	/* QUIC tunnels pair on the same port number over UDP; without it
+	 * the relay still pairs over TCP. */
+	(void)relay_udp_start(r, net_local_port(r->listen_fd));
 	if ((rc = relay_pair_start(r)) != 0 || (rc = relay_ctl_start(r)) != 0)
 		return -ENOMEM;
 	r->started_ms = loop_now_ms();
@@ -131,6 +134,7 @@ relay_main(int argc, char **argv)
 	log_info(NULL, "stopped");
 out:
 	ctlsock_close(r.ctlsock);
+	relay_udp_stop(&r);
 	relay_pair_stop(&r);
 	if (r.loop)
 		relay_fwd_close_all(&r);

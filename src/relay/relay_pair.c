@@ -169,8 +169,7 @@ relay_half_refuse(struct relay_half *h, enum relay_status status,
 	relay_half_finish(h);
 }
 
-/* Records a presentation of (tunnel id, side); 0, or -1 for a replay. */
-static int
+int
 relay_mark_used(struct relay *r, const struct ticket *t, uint8_t side)
 {
 	struct relay_used *u;
@@ -233,6 +232,51 @@ relay_pair_complete(struct relay_half *first, struct relay_half *second)
 	(void)relay_fwd_start(r, fa, fb, second->ticket.tunnel_id, who);
 }
 
+int
+relay_check_request(struct relay *r, const uint8_t *p, size_t n,
+    struct ticket *t, uint8_t *side, enum relay_status *status,
+    const char **why)
+{
+	struct relay_hs hs;
+	int rc;
+
+	if (relay_hs_decode(p, n, &hs, why) != 0) {
+		*status = RELAY_E_MALFORMED;
+		return -1;
+	}
+	if (hs.punch) {
+		/* Punching is between portals; a relay pairs dialers. */
+		*status = RELAY_E_MALFORMED;
+		*why = "a punch request";
+		return -1;
+	}
+	*side = hs.side;
+	if (!r->have_key) {
+		*status = RELAY_E_SIGNATURE;
+		*why = "no ticket key yet (never registered with the server)";
+		return -1;
+	}
+	rc = ticket_verify(hs.ticket, hs.ticket_len, &r->ticket_key,
+	    (uint64_t)time(NULL), t);
+	if (rc == NP_EEXPIRED) {
+		*status = RELAY_E_EXPIRED;
+		*why = "ticket expired";
+		return -1;
+	}
+	if (rc != 0) {
+		*status = RELAY_E_SIGNATURE;
+		*why = rc == NP_EPROTO ? "malformed ticket" :
+		    "ticket signature does not verify";
+		return -1;
+	}
+	if (strcmp(t->relay, r->self.name) != 0) {
+		*status = RELAY_E_WRONG_RELAY;
+		*why = "ticket is for another relay";
+		return -1;
+	}
+	return 0;
+}
+
 /* The whole handshake is in h->hs: check it and wait or pair. */
 static void
 relay_half_handshake_done(struct relay_half *h)
@@ -240,40 +284,14 @@ relay_half_handshake_done(struct relay_half *h)
 	struct relay *r = h->r;
 	struct relay_half *other;
 	struct hmap_node *n;
-	struct relay_hs hs;
+	enum relay_status status;
 	const char *why;
 	uint64_t hash;
 	int rc;
 
-	if (relay_hs_decode(h->hs, h->hslen, &hs, &why) != 0) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, why);
-		return;
-	}
-	if (hs.punch) {
-		/* Punching is between portals; a relay pairs dialers. */
-		relay_half_refuse(h, RELAY_E_MALFORMED, "a punch request");
-		return;
-	}
-	h->side = hs.side;
-	if (!r->have_key) {
-		relay_half_refuse(h, RELAY_E_SIGNATURE, "no ticket key yet "
-		    "(never registered with the server)");
-		return;
-	}
-	rc = ticket_verify(hs.ticket, hs.ticket_len, &r->ticket_key,
-	    (uint64_t)time(NULL), &h->ticket);
-	if (rc == NP_EEXPIRED) {
-		relay_half_refuse(h, RELAY_E_EXPIRED, "ticket expired");
-		return;
-	}
-	if (rc != 0) {
-		relay_half_refuse(h, RELAY_E_SIGNATURE, rc == NP_EPROTO ?
-		    "malformed ticket" : "ticket signature does not verify");
-		return;
-	}
-	if (strcmp(h->ticket.relay, r->self.name) != 0) {
-		relay_half_refuse(h, RELAY_E_WRONG_RELAY, "ticket is for "
-		    "another relay");
+	if (relay_check_request(r, h->hs, h->hslen, &h->ticket, &h->side,
+	    &status, &why) != 0) {
+		relay_half_refuse(h, status, why);
 		return;
 	}
 	if ((rc = relay_mark_used(r, &h->ticket, h->side)) != 0) {

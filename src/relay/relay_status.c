@@ -38,6 +38,7 @@ relay_status_json(void *arg)
 	    "bytes", (json_int_t)r->bytes, "stopping", r->stopping);
 	if (root == NULL)
 		return NULL;
+	json_object_set_new(root, "udp", relay_udp_status(r));
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;

@@ -22,7 +22,8 @@
 # and the pairs whose direct path is a punch through NATs or firewalls on
 # both sides (UDP punches where TCP does) must end up on QUIC, which ranks
 # above a punched TCP path; pairs with an interface address reachable
-# from outside keep direct TCP (a "lan" candidate ranks above QUIC).
+# from outside keep direct TCP (a "lan" candidate ranks above QUIC); the
+# relayed pairs end on QUIC through the relay, paired over UDP.
 #
 # NP_GRID=PAIR[,PAIR...] (e.g. eim-sym,fw-fw) runs only those pairs.
 . "$(dirname "$0")/netlib.sh"
@@ -128,6 +129,11 @@ for pair in "${pairs[@]}"; do
 		np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s stays on relay " 20
 		np_no_log "$c" "to portal/$s now direct"
 		got=relay
+		if [ "$quic" = on ]; then
+			# Through the relay, but over UDP: QUIC paired there.
+			np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s resumed via relay [^ ]+ \(QUIC" 20
+			got="relay (QUIC)"
+		fi
 	fi
 	printf '    %-8s %-7s %s\n' "$pair" "${expect[$pair]}" "$got"
 done
