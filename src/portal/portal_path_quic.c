@@ -872,9 +872,12 @@ quic_timer_cb(struct loop_timer *timer, void *arg)
 	if (qp->st == QUIC_DONE || qp->draining)
 		return;
 	if (qp->conn == NULL) {
-		qp->probe_sent_ms = loop_now_ms();
-		quic_send_probe(qp, QUIC_PROBE_ASK);
-		quic_arm(qp);
+		/* An address no one named gets answers only (below). */
+		if (!qp->learned) {
+			qp->probe_sent_ms = loop_now_ms();
+			quic_send_probe(qp, QUIC_PROBE_ASK);
+			quic_arm(qp);
+		}
 		return;
 	}
 	if ((rv = ngtcp2_conn_handle_expiry(qp->conn, quic_now())) != 0) {
@@ -902,6 +905,13 @@ quic_start(struct path *p)
 		    qp->port, quic_relay_resolved_cb, qp);
 		return;
 	}
+	/*
+	 * An address learned from a probe was named by no one the portal
+	 * trusts: it gets one answer per probe it sends (quic_path_on_probe),
+	 * never a stream of probes of our own.
+	 */
+	if (qp->learned)
+		return;
 	qp->probe_sent_ms = loop_now_ms();
 	quic_send_probe(qp, QUIC_PROBE_ASK);
 	quic_arm(qp);
@@ -1201,6 +1211,7 @@ path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	qp->peer_len = fromlen;
 	net_addr_format(from, qp->base.addr, sizeof(qp->base.addr));
 	snprintf(qp->base.via, sizeof(qp->base.via), "peer/quic");
+	qp->learned = 1;
 	return &qp->base;
 }
 

@@ -103,6 +103,7 @@ struct quic_path {
 	 */
 	int			 own_fd;
 	int			 relayed;	/* registrations, not probes */
+	int			 learned;	/* the address came in a probe */
 	struct event		*own_rev, *own_wev;
 	struct net_resolve	*dns;
 	char			 host[CONF_HOST_MAX + 1];	/* the relay */

@@ -775,7 +775,8 @@ tunnel_try_note(struct tunnel *t, const struct path *p, const char *fmt, ...)
 	va_list ap;
 	size_t i;
 
-	if (strcmp(p->kind, "direct") != 0)
+	/* Direct attempts, and QUIC through the relay. */
+	if (strcmp(p->kind, "direct") != 0 && strstr(p->via, "/quic") == NULL)
 		return;
 	for (i = 0; i < t->ntries && tr == NULL; i++)
 		if (strcmp(t->tries[i].addr, p->addr) == 0 &&
