@@ -1239,6 +1239,14 @@ tunnel_on_resume(struct tunnel *t, uint64_t seq)
 		    (unsigned long long)(now - t->path_lost_ms),
 		    (unsigned long long)(now - t->granted_ms),
 		    t->replay_max - drop, t->nstreams);
+	else if (strncmp(t->lost_why, "moving to ", 10) == 0)
+		/* A move chosen by rank (to QUIC through the relay), no loss. */
+		log_info(&t->log, "tunnel %s to portal/%s now via %s %s (%s, "
+		    "%s); the move took %llu ms, replaying %zu bytes, %zu "
+		    "streams kept", t->tid, t->peer, t->path->kind,
+		    t->path->addr, t->path->via, tls,
+		    (unsigned long long)(now - t->path_lost_ms),
+		    t->replay_max - drop, t->nstreams);
 	else
 		log_info(&t->log, "tunnel %s to portal/%s resumed via %s %s "
 		    "(%s) after %llu ms without a path; replaying %zu bytes, "

@@ -79,8 +79,8 @@ np_dp_app echo echo "$echo_port"
 np_step "the tunnel moves from the relay over TCP to QUIC through the relay"
 echo_once "first " || np_fail "the first echo failed"
 np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb up via relay '
-np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb resumed via relay 127\.0\.0\.1:[0-9]+ \(QUIC, TLSv1\.3' 15
-np_log_line pa 'resumed via relay .*QUIC' | sed 's/.*tunnel_on_resume: /    /'
+np_wait_log pa 'tunnel [0-9a-f]{32} to portal/pb now via relay 127\.0\.0\.1:[0-9]+ \(r1/quic, QUIC, TLSv1\.3' 15
+np_log_line pa 'now via relay .*QUIC' | sed 's/.*tunnel_on_resume: /    /'
 np_wait_log r1 'UDP: tunnel pa>pb paired'
 "$NETPORT" status -c "$NP_TMP/r1.yaml" | tee "$NP_TMP/r1-st.txt" | grep 'UDP on'
 grep -Eq 'UDP on port [0-9]+: 1 pair\(s\)' "$NP_TMP/r1-st.txt" ||

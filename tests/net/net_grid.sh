@@ -131,7 +131,7 @@ for pair in "${pairs[@]}"; do
 		got=relay
 		if [ "$quic" = on ]; then
 			# Through the relay, but over UDP: QUIC paired there.
-			np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s resumed via relay [^ ]+ \(QUIC" 20
+			np_wait_log "$c" "tunnel [0-9a-f]{32} to portal/$s now via relay [^ ]+ \([^ ]+/quic, QUIC" 20
 			got="relay (QUIC)"
 		fi
 	fi
