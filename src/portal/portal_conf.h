@@ -58,6 +58,8 @@
 	    "on: besides direct TCP, try a direct QUIC path over UDP (probes punch both NATs, then QUIC with TLS 1.3 and the same peer checks); across NATs it ranks above direct TCP, on a LAN below; prefer: above direct TCP on a LAN too (as the tunnel's initiator decides)") \
 	X(direct_quic_cc, ENUM, "direct.quic_cc", "bbr", 0, 0, "bbr|bbr2|cubic|reno", \
 	    "congestion control of QUIC paths: bbr and bbr2 pace by the measured bottleneck rate and round-trip time and do not read loss as congestion; cubic and reno are loss-based") \
+	X(direct_birthday, ENUM, "direct.birthday", "off", 0, 0, "off|on", \
+	    "with direct.quic on, between a NAT that keeps ports and one that picks a new port per destination (MASQUERADE --random-fully): the first probes 1024 random ports of the other, which probes from 128 sockets, so that a pair of them likely meets (a birthday attack on the NAT); looks like a port scan, hence off by default") \
 	X(direct_max_pending, INT, "direct.max_pending", "256", 1, 100000, NULL, \
 	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
 	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \
@@ -71,6 +73,9 @@
 #define PORTAL_QUIC_OFF		0
 #define PORTAL_QUIC_ON		1
 #define PORTAL_QUIC_PREFER	2
+/* Values of direct.birthday. */
+#define PORTAL_BIRTHDAY_OFF	0
+#define PORTAL_BIRTHDAY_ON	1
 /* Values of direct.portmap. */
 #define PORTAL_PORTMAP_AUTO	0
 #define PORTAL_PORTMAP_NATPMP	1

@@ -179,6 +179,9 @@ void	portal_udp_map_v4(const struct portal *p, struct sockaddr_storage *ss,
 /* The reflexive UDP address STUN told, as a CAND_STUN candidate: 1, or 0
  * when none is known. */
 int	portal_stun_mapped(const struct portal *p, struct candidate *out);
+/* 1 when STUN saw another port than the socket's: this portal's NAT
+ * picks its own ports (port-preserving NATs keep them when free). */
+int	portal_stun_port_changed(const struct portal *p);
 
 /* portal_quic.c */
 struct portal_quic;
@@ -186,6 +189,10 @@ struct portal_quic;
  * 0, or negative (logged: tunnels then use TCP direct paths). */
 int	portal_quic_start(struct portal *p);
 void	portal_quic_stop(struct portal *p);
+/* Birthday probing, the side whose NAT keeps ports: probes to count
+ * random ports of host (the peer's public address) for tunnel t. */
+void	portal_quic_spray_ports(struct portal *p, struct tunnel *t,
+	    const char *host, int count);
 /* A datagram on the UDP socket that is not STUN: a probe or QUIC. */
 void	portal_quic_input(struct portal *p, const uint8_t *data, size_t len,
 	    const struct sockaddr *from, socklen_t fromlen);

@@ -77,6 +77,10 @@
 static const struct path_ops quic_path_ops;
 
 static void	quic_notify_writable(struct quic_path *qp);
+static void	quic_spray_send(struct quic_path *qp);
+static void	quic_own_read_cb(evutil_socket_t fd, short what, void *arg);
+static void	quic_own_write_cb(evutil_socket_t fd, short what, void *arg);
+static void	quic_spray_free(struct quic_spray *sp);
 static void	quic_relay_resolved_cb(int err, const struct sockaddr *sa,
 		    socklen_t salen, void *arg);
 
@@ -136,6 +140,8 @@ quic_stop(struct quic_path *qp)
 	loop_timer_cancel(qp->timer);
 	net_resolve_cancel(qp->dns);
 	qp->dns = NULL;
+	quic_spray_free(qp->spray);
+	qp->spray = NULL;
 	if (qp->own_rev != NULL)
 		event_del(qp->own_rev);
 	if (qp->own_wev != NULL)
@@ -409,6 +415,10 @@ quic_send_probe(struct quic_path *qp, uint8_t first)
 	qp->probe[0] = qp->relayed ? RELAY_UDP_REGISTER : first;
 	if (qp->relayed && qp->own_fd < 0)
 		return;		/* the relay's address is still resolving */
+	if (qp->spray != NULL) {
+		quic_spray_send(qp);
+		return;
+	}
 	if (quic_sendto(qp, qp->probe, qp->probe_len) == 0)
 		qp->q->probes_out++;
 }
@@ -1065,6 +1075,7 @@ quic_free(struct path *p)
 
 	loop_timer_free(qp->timer);
 	net_resolve_cancel(qp->dns);
+	quic_spray_free(qp->spray);
 	if (qp->own_rev != NULL)
 		event_free(qp->own_rev);
 	if (qp->own_wev != NULL)
@@ -1215,6 +1226,152 @@ path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	return &qp->base;
 }
 
+/* ---- birthday probing ---- */
+
+struct quic_spray_sock {
+	struct quic_path	*qp;		/* borrowed */
+	int			 fd;
+	struct event		*ev;
+};
+
+struct quic_spray {
+	size_t			 n;
+	struct quic_spray_sock	 s[QUIC_SPRAY_SOCKETS];
+};
+
+static void
+quic_spray_free(struct quic_spray *sp)
+{
+	size_t i;
+
+	if (sp == NULL)
+		return;
+	for (i = 0; i < sp->n; i++) {
+		if (sp->s[i].ev != NULL)
+			event_free(sp->s[i].ev);
+		if (sp->s[i].fd >= 0)
+			close(sp->s[i].fd);
+	}
+	free(sp);
+}
+
+static void
+quic_spray_send(struct quic_path *qp)
+{
+	size_t i;
+
+	for (i = 0; i < qp->spray->n; i++)
+		if (sendto(qp->spray->s[i].fd, qp->probe, qp->probe_len,
+		    MSG_DONTWAIT, (struct sockaddr *)&qp->peer,
+		    qp->peer_len) >= 0)
+			qp->q->probes_out++;
+}
+
+/*
+ * One of the sockets heard the peer: a probe with this tunnel's ticket,
+ * from the other side.  That socket becomes the path's, connected to the
+ * peer; the others are closed.
+ */
+static void
+quic_spray_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct quic_spray_sock *ss = arg;
+	struct quic_path *qp = ss->qp;
+	struct event_base *base = loop_base(qp->portal->loop);
+	struct sockaddr_storage from;
+	socklen_t fromlen = sizeof(from);
+	const uint8_t *ticket;
+	struct relay_hs hs;
+	const char *why;
+	uint8_t in[QUIC_PROBE_MAX];
+	size_t ticket_len;
+	ssize_t n;
+	int ask;
+
+	n = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT,
+	    (struct sockaddr *)&from, &fromlen);
+	ticket_len = tunnel_ticket(qp->base.t, &ticket);
+	if (n < 4 || !net_sockaddr_same((struct sockaddr *)&from,
+	    (struct sockaddr *)&qp->peer) ||
+	    (in[0] != QUIC_PROBE_ASK && in[0] != QUIC_PROBE_ANSWER) ||
+	    relay_hs_decode(in + 1, (size_t)n - 1, &hs, &why) != 0 ||
+	    hs.ticket_len != ticket_len ||
+	    memcmp(hs.ticket, ticket, ticket_len) != 0 ||
+	    hs.side == (qp->initiator ? PROTO_SIDE_CLIENT :
+	    PROTO_SIDE_SERVICE)) {
+		qp->q->bad_probes++;
+		return;
+	}
+	ask = in[0] == QUIC_PROBE_ASK;
+	qp->own_fd = ss->fd;
+	ss->fd = -1;
+	quic_spray_free(qp->spray);
+	qp->spray = NULL;
+	qp->local_len = sizeof(qp->local);
+	if (connect(qp->own_fd, (struct sockaddr *)&qp->peer,
+	    qp->peer_len) != 0 ||
+	    getsockname(qp->own_fd, (struct sockaddr *)&qp->local,
+	    &qp->local_len) != 0 ||
+	    (qp->own_rev = event_new(base, qp->own_fd, EV_READ | EV_PERSIST,
+	    quic_own_read_cb, qp)) == NULL ||
+	    (qp->own_wev = event_new(base, qp->own_fd, EV_WRITE,
+	    quic_own_write_cb, qp)) == NULL ||
+	    event_add(qp->own_rev, NULL) != 0) {
+		quic_fail(qp, "cannot keep the birthday socket that got "
+		    "through");
+		return;
+	}
+	net_udp_buffers(qp->own_fd, 4 * 1024 * 1024);
+	log_info(tunnel_log(qp->base.t), "QUIC path %s: a birthday probe got "
+	    "through both NATs (local port %u)", qp->base.addr,
+	    net_local_port(qp->own_fd));
+	quic_path_on_probe(qp, ask);
+}
+
+struct path *
+path_quic_spray_new(struct tunnel *t, const char *host, uint16_t port,
+    char *why, size_t whylen)
+{
+	struct event_base *base;
+	struct quic_path *qp;
+	struct quic_spray *sp;
+	struct path *p;
+	size_t i;
+
+	if ((p = path_quic_new(t, host, port, "birthday", why,
+	    whylen)) == NULL)
+		return NULL;
+	qp = quic_of(p);
+	base = loop_base(qp->portal->loop);
+	/* Sockets of its own, of the family of the peer's address as the
+	 * shared socket writes it (IPv4 maps into a dual-stack socket). */
+	if ((sp = calloc(1, sizeof(*sp))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		quic_free(p);
+		return NULL;
+	}
+	qp->spray = sp;
+	for (i = 0; i < QUIC_SPRAY_SOCKETS; i++) {
+		sp->s[i].fd = socket(qp->peer.ss_family, SOCK_DGRAM |
+		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (sp->s[i].fd < 0)
+			break;
+		sp->s[i].qp = qp;
+		sp->n = i + 1;
+		if ((sp->s[i].ev = event_new(base, sp->s[i].fd,
+		    EV_READ | EV_PERSIST, quic_spray_read_cb,
+		    &sp->s[i])) == NULL || event_add(sp->s[i].ev, NULL) != 0)
+			break;
+	}
+	if (sp->n < QUIC_SPRAY_SOCKETS / 2) {
+		snprintf(why, whylen, "cannot open %d UDP sockets",
+		    QUIC_SPRAY_SOCKETS);
+		quic_free(p);
+		return NULL;
+	}
+	return p;
+}
+
 /* ---- through a relay over UDP ---- */
 
 static void
@@ -1249,6 +1406,13 @@ quic_own_read_cb(evutil_socket_t fd, short what, void *arg)
 			break;
 		if (n == 1 + RELAY_REPLY_LEN && in[0] == RELAY_UDP_ANSWER) {
 			quic_relay_answer(qp, in);
+			continue;
+		}
+		/* A birthday socket, connected to the peer: its probes. */
+		if (!qp->relayed && n >= 4 && (in[0] == QUIC_PROBE_ASK ||
+		    in[0] == QUIC_PROBE_ANSWER) &&
+		    memcmp(in + 1, RELAY_MAGIC, 3) == 0) {
+			quic_path_on_probe(qp, in[0] == QUIC_PROBE_ASK);
 			continue;
 		}
 		if (qp->conn == NULL) {

@@ -52,6 +52,7 @@
 #define QUIC_MAX_SCIDS		8
 
 struct portal;
+struct quic_spray;
 
 enum quic_state {
 	QUIC_PROBING,		/* probes out, no QUIC yet */
@@ -104,6 +105,8 @@ struct quic_path {
 	int			 own_fd;
 	int			 relayed;	/* registrations, not probes */
 	int			 learned;	/* the address came in a probe */
+	struct quic_spray	*spray;		/* birthday sockets, until one
+						 * gets through */
 	struct event		*own_rev, *own_wev;
 	struct net_resolve	*dns;
 	char			 host[CONF_HOST_MAX + 1];	/* the relay */
@@ -150,6 +153,17 @@ struct path *path_quic_new(struct tunnel *t, const char *host, uint16_t port,
 	    const char *via, char *why, size_t whylen);
 struct path *path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	    socklen_t fromlen);
+/*
+ * Birthday probing from behind a NAT that picks a new port per
+ * destination: probes from QUIC_SPRAY_SOCKETS sockets of its own toward
+ * the peer's address (host:port, its STUN mapping), while the peer
+ * probes as many ports (portal_quic_spray_ports); the first socket the
+ * peer's probe reaches becomes the path's.
+ */
+#define QUIC_SPRAY_SOCKETS	128
+#define QUIC_SPRAY_PORTS	1024
+struct path *path_quic_spray_new(struct tunnel *t, const char *host,
+	    uint16_t port, char *why, size_t whylen);
 /* A QUIC path through the grant's relay, paired over UDP. */
 struct path *path_quic_relay_new(struct tunnel *t, const struct proto_msg *g,
 	    char *why, size_t whylen);

@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <arpa/inet.h>
 
 #include <jansson.h>
 
@@ -162,7 +164,7 @@ quic_find_at(struct portal_quic *q, const struct tunnel *t,
 	struct quic_path *qp;
 
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if (qp->own_fd < 0 && !qp->relayed &&
+		if (qp->own_fd < 0 && !qp->relayed && qp->spray == NULL &&
 		    (t == NULL || quic_path_tunnel(qp) == t) &&
 		    quic_path_is_at(qp, from, fromlen))
 			return qp;
@@ -223,7 +225,7 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 		return;
 	}
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if (!qp->relayed &&
+		if (!qp->relayed && qp->own_fd < 0 &&
 		    quic_path_owns_cid(qp, vc.dcid, vc.dcidlen)) {
 			quic_path_input(qp, d, n);
 			return;
@@ -231,10 +233,60 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 	/* A long header naming no id of ours: a client's first Initial. */
 	if ((d[0] & 0x80) != 0 && vc.version == NGTCP2_PROTO_VER_V1)
 		TAILQ_FOREACH(qp, &q->paths, entry)
-			if (!qp->relayed && quic_path_is_at(qp, from, fromlen) &&
+			if (!qp->relayed && qp->spray == NULL &&
+			    qp->own_fd < 0 &&
+			    quic_path_is_at(qp, from, fromlen) &&
 			    quic_path_accept(qp, d, n) == 0)
 				return;
 	q->stray_packets++;
+}
+
+void
+portal_quic_spray_ports(struct portal *p, struct tunnel *t, const char *host,
+    int count)
+{
+	struct portal_quic *q = p->quic;
+	struct sockaddr_storage ss;
+	struct conf_endpoint ep;
+	uint8_t probe[QUIC_PROBE_MAX];
+	const uint8_t *ticket;
+	size_t ticket_len, n;
+	socklen_t len;
+	uint16_t port;
+	int i, sent = 0;
+
+	if (q == NULL || (ticket_len = tunnel_ticket(t, &ticket)) == 0)
+		return;
+	memset(&ep, 0, sizeof(ep));
+	snprintf(ep.host, sizeof(ep.host), "%s", host);
+	ep.port = 1;
+	if (net_resolve(&ep, SOCK_DGRAM, &ss, &len) != 0 ||
+	    relay_hs_encode_punch(tunnel_is_initiator(t) ? PROTO_SIDE_CLIENT :
+	    PROTO_SIDE_SERVICE, ticket, ticket_len, probe + 1,
+	    sizeof(probe) - 1, &n) != 0)
+		return;
+	portal_udp_map_v4(p, &ss, &len);
+	probe[0] = QUIC_PROBE_ASK;
+	/*
+	 * Each probe opens this NAT toward one port of the peer's: one of
+	 * them likely is a port the peer's NAT gave one of its sockets.
+	 * Nothing the peer's NAT does not expect gets past it.
+	 */
+	for (i = 0; i < count; i++) {
+		if (getrandom(&port, sizeof(port), 0) != (ssize_t)sizeof(port))
+			break;
+		port = (uint16_t)(1024 + port % (65536 - 1024));
+		if (ss.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons(port);
+		else
+			((struct sockaddr_in *)&ss)->sin_port = htons(port);
+		if (portal_quic_send(q, (struct sockaddr *)&ss, len, probe,
+		    1 + n) == 0)
+			sent++;
+	}
+	q->probes_out += (uint64_t)sent;
+	log_info(tunnel_log(t), "birthday probing: %d probes to random ports "
+	    "of %s (its NAT picks a port per destination)", sent, host);
 }
 
 json_t *

@@ -266,6 +266,18 @@ portal_udp_map_v4(const struct portal *p, struct sockaddr_storage *ss,
 }
 
 int
+portal_stun_port_changed(const struct portal *p)
+{
+	const struct portal_stun *s = p->stun;
+	const char *colon;
+
+	if (s == NULL || !s->have_mapped ||
+	    (colon = strrchr(s->mapped, ':')) == NULL)
+		return 0;
+	return atoi(colon + 1) != s->local_port;
+}
+
+int
 portal_stun_mapped(const struct portal *p, struct candidate *out)
 {
 	const struct portal_stun *s = p->stun;

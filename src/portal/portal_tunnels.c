@@ -160,6 +160,52 @@ tunnel_grant_quic(struct tunnel *t, const struct proto_msg *g)
 	}
 }
 
+/*
+ * Birthday probing (direct.birthday) between a NAT that keeps ports and
+ * one that picks a port per destination, told apart by STUN: a portal's
+ * own mapping changed its port, and the peer's 'stun' candidate has
+ * another port than its interface candidates.
+ */
+static void
+tunnel_grant_birthday(struct tunnel *t, const struct proto_msg *g)
+{
+	struct candidate c, stun;
+	struct path *path;
+	const char *cwhy;
+	char why[256];
+	int have_stun = 0, peer_random = 0, self_random;
+	uint16_t port = 0;
+	size_t i;
+
+	if (t->p->quic == NULL ||
+	    t->p->conf->direct_birthday != PORTAL_BIRTHDAY_ON)
+		return;
+	for (i = 0; i < g->candidates_n; i++) {
+		if (candidate_parse(g->candidates[i], &c, &cwhy) != 0)
+			continue;
+		if (c.kind == CAND_STUN) {
+			stun = c;
+			have_stun = 1;
+		} else if (c.kind == CAND_LAN || c.kind == CAND_LOOPBACK)
+			port = c.ep.port;
+	}
+	if (!have_stun || port == 0)
+		return;
+	peer_random = stun.ep.port != port;
+	self_random = portal_stun_port_changed(t->p);
+	if (peer_random && !self_random) {
+		portal_quic_spray_ports(t->p, t, stun.ep.host,
+		    QUIC_SPRAY_PORTS);
+	} else if (self_random && !peer_random) {
+		path = path_quic_spray_new(t, stun.ep.host, stun.ep.port, why,
+		    sizeof(why));
+		if (path != NULL)
+			tunnel_add_candidate(t, path);
+		else
+			log_info(&t->log, "no birthday probing: %s", why);
+	}
+}
+
 size_t
 tunnel_ticket(const struct tunnel *t, const uint8_t **out)
 {
@@ -194,6 +240,7 @@ tunnel_grant_candidates(struct tunnel *t, const struct proto_msg *g)
 			tunnel_add_candidate(t, path);
 	}
 	tunnel_grant_quic(t, g);
+	tunnel_grant_birthday(t, g);
 }
 
 /*
