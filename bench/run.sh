@@ -895,6 +895,10 @@ if [ -n "$profile_dir" ]; then
 	    client="${PID[alice]}" relay="${PID[relay]}" service="${PID[bob]}" \
 	    kworkers='comm:kworker*'
 	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
+	step "netport direct over QUIC 1 stream"
+	profile tput1-quic "iperf quic -t $tput_secs -P 1" \
+	    client="${PID[erin]}" service="${PID[frank]}"
+	done_ "$(bl iperf "$work/iperf.json" | cut -d' ' -f1) Gbit/s"
 	step "stunnel 1 stream"
 	profile tput1-stunnel "iperf stunnel -t $tput_secs -P 1" \
 	    client="${PID[st_client]}" socat=comm:socat server="${PID[st_server]}"

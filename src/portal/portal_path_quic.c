@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +57,13 @@
 #define QUIC_IDLE_TIMEOUT_S	30
 /* Packets written per flush before the loop gets a turn. */
 #define QUIC_FLUSH_BURST	128
+/*
+ * UDP GSO (UDP_SEGMENT): packets of one size leave in one sendmsg() of
+ * up to 64 of them, which the kernel cuts (or the NIC does); a 1452-byte
+ * packet per system call was most of a QUIC path's CPU.
+ */
+#define QUIC_GSO_SEGS		64
+#define QUIC_GSO_BYTES		(QUIC_GSO_SEGS * QUIC_MAX_UDP_PAYLOAD)
 /* Largest datagram we send (a 1500-byte MTU less IPv6 and UDP). */
 #define QUIC_MAX_UDP_PAYLOAD	1452
 /*
@@ -162,6 +172,63 @@ quic_sendto(struct quic_path *qp, const uint8_t *d, size_t n)
 		r = send(qp->own_fd, d, n, MSG_DONTWAIT);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : 0;
+}
+
+/*
+ * Sends n bytes of packets, each seg bytes but the last: one GSO send,
+ * or one datagram each where the kernel refuses GSO.  0 or -errno (the
+ * whole batch is then unsent: a partial GSO send does not happen).
+ */
+static int
+quic_send_batch(struct quic_path *qp, const uint8_t *d, size_t n, size_t seg)
+{
+	union {
+		struct cmsghdr	 h;
+		uint8_t		 b[CMSG_SPACE(sizeof(uint16_t))];
+	} ctl;
+	struct msghdr msg;
+	struct cmsghdr *cm;
+	struct iovec iov;
+	uint16_t gso = (uint16_t)seg;
+	size_t off;
+	ssize_t r;
+	int rc;
+
+	if (n <= seg || qp->no_gso) {
+		for (off = 0; off < n; off += seg)
+			if ((rc = quic_sendto(qp, d + off, n - off < seg ?
+			    n - off : seg)) != 0 && off == 0)
+				return rc;	/* later ones: lost, as on a net */
+		return 0;
+	}
+	memset(&msg, 0, sizeof(msg));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = (void *)(uintptr_t)d;
+	iov.iov_len = n;
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (qp->own_fd < 0) {
+		msg.msg_name = &qp->peer;
+		msg.msg_namelen = qp->peer_len;
+	}
+	msg.msg_control = ctl.b;
+	msg.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(gso));
+	memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+	do
+		r = sendmsg(qp->own_fd >= 0 ? qp->own_fd : qp->q->fd, &msg,
+		    MSG_DONTWAIT);
+	while (r < 0 && errno == EINTR);
+	if (r >= 0)
+		return 0;
+	if (errno == EAGAIN || errno == ENOBUFS)
+		return -errno;
+	/* No GSO here (an old kernel, a device without it): one by one. */
+	qp->no_gso = 1;
+	return quic_send_batch(qp, d, n, seg);
 }
 
 static void
@@ -299,14 +366,18 @@ quic_unsent(const struct quic_path *qp, ngtcp2_vec v[2])
  * Returns 0, or 1 when the path must stop writing.
  */
 static int
-quic_send_pkt(struct quic_path *qp, const uint8_t *pkt, size_t n)
+quic_send_pkt(struct quic_path *qp, const uint8_t *pkt, size_t n, size_t seg)
 {
-	int r = quic_sendto(qp, pkt, n);
+	int r = quic_send_batch(qp, pkt, n, seg);
 
 	if (r != -EAGAIN && r != -ENOBUFS)
 		return 0;	/* sent, or lost like on any network */
-	memcpy(qp->pend, pkt, n);
+	if (qp->pend == NULL && (qp->pend = malloc(QUIC_GSO_BYTES)) == NULL)
+		return 0;	/* lost; QUIC sends it again */
+	if (pkt != qp->pend)
+		memmove(qp->pend, pkt, n);
 	qp->pend_len = n;
+	qp->pend_seg = seg;
 	qp->blocked = 1;
 	if (qp->own_fd >= 0)
 		event_add(qp->own_wev, NULL);
@@ -323,7 +394,9 @@ quic_send_pkt(struct quic_path *qp, const uint8_t *pkt, size_t n)
 static int
 quic_flush(struct quic_path *qp)
 {
-	uint8_t pkt[QUIC_MAX_UDP_PAYLOAD];
+	static uint8_t batch[QUIC_GSO_BYTES];
+	size_t blen = 0, bseg = 0, room;
+	uint8_t *pkt;
 	ngtcp2_path_storage ps;
 	ngtcp2_pkt_info pi;
 	ngtcp2_ssize n, taken;
@@ -339,11 +412,26 @@ quic_flush(struct quic_path *qp)
 	if (qp->pend_len > 0) {
 		nv = qp->pend_len;
 		qp->pend_len = 0;
-		if (quic_send_pkt(qp, qp->pend, nv) != 0)
+		if (quic_send_pkt(qp, qp->pend, nv, qp->pend_seg) != 0)
 			return 0;
 	}
 	ngtcp2_path_storage_zero(&ps);
 	for (i = 0; i < QUIC_FLUSH_BURST; i++) {
+		/*
+		 * The next packet goes at the end of the batch, no larger than
+		 * the batch's segment (GSO cuts every seg bytes); a full
+		 * batch, or one that ended with a shorter packet, goes first.
+		 */
+		room = bseg == 0 ? QUIC_MAX_UDP_PAYLOAD : bseg;
+		if (bseg != 0 && (blen % bseg != 0 ||
+		    blen + bseg > sizeof(batch) ||
+		    blen / bseg >= QUIC_GSO_SEGS)) {
+			if (quic_send_pkt(qp, batch, blen, bseg) != 0)
+				goto blocked;
+			blen = bseg = 0;
+			room = QUIC_MAX_UDP_PAYLOAD;
+		}
+		pkt = batch + blen;
 		if ((d = dgramq_peek(&qp->dg_out)) != NULL &&
 		    qp->st == QUIC_UP) {
 			/* Datagrams first: they are what latency matters to. */
@@ -351,7 +439,7 @@ quic_flush(struct quic_path *qp)
 			v[0].len = d->len;
 			accepted = 0;
 			n = ngtcp2_conn_writev_datagram(qp->conn, &ps.path, &pi,
-			    pkt, sizeof(pkt), &accepted, 0, 0, v, 1, now);
+			    pkt, room, &accepted, 0, 0, v, 1, now);
 			if (n < 0 && n != NGTCP2_ERR_INVALID_ARGUMENT) {
 				quic_fail_ngtcp2(qp, (int)n, "sending");
 				return -1;
@@ -366,21 +454,21 @@ quic_flush(struct quic_path *qp)
 			if (n == 0)
 				break;		/* congestion window full */
 			if (n > 0) {
-				if (quic_send_pkt(qp, pkt, (size_t)n) != 0)
-					break;
+				if (bseg == 0)
+					bseg = (size_t)n;
+				blen += (size_t)n;
 				continue;
 			}
 		}
 		nv = qp->sid >= 0 ? quic_unsent(qp, v) : 0;
 		taken = -1;
 		n = ngtcp2_conn_writev_stream(qp->conn, &ps.path, &pi, pkt,
-		    sizeof(pkt), &taken, 0, nv > 0 ? qp->sid : -1, v, nv,
-		    now);
+		    room, &taken, 0, nv > 0 ? qp->sid : -1, v, nv, now);
 		if (n == NGTCP2_ERR_STREAM_DATA_BLOCKED ||
 		    n == NGTCP2_ERR_STREAM_SHUT_WR) {
 			/* The peer's window is shut: other frames only. */
 			n = ngtcp2_conn_writev_stream(qp->conn, &ps.path, &pi,
-			    pkt, sizeof(pkt), NULL, 0, -1, NULL, 0, now);
+			    pkt, room, NULL, 0, -1, NULL, 0, now);
 			taken = -1;
 		}
 		if (n < 0) {
@@ -391,9 +479,17 @@ quic_flush(struct quic_path *qp)
 			break;
 		if (taken > 0)
 			qp->tx_sent += (uint64_t)taken;
-		if (quic_send_pkt(qp, pkt, (size_t)n) != 0)
-			break;
+		if (bseg == 0)
+			bseg = (size_t)n;
+		blen += (size_t)n;
 	}
+	if (blen > 0 && quic_send_pkt(qp, batch, blen, bseg) != 0)
+		goto blocked;
+	ngtcp2_conn_update_pkt_tx_time(qp->conn, now);
+	quic_arm(qp);
+	return 0;
+blocked:
+	/* The batch waits in qp->pend for the socket. */
 	ngtcp2_conn_update_pkt_tx_time(qp->conn, now);
 	quic_arm(qp);
 	return 0;
@@ -1090,6 +1186,7 @@ quic_free(struct path *p)
 	if (qp->registered)
 		portal_quic_remove(qp->q, qp);
 	free(qp->ring);
+	free(qp->pend);
 	buf_release(&qp->rx);
 	dgramq_clear(&qp->dg_out);
 	dgramq_clear(&qp->dg_in);

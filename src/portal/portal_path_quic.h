@@ -91,9 +91,14 @@ struct quic_path {
 	ngtcp2_connection_close_error ccerr;	/* what we tell on close */
 	int			 in_input;	/* inside read_pkt */
 	int			 draining;	/* the peer closed: no more out */
-	/* A packet the socket had no room for, sent first when it has. */
-	uint8_t			 pend[1500];
-	size_t			 pend_len;
+	/*
+	 * Packets the socket had no room for (one batch, as written for
+	 * UDP GSO: pend_seg bytes each but the last), sent first when it
+	 * has; allocated on first need.
+	 */
+	uint8_t			*pend;
+	size_t			 pend_len, pend_seg;
+	int			 no_gso;	/* the kernel refused UDP_SEGMENT */
 	int			 blocked;	/* waiting for the socket */
 
 	/*
