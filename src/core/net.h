@@ -100,6 +100,8 @@ int	net_addr_str_is_local(const char *addr);
  * request there.  Best effort.
  */
 void	net_udp_buffers(int fd, int size);
+/* What the daemons ask for a UDP socket that carries QUIC (both ways). */
+#define NET_UDP_BUFFER		(4 * 1024 * 1024)
 /* 1 when two IPv4 or IPv6 socket addresses have the same address and
  * port (a datagram's source against a peer's). */
 int	net_sockaddr_same(const struct sockaddr *a, const struct sockaddr *b);

@@ -4,12 +4,11 @@
  *
  * A path is one transport plus its own end-to-end TLS 1.3 session with the
  * peer, which checks the CA, the CRL and the pinned peer name as every path
- * must.  Kinds: through a relay, and direct to the peer portal
- * (portal_path_ticket.c); both run TLS over a connected socket
- * (portal_path_sock.c).  The tunnel
- * (portal_tunnel.c) knows a path only through struct path_ops below, so a
- * new kind (a direct connection, QUIC) plugs in without touching tunnel or
- * stream code.
+ * must.  Kinds: through a relay, and direct to the peer portal; each over
+ * TLS on a connected TCP socket (portal_path_ticket.c, portal_path_sock.c)
+ * or over QUIC on UDP (portal_path_quic.c).  The tunnel (portal_tunnel.c)
+ * knows a path only through struct path_ops below, so a new kind plugs in
+ * without touching tunnel or stream code.
  *
  * A path reports to its tunnel through the tunnel_path_*() callbacks, from
  * its own events: up (the peer is verified), readable, writable again, and
@@ -99,12 +98,16 @@ struct path {
 	const struct path_ops	*ops;
 	struct tunnel		*t;		/* borrowed: the owner */
 	enum path_state		 state;
-	const char		*kind;		/* "relay" */
+	const char		*kind;		/* "relay" or "direct" */
 	char			 addr[PROTO_ADDR_MAX + 1];	/* dialled */
 	char			 via[NP_NAME_MAX + 1];	/* relay: its name;
 							 * direct: how the address
 							 * was found (lan, ...) */
 	char			 why[512];	/* why it failed */
+	/* What ranks it among a tunnel's paths (tunnel_path_rank). */
+	int			 quic;		/* over QUIC, not TLS over TCP */
+	int			 lan;		/* to an address on a LAN or
+						 * this host */
 	uint64_t		 started_ms;
 	/* A candidate's first frame, the initiator's RESUME (the tunnel's). */
 	uint8_t			 first[16];

@@ -57,15 +57,15 @@
 #define QUIC_IDLE_TIMEOUT_S	30
 /* Packets written per flush before the loop gets a turn. */
 #define QUIC_FLUSH_BURST	128
+/* Largest datagram we send (a 1500-byte MTU less IPv6 and UDP). */
+#define QUIC_MAX_UDP_PAYLOAD	1452
 /*
  * UDP GSO (UDP_SEGMENT): packets of one size leave in one sendmsg() of
- * up to 64 of them, which the kernel cuts (or the NIC does); a 1452-byte
- * packet per system call was most of a QUIC path's CPU.
+ * up to 64 of them, which the kernel (or the NIC) cuts, instead of one
+ * system call per 1452 bytes.
  */
 #define QUIC_GSO_SEGS		64
 #define QUIC_GSO_BYTES		(QUIC_GSO_SEGS * QUIC_MAX_UDP_PAYLOAD)
-/* Largest datagram we send (a 1500-byte MTU less IPv6 and UDP). */
-#define QUIC_MAX_UDP_PAYLOAD	1452
 /*
  * The largest frame sent as a QUIC DATAGRAM: what fits in one packet
  * beside a short header (1 + the peer's 12-byte connection id + up to 4
@@ -158,7 +158,6 @@ quic_stop(struct quic_path *qp)
 		event_del(qp->own_wev);
 }
 
-/* Tells the peer, once, that this connection is over. */
 /* Sends one datagram to the peer (or the relay); 0 or -errno. */
 static int
 quic_sendto(struct quic_path *qp, const uint8_t *d, size_t n)
@@ -231,6 +230,7 @@ quic_send_batch(struct quic_path *qp, const uint8_t *d, size_t n, size_t seg)
 	return quic_send_batch(qp, d, n, seg);
 }
 
+/* Tells the peer, once, that this connection is over. */
 static void
 quic_send_close(struct quic_path *qp)
 {
@@ -410,10 +410,11 @@ quic_flush(struct quic_path *qp)
 	    qp->draining || qp->blocked)
 		return qp->st == QUIC_DONE ? -1 : 0;
 	if (qp->pend_len > 0) {
-		nv = qp->pend_len;
+		blen = qp->pend_len;
 		qp->pend_len = 0;
-		if (quic_send_pkt(qp, qp->pend, nv, qp->pend_seg) != 0)
+		if (quic_send_pkt(qp, qp->pend, blen, qp->pend_seg) != 0)
 			return 0;
+		blen = 0;
 	}
 	ngtcp2_path_storage_zero(&ps);
 	for (i = 0; i < QUIC_FLUSH_BURST; i++) {
@@ -740,7 +741,6 @@ quic_settings(struct quic_path *qp, ngtcp2_settings *s,
 	tp->max_datagram_frame_size = 65535;
 	/* Portals do not move mid-connection: a new address is a new path. */
 	tp->disable_active_migration = 1;
-
 }
 
 /* The TLS session of a QUIC connection, its peer checked by
@@ -1255,6 +1255,7 @@ quic_alloc(struct tunnel *t, char *why, size_t whylen)
 	qp->base.t = t;
 	qp->base.state = PATH_SETUP;
 	qp->base.kind = "direct";
+	qp->base.quic = 1;
 	qp->base.started_ms = loop_now_ms();
 	qp->portal = p;
 	qp->q = p->quic;
@@ -1299,6 +1300,8 @@ path_quic_new(struct tunnel *t, const char *host, uint16_t port,
 	portal_udp_map_v4(qp->portal, &qp->peer, &qp->peer_len);
 	conf_endpoint_format(&ep, qp->base.addr, sizeof(qp->base.addr));
 	snprintf(qp->base.via, sizeof(qp->base.via), "%s/quic", via);
+	qp->base.lan = strcmp(via, candidate_kind_name(CAND_LAN)) == 0 ||
+	    strcmp(via, candidate_kind_name(CAND_LOOPBACK)) == 0;
 	return &qp->base;
 }
 
@@ -1319,8 +1322,36 @@ path_quic_learned(struct tunnel *t, const struct sockaddr *from,
 	qp->peer_len = fromlen;
 	net_addr_format(from, qp->base.addr, sizeof(qp->base.addr));
 	snprintf(qp->base.via, sizeof(qp->base.via), "peer/quic");
+	qp->base.lan = net_addr_str_is_local(qp->base.addr);
 	qp->learned = 1;
 	return &qp->base;
+}
+
+/*
+ * fd, connected to the peer (or the relay), becomes the path's socket:
+ * its address for ngtcp2, its events, its buffers.  0, or -1 after
+ * failing the path (fd is the path's then, and closed with it).
+ */
+static int
+quic_own_socket(struct quic_path *qp, int fd)
+{
+	struct event_base *base = loop_base(qp->portal->loop);
+
+	qp->own_fd = fd;
+	qp->local_len = sizeof(qp->local);
+	if (connect(fd, (struct sockaddr *)&qp->peer, qp->peer_len) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&qp->local,
+	    &qp->local_len) != 0 ||
+	    (qp->own_rev = event_new(base, fd, EV_READ | EV_PERSIST,
+	    quic_own_read_cb, qp)) == NULL ||
+	    (qp->own_wev = event_new(base, fd, EV_WRITE, quic_own_write_cb,
+	    qp)) == NULL || event_add(qp->own_rev, NULL) != 0) {
+		quic_fail(qp, "cannot set up a UDP socket for %s: %s",
+		    qp->base.addr, strerror(errno));
+		return -1;
+	}
+	net_udp_buffers(fd, NET_UDP_BUFFER);
+	return 0;
 }
 
 /* ---- birthday probing ---- */
@@ -1374,51 +1405,27 @@ quic_spray_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct quic_spray_sock *ss = arg;
 	struct quic_path *qp = ss->qp;
-	struct event_base *base = loop_base(qp->portal->loop);
 	struct sockaddr_storage from;
 	socklen_t fromlen = sizeof(from);
-	const uint8_t *ticket;
-	struct relay_hs hs;
-	const char *why;
 	uint8_t in[QUIC_PROBE_MAX];
-	size_t ticket_len;
 	ssize_t n;
 	int ask;
 
 	n = recvfrom(fd, in, sizeof(in), MSG_DONTWAIT,
 	    (struct sockaddr *)&from, &fromlen);
-	ticket_len = tunnel_ticket(qp->base.t, &ticket);
-	if (n < 4 || !net_sockaddr_same((struct sockaddr *)&from,
-	    (struct sockaddr *)&qp->peer) ||
-	    (in[0] != QUIC_PROBE_ASK && in[0] != QUIC_PROBE_ANSWER) ||
-	    relay_hs_decode(in + 1, (size_t)n - 1, &hs, &why) != 0 ||
-	    hs.ticket_len != ticket_len ||
-	    memcmp(hs.ticket, ticket, ticket_len) != 0 ||
-	    hs.side == (qp->initiator ? PROTO_SIDE_CLIENT :
-	    PROTO_SIDE_SERVICE)) {
-		qp->q->bad_probes++;
+	if (n < 0)
 		return;
-	}
-	ask = in[0] == QUIC_PROBE_ASK;
-	qp->own_fd = ss->fd;
+	if (!net_sockaddr_same((struct sockaddr *)&from,
+	    (struct sockaddr *)&qp->peer) ||
+	    portal_quic_probe_tunnel(qp->q, in, (size_t)n, &ask) !=
+	    qp->base.t)
+		return;
+	fd = ss->fd;
 	ss->fd = -1;
 	quic_spray_free(qp->spray);
 	qp->spray = NULL;
-	qp->local_len = sizeof(qp->local);
-	if (connect(qp->own_fd, (struct sockaddr *)&qp->peer,
-	    qp->peer_len) != 0 ||
-	    getsockname(qp->own_fd, (struct sockaddr *)&qp->local,
-	    &qp->local_len) != 0 ||
-	    (qp->own_rev = event_new(base, qp->own_fd, EV_READ | EV_PERSIST,
-	    quic_own_read_cb, qp)) == NULL ||
-	    (qp->own_wev = event_new(base, qp->own_fd, EV_WRITE,
-	    quic_own_write_cb, qp)) == NULL ||
-	    event_add(qp->own_rev, NULL) != 0) {
-		quic_fail(qp, "cannot keep the birthday socket that got "
-		    "through");
+	if (quic_own_socket(qp, fd) != 0)
 		return;
-	}
-	net_udp_buffers(qp->own_fd, 4 * 1024 * 1024);
 	log_info(tunnel_log(qp->base.t), "QUIC path %s: a birthday probe got "
 	    "through both NATs (local port %u)", qp->base.addr,
 	    net_local_port(qp->own_fd));
@@ -1495,21 +1502,22 @@ quic_own_read_cb(evutil_socket_t fd, short what, void *arg)
 	struct quic_path *qp = arg;
 	static uint8_t in[65536];
 	ssize_t n;
-	int budget;
+	int budget, ask;
 
 	for (budget = 256; budget > 0 && qp->st != QUIC_DONE; budget--) {
-		/* Connected: only the relay's datagrams arrive here. */
+		/* Connected: only the relay's (or the peer's) datagrams. */
 		if ((n = recv(fd, in, sizeof(in), MSG_DONTWAIT)) < 0)
 			break;
-		if (n == 1 + RELAY_REPLY_LEN && in[0] == RELAY_UDP_ANSWER) {
+		if (qp->relayed && n == 1 + RELAY_REPLY_LEN &&
+		    in[0] == RELAY_UDP_ANSWER) {
 			quic_relay_answer(qp, in);
 			continue;
 		}
-		/* A birthday socket, connected to the peer: its probes. */
-		if (!qp->relayed && n >= 4 && (in[0] == QUIC_PROBE_ASK ||
-		    in[0] == QUIC_PROBE_ANSWER) &&
-		    memcmp(in + 1, RELAY_MAGIC, 3) == 0) {
-			quic_path_on_probe(qp, in[0] == QUIC_PROBE_ASK);
+		/* A birthday socket: the peer's probes, vetted as any. */
+		if (!qp->relayed && portal_quic_is_probe(in, (size_t)n)) {
+			if (portal_quic_probe_tunnel(qp->q, in, (size_t)n,
+			    &ask) == qp->base.t)
+				quic_path_on_probe(qp, ask);
 			continue;
 		}
 		if (qp->conn == NULL) {
@@ -1534,7 +1542,6 @@ quic_relay_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
     void *arg)
 {
 	struct quic_path *qp = arg;
-	struct event_base *base = loop_base(qp->portal->loop);
 	int fd;
 
 	qp->dns = NULL;
@@ -1546,25 +1553,13 @@ quic_relay_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 	memcpy(&qp->peer, sa, salen);
 	qp->peer_len = salen;
 	if ((fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK |
-	    SOCK_CLOEXEC, 0)) < 0 || connect(fd, sa, salen) != 0) {
-		if (fd >= 0)
-			close(fd);
+	    SOCK_CLOEXEC, 0)) < 0) {
 		quic_fail(qp, "cannot reach the relay %s over UDP: %s",
 		    qp->base.addr, strerror(errno));
 		return;
 	}
-	qp->own_fd = fd;
-	net_udp_buffers(fd, 4 * 1024 * 1024);
-	qp->local_len = sizeof(qp->local);
-	if (getsockname(fd, (struct sockaddr *)&qp->local,
-	    &qp->local_len) != 0 ||
-	    (qp->own_rev = event_new(base, fd, EV_READ | EV_PERSIST,
-	    quic_own_read_cb, qp)) == NULL ||
-	    (qp->own_wev = event_new(base, fd, EV_WRITE, quic_own_write_cb,
-	    qp)) == NULL || event_add(qp->own_rev, NULL) != 0) {
-		quic_fail(qp, "cannot set up a UDP socket for the relay");
+	if (quic_own_socket(qp, fd) != 0)
 		return;
-	}
 	qp->probe_sent_ms = loop_now_ms();
 	quic_send_probe(qp, QUIC_PROBE_ASK);
 	quic_arm(qp);

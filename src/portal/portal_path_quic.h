@@ -134,6 +134,14 @@ struct quic_path {
 
 TAILQ_HEAD(quic_path_list, quic_path);
 
+/* A path on the portal's shared UDP socket (not the relay's, not one of
+ * its own): the registry sorts datagrams to these. */
+static inline int
+quic_path_on_shared_socket(const struct quic_path *qp)
+{
+	return qp->own_fd < 0 && !qp->relayed && qp->spray == NULL;
+}
+
 struct portal_quic {
 	struct portal		*p;		/* borrowed */
 	int			 fd;		/* borrowed: portal_stun's */
@@ -191,6 +199,15 @@ struct json_t *quic_path_status(const struct quic_path *qp);
 /* portal_quic.c: the registry. */
 void	portal_quic_add(struct portal_quic *q, struct quic_path *qp);
 void	portal_quic_remove(struct portal_quic *q, struct quic_path *qp);
+/* 1 for a probe's first bytes (0x80 or 0x81, then "NPR"). */
+int	portal_quic_is_probe(const uint8_t *d, size_t n);
+/*
+ * The tunnel a probe of n bytes at d belongs to: a ticket this portal was
+ * granted, unexpired, from the other side (counted in the statistics
+ * either way); *ask says whether it asks for an answer.  NULL: not one.
+ */
+struct tunnel *portal_quic_probe_tunnel(struct portal_quic *q,
+	    const uint8_t *d, size_t n, int *ask);
 /* Wakes the paths that wait for room in the socket, once it has some. */
 void	portal_quic_wait_writable(struct portal_quic *q);
 /* Sends one datagram on the socket; 0 or -errno. */

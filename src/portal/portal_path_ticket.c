@@ -260,9 +260,11 @@ path_direct_new(struct tunnel *t, const struct proto_msg *g,
 		bind_port = portal_direct_port(tunnel_portal(t));
 	conf_endpoint_format(&c->ep, addr, sizeof(addr));
 	if ((p = path_ticket_new(t, g, &path_direct_kind, &c->ep, addr,
-	    bind_port, why, whylen)) != NULL)
+	    bind_port, why, whylen)) != NULL) {
 		snprintf(p->via, sizeof(p->via), "%s",
 		    candidate_kind_name(c->kind));
+		p->lan = c->kind == CAND_LAN || c->kind == CAND_LOOPBACK;
+	}
 	return p;
 }
 
@@ -280,5 +282,6 @@ path_direct_accepted(struct tunnel *t, int fd, const char *remote)
 		return NULL;
 	}
 	snprintf(sp->base.via, sizeof(sp->base.via), "accepted");
+	sp->base.lan = net_addr_str_is_local(remote);
 	return &sp->base;
 }

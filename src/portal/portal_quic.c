@@ -164,11 +164,42 @@ quic_find_at(struct portal_quic *q, const struct tunnel *t,
 	struct quic_path *qp;
 
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if (qp->own_fd < 0 && !qp->relayed && qp->spray == NULL &&
+		if (quic_path_on_shared_socket(qp) &&
 		    (t == NULL || quic_path_tunnel(qp) == t) &&
 		    quic_path_is_at(qp, from, fromlen))
 			return qp;
 	return NULL;
+}
+
+int
+portal_quic_is_probe(const uint8_t *d, size_t n)
+{
+	/*
+	 * 0x80 or 0x81, then the handshake's "NPR".  A QUIC long header
+	 * (greased or not) has its version there, never "NPR".
+	 */
+	return n >= 4 && (d[0] == QUIC_PROBE_ASK || d[0] == QUIC_PROBE_ANSWER) &&
+	    memcmp(d + 1, RELAY_MAGIC, 3) == 0;
+}
+
+struct tunnel *
+portal_quic_probe_tunnel(struct portal_quic *q, const uint8_t *d, size_t n,
+    int *ask)
+{
+	struct relay_hs hs;
+	struct tunnel *t;
+	const char *why;
+
+	q->probes_in++;
+	if (!portal_quic_is_probe(d, n) ||
+	    relay_hs_decode(d + 1, n - 1, &hs, &why) != 0 || !hs.punch ||
+	    (t = portal_direct_find_tunnel(q->p, hs.ticket, hs.ticket_len,
+	    hs.side)) == NULL) {
+		q->bad_probes++;
+		return NULL;
+	}
+	*ask = d[0] == QUIC_PROBE_ASK;
+	return t;
 }
 
 /* A probe: vetted by its ticket, then given to the tunnel's path at that
@@ -177,19 +208,13 @@ static void
 quic_probe_input(struct portal_quic *q, const uint8_t *d, size_t n,
     const struct sockaddr *from, socklen_t fromlen)
 {
-	struct relay_hs hs;
 	struct quic_path *qp;
 	struct tunnel *t;
 	struct path *path;
-	const char *why;
+	int ask;
 
-	q->probes_in++;
-	if (relay_hs_decode(d + 1, n - 1, &hs, &why) != 0 || !hs.punch ||
-	    (t = portal_direct_find_tunnel(q->p, hs.ticket, hs.ticket_len,
-	    hs.side)) == NULL) {
-		q->bad_probes++;
+	if ((t = portal_quic_probe_tunnel(q, d, n, &ask)) == NULL)
 		return;
-	}
 	if ((qp = quic_find_at(q, t, from, fromlen)) == NULL) {
 		if ((path = path_quic_learned(t, from, fromlen)) == NULL)
 			return;
@@ -198,7 +223,7 @@ quic_probe_input(struct portal_quic *q, const uint8_t *d, size_t n,
 		if ((qp = quic_find_at(q, t, from, fromlen)) == NULL)
 			return;
 	}
-	quic_path_on_probe(qp, d[0] == QUIC_PROBE_ASK);
+	quic_path_on_probe(qp, ask);
 }
 
 void
@@ -211,12 +236,7 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 
 	if (q == NULL)
 		return;
-	/*
-	 * A probe: 0x80 or 0x81, then the handshake's "NPR".  A QUIC long
-	 * header (greased or not) has its version there, never "NPR".
-	 */
-	if (n >= 4 && (d[0] == QUIC_PROBE_ASK || d[0] == QUIC_PROBE_ANSWER) &&
-	    memcmp(d + 1, RELAY_MAGIC, 3) == 0) {
+	if (portal_quic_is_probe(d, n)) {
 		quic_probe_input(q, d, n, from, fromlen);
 		return;
 	}
@@ -225,7 +245,7 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 		return;
 	}
 	TAILQ_FOREACH(qp, &q->paths, entry)
-		if (!qp->relayed && qp->own_fd < 0 &&
+		if (quic_path_on_shared_socket(qp) &&
 		    quic_path_owns_cid(qp, vc.dcid, vc.dcidlen)) {
 			quic_path_input(qp, d, n);
 			return;
@@ -233,8 +253,7 @@ portal_quic_input(struct portal *p, const uint8_t *d, size_t n,
 	/* A long header naming no id of ours: a client's first Initial. */
 	if ((d[0] & 0x80) != 0 && vc.version == NGTCP2_PROTO_VER_V1)
 		TAILQ_FOREACH(qp, &q->paths, entry)
-			if (!qp->relayed && qp->spray == NULL &&
-			    qp->own_fd < 0 &&
+			if (quic_path_on_shared_socket(qp) &&
 			    quic_path_is_at(qp, from, fromlen) &&
 			    quic_path_accept(qp, d, n) == 0)
 				return;

@@ -30,8 +30,6 @@
 /* Resends after 500 ms, 1 s and 2 s (RFC 5389 starts at 500 ms). */
 #define STUN_FIRST_RTO_MS	500
 #define STUN_TRIES		4
-/* The UDP socket's send and receive buffers, each. */
-#define UDP_SOCKET_BUFFER	(4 * 1024 * 1024)
 /* A mapping is asked for again this often. */
 #define STUN_REFRESH_MS		(5 * 60 * 1000)
 
@@ -192,7 +190,7 @@ stun_socket(struct portal_stun *s, uint16_t port)
 	return s->fd;
 bound:
 	/* QUIC paths share it: bursts both ways. */
-	net_udp_buffers(s->fd, UDP_SOCKET_BUFFER);
+	net_udp_buffers(s->fd, NET_UDP_BUFFER);
 	s->local_port = net_local_port(s->fd);
 	if (getsockname(s->fd, (struct sockaddr *)&ss, &len) == 0)
 		s->family = ss.ss_family;

@@ -445,21 +445,13 @@ tunnel_new(struct portal *p, const char *peer, int initiator)
 static int
 tunnel_path_rank(const struct path *p)
 {
-	int lan, quic;
-
-	quic = strstr(p->via, "/quic") != NULL;
 	if (strcmp(p->kind, "direct") != 0)
-		return quic ? 1 : 0;	/* a relay: over UDP (QUIC) or TCP */
-	/* A candidate's kind says; an accepted or learned path, its address. */
-	lan = strncmp(p->via, "lan", 3) == 0 ||
-	    strncmp(p->via, "loopback", 8) == 0 ||
-	    ((strncmp(p->via, "accepted", 8) == 0 ||
-	    strncmp(p->via, "peer", 4) == 0) && net_addr_str_is_local(p->addr));
-	if (lan && p->t->p->conf->direct_quic == PORTAL_QUIC_PREFER)
-		return quic ? 5 : 4;
-	if (lan)
-		return quic ? 4 : 5;
-	return quic ? 3 : 2;
+		return p->quic;		/* a relay: over UDP (QUIC) or TCP */
+	if (p->lan && p->t->p->conf->direct_quic == PORTAL_QUIC_PREFER)
+		return 4 + p->quic;
+	if (p->lan)
+		return 5 - p->quic;
+	return 2 + p->quic;
 }
 
 /*
@@ -776,7 +768,7 @@ tunnel_try_note(struct tunnel *t, const struct path *p, const char *fmt, ...)
 	size_t i;
 
 	/* Direct attempts, and QUIC through the relay. */
-	if (strcmp(p->kind, "direct") != 0 && strstr(p->via, "/quic") == NULL)
+	if (strcmp(p->kind, "direct") != 0 && !p->quic)
 		return;
 	for (i = 0; i < t->ntries && tr == NULL; i++)
 		if (strcmp(t->tries[i].addr, p->addr) == 0 &&

@@ -273,7 +273,7 @@ tunnel_grant_path(struct tunnel *t, const struct proto_msg *g)
 	/* QUIC through the relay too: it ranks above the TCP relay path. */
 	if (t->p->quic != NULL && t->state != TUN_CLOSED &&
 	    (t->path == NULL || (strcmp(t->path->kind, "relay") == 0 &&
-	    strstr(t->path->via, "/quic") == NULL))) {
+	    !t->path->quic))) {
 		if ((path = path_quic_relay_new(t, g, why,
 		    sizeof(why))) != NULL)
 			tunnel_add_candidate(t, path);

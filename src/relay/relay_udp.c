@@ -273,13 +273,13 @@ relay_udp_read_cb(evutil_socket_t fd, short what, void *arg)
 		    (struct sockaddr *)&from, &fromlen);
 		if (n < 0)
 			break;
-		node = hmap_find(&u->by_addr, relay_udp_addr_hash(&from),
-		    relay_udp_side_eq, &from);
 		if (n >= 1 + RELAY_HS_HDR_LEN && in[0] == RELAY_UDP_REGISTER &&
 		    memcmp(in + 1, RELAY_MAGIC, 3) == 0) {
 			relay_udp_register(u, in, (size_t)n, &from, fromlen);
 			continue;
 		}
+		node = hmap_find(&u->by_addr, relay_udp_addr_hash(&from),
+		    relay_udp_side_eq, &from);
 		if (node == NULL) {
 			u->dropped++;	/* a stranger: no answer */
 			continue;
@@ -353,7 +353,7 @@ relay_udp_start(struct relay *r, uint16_t port)
 		free(u);
 		return rc;
 	}
-	net_udp_buffers(u->fd, 4 * 1024 * 1024);
+	net_udp_buffers(u->fd, NET_UDP_BUFFER);
 	if ((u->ev = event_new(loop_base(r->loop), u->fd, EV_READ | EV_PERSIST,
 	    relay_udp_read_cb, u)) == NULL || event_add(u->ev, NULL) != 0 ||
 	    (u->prune = loop_timer_new(r->loop, relay_udp_prune_cb,

@@ -149,7 +149,16 @@ tcp_re='to portal/pb now direct: 127\.0\.0\.1:[0-9]+ \((loopback|accepted), TLSv
 n=$(np_log_count pa "$tcp_re")
 echo_once "again " || np_fail "echo failed"
 np_wait_log_more pa "$tcp_re" "$n" 15
-sleep 1
+# The QUIC candidate, ranked lower, is given up and the tunnel stays on
+# TCP: once pa lists no QUIC path, the last move must be the TCP one.
+for _ in $(seq 100); do
+	"$NETPORT" status -c "$NP_TMP/pa.yaml" | grep -q '/quic 127\.' || break
+	sleep 0.1
+done
+"$NETPORT" status -c "$NP_TMP/pa.yaml" | grep -q '/quic 127\.' &&
+    np_fail "pa still has a QUIC path beside its direct TCP path"
+np_log_line pa 'now direct: ' | grep -Eq "$tcp_re" ||
+    np_fail "the tunnel left direct TCP for a lower-ranked path"
 np_log_line pa 'now direct: ' | sed 's/.*tunnel_on_resume: /    /'
 echo_once "on TCP " || np_fail "echo failed on direct TCP"
 
