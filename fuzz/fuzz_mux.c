@@ -23,8 +23,8 @@ fuzz_check_roundtrip(const uint8_t *p, size_t n, const struct mux_frame *f)
 	switch (f->hdr.type) {
 	case MUX_OPEN:
 		r = (f->hdr.flags & MUX_FLAG_DGRAM) ?
-		    mux_put_open_dgram(&b, f->hdr.stream, f->rule) :
-		    mux_put_open(&b, f->hdr.stream, f->rule);
+		    mux_put_open_dgram(&b, f->hdr.stream, f->rule, &f->dest) :
+		    mux_put_open(&b, f->hdr.stream, f->rule, &f->dest);
 		break;
 	case MUX_DGRAM:
 		r = mux_put_dgram(&b, f->hdr.stream, f->data, f->hdr.len);

@@ -356,6 +356,7 @@ np__conf() {
 		# "[v6]:port" is quoted (YAML would read a list); a flow
 		# sequence such as ["a", "b"] is written as it is.
 		case $val in
+		\[*\"*) ;;	# a flow sequence of quoted strings
 		\[*\]:*) val="\"$val\"" ;;
 		esac
 		printf '%s: %s\n' "$key" "$val" >>"$file"

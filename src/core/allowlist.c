@@ -8,6 +8,7 @@
 
 #include "core/allowlist.h"
 #include "core/err.h"
+#include "core/prefix.h"
 
 enum {
 	ALLOW_ANY,
@@ -268,20 +269,6 @@ allowlist_match_unix(const struct allowlist *a, const char *path)
 	return 0;
 }
 
-static int
-allow_prefix_ok(const uint8_t *a, const uint8_t *b, unsigned bits)
-{
-	unsigned full = bits / 8, rest = bits % 8;
-	uint8_t mask;
-
-	if (memcmp(a, b, full) != 0)
-		return 0;
-	if (rest == 0)
-		return 1;
-	mask = (uint8_t)(0xff << (8 - rest));
-	return (a[full] & mask) == (b[full] & mask);
-}
-
 int
 allowlist_match_addr(const struct allowlist *a, const struct sockaddr *sa)
 {
@@ -314,7 +301,7 @@ allowlist_match_addr(const struct allowlist *a, const struct sockaddr *sa)
 		if (e->kind == ALLOW_ANY)
 			return 1;
 		if (e->kind == ALLOW_NET && e->family == family &&
-		    allow_prefix_ok(addr, e->addr, e->prefix))
+		    prefix_bits_equal(addr, e->addr, e->prefix))
 			return 1;
 	}
 	return 0;

@@ -2,6 +2,8 @@
 /* Byte buffers and bounded readers; see buf.h. */
 #include <assert.h>
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,5 +263,27 @@ buf_get_u64(struct buf_reader *r, uint64_t *v)
 	if ((rc = buf_get_u32(r, &hi)) != 0 || (rc = buf_get_u32(r, &lo)) != 0)
 		return rc;
 	*v = (uint64_t)hi << 32 | lo;
+	return 0;
+}
+
+int
+buf_appendf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	uint8_t *dst;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return NP_EFAIL;
+	/* vsnprintf writes a NUL too: reserve it, commit without it. */
+	if ((r = buf_reserve(b, (size_t)n + 1, &dst)) != 0)
+		return r;
+	va_start(ap, fmt);
+	vsnprintf((char *)dst, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	buf_commit(b, (size_t)n);
 	return 0;
 }

@@ -80,6 +80,9 @@ void	buf_reset(struct buf *b);
 
 int	buf_append(struct buf *b, const void *p, size_t n)
 	    __attribute__((warn_unused_result));
+/* Appends formatted text (no NUL); 0 or a buf error. */
+int	buf_appendf(struct buf *b, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3), warn_unused_result));
 int	buf_put_u8(struct buf *b, uint8_t v) __attribute__((warn_unused_result));
 int	buf_put_u16(struct buf *b, uint16_t v) __attribute__((warn_unused_result));
 int	buf_put_u32(struct buf *b, uint32_t v) __attribute__((warn_unused_result));

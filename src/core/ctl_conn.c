@@ -51,6 +51,7 @@ struct ctl_conn {
 	struct event		*wait_ev;	/* fd readable */
 	SSL_CTX			*ctx;		/* a reference, for SSL_new */
 	struct loop_timer	*timer;		/* handshake, keepalive, grace */
+	struct net_resolve	*dns;		/* dialling: the server's name */
 	struct ctl_conn_opts	 opts;
 	struct ctl_conn_cbs	 cbs;
 	void			*data;		/* the role's, borrowed */
@@ -234,6 +235,43 @@ fail:
 	return NULL;
 }
 
+/*
+ * The dialled address is resolved here, not by the bufferevent, so that
+ * the socket is ours to make: it carries the process's socket mark (a
+ * capturing portal must not capture its own session) before its first
+ * packet leaves.
+ */
+static void
+ctl_conn_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
+    void *arg)
+{
+	struct ctl_conn *c = arg;
+	int fd;
+
+	c->dns = NULL;
+	if (c->state == CTL_CLOSED)
+		return;
+	if (err) {
+		ctl_conn_close(c, NP_ENOTFOUND, LOGLEVEL_WARN, "cannot resolve "
+		    "%s: %s", c->remote, evutil_gai_strerror(err));
+		return;
+	}
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd < 0 || (err = net_mark_socket(fd)) != 0) {
+		if (fd < 0)
+			err = -errno;
+		else
+			close(fd);
+		ctl_conn_close(c, err, LOGLEVEL_WARN, "cannot open a socket "
+		    "to %s: %s", c->remote, strerror(-err));
+		return;
+	}
+	bufferevent_setfd(c->bev, fd);
+	/* Failures, synchronous ones included, arrive at the event callback. */
+	bufferevent_socket_connect(c->bev, sa, (int)salen);
+}
+
 struct ctl_conn *
 ctl_conn_connect(struct loop *loop, SSL_CTX *ctx,
     const struct conf_endpoint *ep, const struct ctl_conn_opts *opts,
@@ -254,9 +292,8 @@ ctl_conn_connect(struct loop *loop, SSL_CTX *ctx,
 	c->ssl = ssl;
 	ssl = NULL;
 	ctl_conn_start(c);
-	/* Failures, synchronous ones included, arrive at the event callback. */
-	bufferevent_socket_connect_hostname(c->bev, loop_dns(loop),
-	    AF_UNSPEC, ep->host, ep->port);
+	c->dns = net_resolve_start(loop, ep->host, ep->port,
+	    ctl_conn_resolved_cb, c);
 	return c;
 fail:
 	SSL_free(ssl);
@@ -286,6 +323,8 @@ ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
 		    c->peer_str[0] ? "session with" : "connection", c->remote,
 		    reason);
 	c->state = CTL_CLOSED;
+	net_resolve_cancel(c->dns);
+	c->dns = NULL;
 	if (c->bev) {
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 		bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);

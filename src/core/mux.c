@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tunnel stream framing codec; see mux.h and docs/PROTOCOL.md. */
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/mux.h"
@@ -68,6 +69,26 @@ mux_decode_reason(struct buf_reader *r, struct mux_frame *f, const char **why)
 	return 0;
 }
 
+/* What follows an OPEN's rule name: nothing, a port, or a port and an
+ * IPv4 or IPv6 address; the length tells which. */
+static int
+mux_decode_dest(struct buf_reader *r, struct mux_dest *d)
+{
+	size_t left = buf_reader_left(r);
+
+	memset(d, 0, sizeof(*d));
+	if (left == 0)
+		return 0;
+	if ((left != 2 && left != 6 && left != 18) ||
+	    buf_get_u16(r, &d->port) != 0 || d->port == 0)
+		return -1;
+	if (left == 6)
+		d->family = AF_INET;
+	else if (left == 18)
+		d->family = AF_INET6;
+	return buf_get_bytes(r, d->addr, left - 2);
+}
+
 int
 mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 {
@@ -115,8 +136,12 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 		}
 		if (buf_get_u8(&r, &nlen) != 0 || nlen == 0 ||
 		    nlen > NP_NAME_MAX || buf_get_bytes(&r, f->rule,
-		    nlen) != 0 || buf_reader_left(&r) != 0) {
+		    nlen) != 0) {
 			*why = "open with a bad rule name length";
+			return NP_EPROTO;
+		}
+		if (mux_decode_dest(&r, &f->dest) != 0) {
+			*why = "open with a bad destination";
 			return NP_EPROTO;
 		}
 		f->rule[nlen] = '\0';
@@ -190,25 +215,41 @@ mux_put_frame(struct buf *b, uint8_t type, uint8_t flags, uint32_t stream,
 	return 0;
 }
 
-int
-mux_put_open(struct buf *b, uint32_t stream, const char *rule)
+static int
+mux_put_open_flags(struct buf *b, uint8_t flags, uint32_t stream,
+    const char *rule, const struct mux_dest *dest)
 {
-	uint8_t n = (uint8_t)strnlen(rule, NP_NAME_MAX + 1);
+	uint8_t p[1 + NP_NAME_MAX + 2 + 16];
+	size_t n = strnlen(rule, NP_NAME_MAX + 1), alen;
 
 	if (identity_name_check(rule) != 0)
 		return NP_ENAME;
-	return mux_put_frame(b, MUX_OPEN, 0, stream, &n, 1, rule, n);
+	p[0] = (uint8_t)n;
+	memcpy(p + 1, rule, n);
+	n++;
+	if (dest != NULL && dest->port != 0) {
+		p[n++] = (uint8_t)(dest->port >> 8);
+		p[n++] = (uint8_t)dest->port;
+		alen = dest->family == AF_INET ? 4 :
+		    dest->family == AF_INET6 ? 16 : 0;
+		memcpy(p + n, dest->addr, alen);
+		n += alen;
+	}
+	return mux_put_frame(b, MUX_OPEN, flags, stream, p, n, NULL, 0);
 }
 
 int
-mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule)
+mux_put_open(struct buf *b, uint32_t stream, const char *rule,
+    const struct mux_dest *dest)
 {
-	uint8_t n = (uint8_t)strnlen(rule, NP_NAME_MAX + 1);
+	return mux_put_open_flags(b, 0, stream, rule, dest);
+}
 
-	if (identity_name_check(rule) != 0)
-		return NP_ENAME;
-	return mux_put_frame(b, MUX_OPEN, MUX_FLAG_DGRAM, stream, &n, 1, rule,
-	    n);
+int
+mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule,
+    const struct mux_dest *dest)
+{
+	return mux_put_open_flags(b, MUX_FLAG_DGRAM, stream, rule, dest);
 }
 
 int

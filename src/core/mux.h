@@ -48,7 +48,7 @@
 
 enum mux_type {
 	MUX_DATA = 0,		/* payload: stream bytes; flag FIN */
-	MUX_OPEN = 1,		/* payload: u8 n + rule name */
+	MUX_OPEN = 1,		/* payload: u8 n + rule name [+ dest] */
 	MUX_WINDOW = 2,		/* payload: u32 credit increment */
 	MUX_RESET = 3,		/* payload: u16 code + reason text */
 	MUX_PING = 4,		/* stream 0; payload: 8 opaque bytes; flag ACK */
@@ -84,6 +84,18 @@ enum mux_reset {
 #undef MUX_RESET_ENUM
 };
 
+/*
+ * The destination an OPEN may name after the rule: u16 port, then the
+ * address (4 or 16 bytes) or nothing.  A port-range rule's stream names
+ * its port, a capture rule's stream its address and port; the service
+ * portal checks both against the rule before it connects.
+ */
+struct mux_dest {
+	uint16_t	port;		/* 0: no destination */
+	uint8_t		family;		/* 0: the port only; AF_INET, AF_INET6 */
+	uint8_t		addr[16];
+};
+
 struct mux_hdr {
 	uint8_t		type;
 	uint8_t		flags;
@@ -96,6 +108,7 @@ struct mux_frame {
 	struct mux_hdr	 hdr;
 	const uint8_t	*data;		/* DATA, DGRAM */
 	char		 rule[NP_NAME_MAX + 1];	/* OPEN */
+	struct mux_dest	 dest;		/* OPEN */
 	uint32_t	 increment;	/* WINDOW */
 	uint16_t	 code;		/* RESET, GOAWAY */
 	char		 reason[MUX_REASON_MAX + 1];	/* RESET, GOAWAY */
@@ -119,8 +132,9 @@ void	mux_hdr_encode(uint8_t out[MUX_HDR_LEN], uint8_t type, uint8_t flags,
 	    uint16_t len, uint32_t stream);
 
 /* Appenders for the control frames; 0 or a buf error (or NP_ENAME). */
-int	mux_put_open(struct buf *b, uint32_t stream, const char *rule)
-	    __attribute__((warn_unused_result));
+/* OPEN of a byte stream; dest may be NULL (the rule's own target). */
+int	mux_put_open(struct buf *b, uint32_t stream, const char *rule,
+	    const struct mux_dest *dest) __attribute__((warn_unused_result));
 int	mux_put_window(struct buf *b, uint32_t stream, uint32_t increment)
 	    __attribute__((warn_unused_result));
 int	mux_put_reset(struct buf *b, uint32_t stream, uint16_t code,
@@ -130,8 +144,8 @@ int	mux_put_ping(struct buf *b, uint8_t flags, uint64_t value)
 int	mux_put_goaway(struct buf *b, uint16_t code, const char *reason)
 	    __attribute__((warn_unused_result));
 /* OPEN of a datagram flow. */
-int	mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule)
-	    __attribute__((warn_unused_result));
+int	mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule,
+	    const struct mux_dest *dest) __attribute__((warn_unused_result));
 /* A DGRAM frame with one datagram of n bytes (n <= MUX_MAX_DGRAM). */
 int	mux_put_dgram(struct buf *b, uint32_t stream, const void *p, size_t n)
 	    __attribute__((warn_unused_result));

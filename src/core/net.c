@@ -120,6 +120,10 @@ net_bind_udp(const struct conf_endpoint *ep)
 	    0);
 	if (fd < 0)
 		return -errno;
+	if ((r = net_mark_socket(fd)) != 0) {
+		close(fd);
+		return r;
+	}
 	if (ss.ss_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(
 	    &((struct sockaddr_in6 *)&ss)->sin6_addr))
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
@@ -342,6 +346,25 @@ net_tune_tcp(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
+static uint32_t net_socket_mark;
+
+void
+net_set_socket_mark(uint32_t mark)
+{
+	net_socket_mark = mark;
+}
+
+int
+net_mark_socket(int fd)
+{
+	if (net_socket_mark == 0)
+		return 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &net_socket_mark,
+	    sizeof(net_socket_mark)) != 0)
+		return -errno;
+	return 0;
+}
+
 void
 net_nodelay(int fd)
 {
@@ -476,8 +499,30 @@ net_resolve_start(struct loop *loop, const char *host, uint16_t port,
 	struct evutil_addrinfo hints;
 	struct net_resolve *r;
 	struct evdns_base *dns;
+	struct sockaddr_in6 in6;
+	struct sockaddr_in in;
 	char portstr[8];
 
+	/*
+	 * An address literal is answered here.  evdns would first narrow
+	 * the family to what AI_ADDRCONFIG finds on the interfaces, and
+	 * with no IPv6 address it deems global (a host with only a ULA or
+	 * a loopback one) it takes an IPv6 literal for a name to look up.
+	 */
+	memset(&in, 0, sizeof(in));
+	memset(&in6, 0, sizeof(in6));
+	if (inet_pton(AF_INET, host, &in.sin_addr) == 1) {
+		in.sin_family = AF_INET;
+		in.sin_port = htons(port);
+		cb(0, (struct sockaddr *)&in, sizeof(in), arg);
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, host, &in6.sin6_addr) == 1) {
+		in6.sin6_family = AF_INET6;
+		in6.sin6_port = htons(port);
+		cb(0, (struct sockaddr *)&in6, sizeof(in6), arg);
+		return NULL;
+	}
 	if ((r = calloc(1, sizeof(*r))) == NULL ||
 	    (dns = loop_dns(loop)) == NULL) {
 		free(r);

@@ -82,6 +82,14 @@ uint16_t net_local_port(int fd);
 
 /* TCP_NODELAY and SO_KEEPALIVE; errors are ignored (best effort). */
 void	net_tune_tcp(int fd);
+/*
+ * The firewall mark (SO_MARK) that every socket this process opens toward
+ * the network carries; 0, the default, sets none.  A portal that captures
+ * traffic marks its own so that its rules never capture them.
+ */
+void	net_set_socket_mark(uint32_t mark);
+/* Marks fd when a mark is set: 0, or -errno. */
+int	net_mark_socket(int fd);
 /* TCP_NODELAY only (best effort). */
 void	net_nodelay(int fd);
 /* 1 when sa is an IPv4 or IPv6 loopback address (127/8, ::1, ::ffff:127/104). */

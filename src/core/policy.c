@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Access policy parser and queries; see policy.h and docs/POLICY.md. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -264,11 +265,207 @@ policy_parse_time(const char *s, int64_t *out)
 }
 
 static const char *const policy_rule_keys =
-    "name, client, listen, protocol, service, target, mode, expires, "
-    "direct, description";
+    "name, client, listen, protocol, service, target, ports, to, as, mode, "
+    "expires, direct, description";
 
 /* Default file mode of a rule's Unix socket listener: owner and group. */
 #define POLICY_DEFAULT_MODE	0660
+
+/* One protocol name into *protos; 0, or -1 when it is none. */
+static int
+policy_protocol_add(const char *s, unsigned *protos)
+{
+	if (strcmp(s, "tcp") == 0)
+		*protos |= POLICY_TCP;
+	else if (strcmp(s, "udp") == 0)
+		*protos |= POLICY_UDP;
+	else
+		return -1;
+	return 0;
+}
+
+/* protocol: tcp, udp, "tcp,udp" or [tcp, udp]. */
+static void
+policy_parse_protocol(struct policy_load *ld, size_t idx,
+    const struct ytree_node *v, unsigned *protos)
+{
+	char tmp[16], *tok, *save;
+	size_t j;
+	int bad = 0;
+
+	*protos = 0;
+	if (v->kind == YTREE_SEQ) {
+		for (j = 0; j < v->n; j++)
+			if (v->items[j]->kind != YTREE_SCALAR ||
+			    policy_protocol_add(v->items[j]->scalar,
+			    protos) != 0)
+				bad = 1;
+	} else if (v->kind == YTREE_SCALAR && strlen(v->scalar) < sizeof(tmp)) {
+		snprintf(tmp, sizeof(tmp), "%s", v->scalar);
+		for (tok = strtok_r(tmp, ", ", &save); tok;
+		    tok = strtok_r(NULL, ", ", &save))
+			if (policy_protocol_add(tok, protos) != 0)
+				bad = 1;
+	} else
+		bad = 1;
+	if (bad || *protos == 0) {
+		policy_fail(ld, v->line, "rules[%zu].protocol: '%.64s' is not "
+		    "supported; expected tcp, udp, or both as [tcp, udp]", idx,
+		    v->kind == YTREE_SCALAR ? v->scalar : policy_kind(v));
+		*protos = POLICY_TCP;
+	}
+}
+
+/* ports: "80,443,8000-8100", "*", a number, or a list of those. */
+static int
+policy_parse_ports(struct policy_load *ld, size_t idx,
+    const struct ytree_node *v, struct portset *out)
+{
+	struct portset one;
+	char why[160];
+	const struct ytree_node *item;
+	size_t j, k, n = v->kind == YTREE_SEQ ? v->n : 1;
+
+	memset(out, 0, sizeof(*out));
+	for (j = 0; j < n; j++) {
+		item = v->kind == YTREE_SEQ ? v->items[j] : v;
+		if (item->kind != YTREE_SCALAR) {
+			policy_fail(ld, item->line, "rules[%zu].ports: is %s; "
+			    "expected ports and ranges like 80,443,8000-8100",
+			    idx, policy_kind(item));
+			return -1;
+		}
+		if (portset_parse(item->scalar, &one, why, sizeof(why)) != 0) {
+			policy_fail(ld, item->line, "rules[%zu].ports: %s; "
+			    "expected ports and ranges like 80,443,8000-8100, "
+			    "or *", idx, why);
+			return -1;
+		}
+		for (k = 0; k < one.n; k++)
+			if (portset_add(out, one.r[k].lo, one.r[k].hi) != 0) {
+				policy_fail(ld, item->line, "rules[%zu].ports: "
+				    "more than %d ranges; expected fewer",
+				    idx, PORTSET_MAX_RANGES);
+				return -1;
+			}
+	}
+	if (out->n == 0) {
+		policy_fail(ld, v->line, "rules[%zu].ports: empty; expected "
+		    "ports and ranges like 80,443,8000-8100", idx);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * A host without a port, for a rule whose `ports` give the ports: an
+ * address, [v6] or a bare v6 address, or a name.  The port reads as 0.
+ */
+static int
+policy_parse_host(const char *s, struct conf_endpoint *ep, char *why,
+    size_t whylen)
+{
+	char tmp[CONF_HOST_MAX + 8];
+	struct in6_addr a6;
+	size_t len = strlen(s);
+
+	if (strncmp(s, "unix:", 5) == 0) {
+		snprintf(why, whylen, "a Unix socket cannot have ports");
+		return -1;
+	}
+	if (len > CONF_HOST_MAX) {
+		snprintf(why, whylen, "host name longer than %d bytes",
+		    CONF_HOST_MAX);
+		return -1;
+	}
+	if (s[0] == '[' && len > 2 && s[len - 1] == ']')
+		snprintf(tmp, sizeof(tmp), "%s:0", s);
+	else if (inet_pton(AF_INET6, s, &a6) == 1)
+		snprintf(tmp, sizeof(tmp), "[%s]:0", s);
+	else if (strchr(s, ':') != NULL) {
+		snprintf(why, whylen, "'%.64s' has a port", s);
+		return -1;
+	} else
+		snprintf(tmp, sizeof(tmp), "%s:0", s);
+	return conf_endpoint_parse(tmp, 0, 0, ep, why, whylen);
+}
+
+/* Which keys a rule gave, and where. */
+struct policy_rule_keys {
+	const struct ytree_node	*listen, *target, *ports, *to, *as, *mode;
+	int			 have_name, have_client, have_service;
+	int			 ports_given;	/* listen, target: hosts only */
+	int			 listen_ok;
+};
+
+/* listen or target of a listener rule, as soon as it is met; 0 if good. */
+static int
+policy_parse_endpoint(struct policy_load *ld, size_t idx, const char *key,
+    const struct ytree_node *v, int hosts_only, struct conf_endpoint *ep)
+{
+	char why[256];
+
+	if ((hosts_only ? policy_parse_host(v->scalar, ep, why, sizeof(why)) :
+	    conf_endpoint_parse_any(v->scalar, 1, 65535, ep, why,
+	    sizeof(why))) == 0)
+		return 0;
+	policy_fail(ld, v->line, "rules[%zu].%s: %s; expected %s", idx,
+	    key, why, hosts_only ? "a host without a port (ports: gives "
+	    "them)" : "host:port with port 1..65535, or unix:/path");
+	return -1;
+}
+
+static void
+policy_rule_endpoints(struct policy_load *ld, size_t idx,
+    const struct policy_rule_keys *k, struct policy_rule *r)
+{
+	if (k->ports && r->has_ports &&
+	    portset_count(&r->ports) > POLICY_MAX_LISTEN_PORTS)
+		policy_fail(ld, k->ports->line, "rules[%zu].ports: %u ports; "
+		    "expected at most %d for a listener rule (a socket each)",
+		    idx, portset_count(&r->ports), POLICY_MAX_LISTEN_PORTS);
+	if ((r->protos & POLICY_UDP) && (r->listen.is_unix ||
+	    r->target.is_unix))
+		policy_fail(ld, r->line, "rules[%zu]: a udp rule cannot use "
+		    "a Unix socket; expected host:port for listen and target",
+		    idx);
+	if (k->mode && k->listen_ok && !r->listen.is_unix)
+		policy_fail(ld, k->mode->line, "rules[%zu].mode: applies only "
+		    "to a Unix socket listener; expected listen: unix:/path, "
+		    "or no mode", idx);
+}
+
+static void
+policy_rule_capture(struct policy_load *ld, size_t idx,
+    const struct policy_rule_keys *k, struct policy_rule *r)
+{
+	char why[256], a[PREFIX_TEXT_MAX], b[PREFIX_TEXT_MAX];
+
+	r->capture = 1;
+	if (k->listen || k->target || k->mode)
+		policy_fail(ld, (k->listen ? k->listen : k->target ? k->target :
+		    k->mode)->line, "rules[%zu]: a capture rule (to:) has no "
+		    "listen, target or mode; expected to, ports and optionally "
+		    "as", idx);
+	if (prefix_parse(k->to->scalar, &r->to, why, sizeof(why)) != 0)
+		policy_fail(ld, k->to->line, "rules[%zu].to: %s; expected an "
+		    "address range like 192.168.1.0/24", idx, why);
+	if (k->as && prefix_parse(k->as->scalar, &r->as, why,
+	    sizeof(why)) != 0)
+		policy_fail(ld, k->as->line, "rules[%zu].as: %s; expected an "
+		    "address range like 100.64.1.0/24", idx, why);
+	else if (k->as && r->to.family && (r->as.family != r->to.family ||
+	    r->as.len != r->to.len)) {
+		prefix_format(&r->as, a, sizeof(a));
+		prefix_format(&r->to, b, sizeof(b));
+		policy_fail(ld, k->as->line, "rules[%zu].as: %s does not "
+		    "match to: %s; expected a range of the same family and "
+		    "length", idx, a, b);
+	}
+	if (k->ports == NULL)
+		policy_fail(ld, r->line, "rules[%zu].ports: missing; expected "
+		    "the ports to capture, like 80,443,8000-8100 or *", idx);
+}
 
 static void
 policy_parse_rule(struct policy_load *ld, size_t idx,
@@ -276,15 +473,15 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 {
 	const struct ytree_pair *pair;
 	const struct ytree_node *v;
-	char why[256];
+	struct policy_rule_keys k;
 	size_t i, cap = 0;
-	int have_name = 0, have_client = 0, have_listen = 0;
-	int have_service = 0, have_target = 0;
-	unsigned long mode_line = 0;
-	int listen_ok = 0;
 
+	memset(&k, 0, sizeof(k));
 	r->line = node->line;
-	r->ipproto = 6;
+	k.ports_given = node->kind == YTREE_MAP &&
+	    ytree_map_get(node, "ports") != NULL &&
+	    ytree_map_get(node, "to") == NULL;
+	r->protos = POLICY_TCP;
 	r->listen_mode = POLICY_DEFAULT_MODE;
 	if (node->kind != YTREE_MAP) {
 		policy_fail(ld, node->line, "rules[%zu]: is %s; expected a "
@@ -296,7 +493,7 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		pair = &node->pairs[i];
 		v = pair->value;
 		if (strcmp(pair->key, "client") == 0) {
-			have_client = 1;
+			k.have_client = 1;
 			if (v->kind == YTREE_SEQ) {
 				for (size_t j = 0; j < v->n; j++)
 					policy_add_client(ld, r, idx,
@@ -305,11 +502,22 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 				policy_add_client(ld, r, idx, v, &cap);
 			continue;
 		}
+		if (strcmp(pair->key, "protocol") == 0) {
+			policy_parse_protocol(ld, idx, v, &r->protos);
+			continue;
+		}
+		if (strcmp(pair->key, "ports") == 0) {
+			k.ports = v;
+			if (policy_parse_ports(ld, idx, v, &r->ports) == 0)
+				r->has_ports = 1;
+			continue;
+		}
 		if (strcmp(pair->key, "name") != 0 &&
 		    strcmp(pair->key, "listen") != 0 &&
-		    strcmp(pair->key, "protocol") != 0 &&
 		    strcmp(pair->key, "service") != 0 &&
 		    strcmp(pair->key, "target") != 0 &&
+		    strcmp(pair->key, "to") != 0 &&
+		    strcmp(pair->key, "as") != 0 &&
 		    strcmp(pair->key, "expires") != 0 &&
 		    strcmp(pair->key, "mode") != 0 &&
 		    strcmp(pair->key, "direct") != 0 &&
@@ -321,20 +529,31 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		}
 		/* Present counts as given, valid or not: one message each. */
 		if (strcmp(pair->key, "name") == 0)
-			have_name = 1;
-		else if (strcmp(pair->key, "listen") == 0)
-			have_listen = 1;
+			k.have_name = 1;
 		else if (strcmp(pair->key, "service") == 0)
-			have_service = 1;
-		else if (strcmp(pair->key, "target") == 0)
-			have_target = 1;
+			k.have_service = 1;
 		if (v->kind != YTREE_SCALAR) {
 			policy_fail(ld, v->line, "rules[%zu].%s: is %s; "
 			    "expected a scalar", idx, pair->key,
 			    policy_kind(v));
 			continue;
 		}
-		if (strcmp(pair->key, "name") == 0) {
+		if (strcmp(pair->key, "listen") == 0) {
+			k.listen = v;
+			if (ytree_map_get(node, "to") == NULL &&
+			    policy_parse_endpoint(ld, idx, "listen", v,
+			    k.ports_given, &r->listen) == 0)
+				k.listen_ok = 1;
+		} else if (strcmp(pair->key, "target") == 0) {
+			k.target = v;
+			if (ytree_map_get(node, "to") == NULL)
+				(void)policy_parse_endpoint(ld, idx, "target",
+				    v, k.ports_given, &r->target);
+		} else if (strcmp(pair->key, "to") == 0)
+			k.to = v;
+		else if (strcmp(pair->key, "as") == 0)
+			k.as = v;
+		else if (strcmp(pair->key, "name") == 0) {
 			if (identity_name_check(v->scalar) != 0) {
 				policy_fail(ld, v->line, "rules[%zu].name: "
 				    "'%.64s' is not a valid rule name; "
@@ -353,39 +572,11 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 			}
 			snprintf(r->service, sizeof(r->service), "%s",
 			    v->scalar);
-		} else if (strcmp(pair->key, "listen") == 0) {
-			if (conf_endpoint_parse_any(v->scalar, 1, 65535,
-			    &r->listen, why, sizeof(why)) != 0) {
-				policy_fail(ld, v->line, "rules[%zu].listen: %s; "
-				    "expected host:port with port 1..65535, or "
-				    "unix:/path", idx, why);
-				continue;
-			}
-			listen_ok = 1;
-		} else if (strcmp(pair->key, "target") == 0) {
-			if (conf_endpoint_parse_any(v->scalar, 1, 65535,
-			    &r->target, why, sizeof(why)) != 0) {
-				policy_fail(ld, v->line, "rules[%zu].target: %s; "
-				    "expected host:port with port 1..65535, or "
-				    "unix:/path", idx, why);
-				continue;
-			}
-		} else if (strcmp(pair->key, "protocol") == 0) {
-			if (strcmp(v->scalar, "tcp") == 0)
-				r->ipproto = 6;
-			else if (strcmp(v->scalar, "udp") == 0)
-				r->ipproto = 17;
-			else {
-				policy_fail(ld, v->line, "rules[%zu].protocol: "
-				    "'%.64s' is not supported; expected tcp or "
-				    "udp", idx, v->scalar);
-				continue;
-			}
 		} else if (strcmp(pair->key, "mode") == 0) {
 			char *end;
 			unsigned long m;
 
-			mode_line = v->line;
+			k.mode = v;
 			errno = 0;
 			m = strtoul(v->scalar, &end, 8);
 			if (errno || *end || v->scalar[0] < '0' ||
@@ -418,30 +609,29 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		}
 		/* description: free text for people, not used. */
 	}
-	if (!have_name)
+	if (!k.have_name)
 		policy_fail(ld, node->line, "rules[%zu].name: missing; expected "
 		    "a rule name", idx);
-	if (!have_client)
+	if (!k.have_client)
 		policy_fail(ld, node->line, "rules[%zu].client: missing; "
 		    "expected a portal name, @group, or a list of them", idx);
-	if (!have_listen)
+	if (!k.to && !k.as && k.listen == NULL)
 		policy_fail(ld, node->line, "rules[%zu].listen: missing; "
 		    "expected host:port where the client portal listens", idx);
-	if (!have_service)
+	if (!k.have_service)
 		policy_fail(ld, node->line, "rules[%zu].service: missing; "
 		    "expected the name of the portal that reaches the target",
 		    idx);
-	if (!have_target)
+	if (!k.to && !k.as && k.target == NULL)
 		policy_fail(ld, node->line, "rules[%zu].target: missing; "
 		    "expected host:port the service portal connects to", idx);
-	if (r->ipproto == 17 && (r->listen.is_unix || r->target.is_unix))
-		policy_fail(ld, node->line, "rules[%zu]: a udp rule cannot use "
-		    "a Unix socket; expected host:port for listen and target",
-		    idx);
-	if (mode_line && listen_ok && !r->listen.is_unix)
-		policy_fail(ld, mode_line, "rules[%zu].mode: applies only to a "
-		    "Unix socket listener; expected listen: unix:/path, or no "
-		    "mode", idx);
+	if (k.to)
+		policy_rule_capture(ld, idx, &k, r);
+	else if (k.as)
+		policy_fail(ld, k.as->line, "rules[%zu].as: only a capture rule "
+		    "maps a range; expected to: with it", idx);
+	else
+		policy_rule_endpoints(ld, idx, &k, r);
 	r->nclients = policy_names_unique(r->clients, r->nclients);
 	if (r->service[0] && r->nclients && bsearch(r->service, r->clients, r->nclients,
 	    sizeof(*r->clients), policy_name_cmp) != NULL)
@@ -450,9 +640,17 @@ policy_parse_rule(struct policy_load *ld, size_t idx,
 		    "portals", idx, r->service);
 }
 
+/*
+ * One client portal's claim on a listen address's port range (listener
+ * rules), or on a client-side address range (capture rules), for one
+ * protocol.
+ */
 struct policy_binding {
-	const char	*client;
+	const char		*client;
 	const struct policy_rule *rule;
+	unsigned		 proto;		/* POLICY_TCP or POLICY_UDP */
+	uint16_t		 lo, hi;	/* listener: the ports */
+	const struct prefix	*range;		/* capture: as, or to */
 };
 
 static int
@@ -463,12 +661,23 @@ policy_binding_cmp(const void *a, const void *b)
 
 	if ((c = strcmp(x->client, y->client)) != 0)
 		return c;
-	if ((c = strcmp(x->rule->listen.host, y->rule->listen.host)) != 0)
-		return c;
-	if (x->rule->listen.port != y->rule->listen.port)
-		return x->rule->listen.port < y->rule->listen.port ? -1 : 1;
-	if (x->rule->ipproto != y->rule->ipproto)
-		return x->rule->ipproto < y->rule->ipproto ? -1 : 1;
+	if (x->proto != y->proto)
+		return x->proto < y->proto ? -1 : 1;
+	if (x->range) {
+		if (x->range->family != y->range->family)
+			return x->range->family < y->range->family ? -1 : 1;
+		if (x->range->len != y->range->len)
+			return x->range->len < y->range->len ? -1 : 1;
+		if ((c = memcmp(x->range->addr, y->range->addr,
+		    sizeof(x->range->addr))) != 0)
+			return c;
+	} else {
+		if ((c = strcmp(x->rule->listen.host,
+		    y->rule->listen.host)) != 0)
+			return c;
+		if (x->lo != y->lo)
+			return x->lo < y->lo ? -1 : 1;
+	}
 	return x->rule->line < y->rule->line ? -1 :
 	    x->rule->line > y->rule->line;
 }
@@ -484,14 +693,112 @@ policy_rule_cmp(const void *a, const void *b)
 	return (*x)->line < (*y)->line ? -1 : (*x)->line > (*y)->line;
 }
 
-/* Rule names are unique; no client portal listens twice on one port. */
+static const char *
+policy_proto_name(unsigned proto)
+{
+	return proto == POLICY_UDP ? "udp" : "tcp";
+}
+
+/* Listener bindings sorted: a port range that reaches into the next. */
+static void
+policy_check_listens(struct policy_load *ld, const struct policy_binding *b,
+    size_t n)
+{
+	const struct policy_binding *reach = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (reach == NULL || strcmp(b[i].client, reach->client) != 0 ||
+		    b[i].proto != reach->proto ||
+		    strcmp(b[i].rule->listen.host,
+		    reach->rule->listen.host) != 0) {
+			reach = &b[i];
+			continue;
+		}
+		if (b[i].lo <= reach->hi)
+			policy_fail(ld, b[i].rule->line, "rules: portal %s "
+			    "would listen on %s:%u for both rule '%s' (line "
+			    "%lu) and rule '%s'; expected one rule per client "
+			    "portal and listen address", b[i].client,
+			    b[i].rule->listen.host, b[i].lo, reach->rule->name,
+			    reach->rule->line, b[i].rule->name);
+		if (b[i].hi > reach->hi)
+			reach = &b[i];
+	}
+}
+
+/*
+ * Capture bindings sorted: two rules of one client on the same range with
+ * a port in common.  Ranges of different lengths may overlap: the longest
+ * prefix that matches a destination wins, as in a routing table.
+ */
+static void
+policy_check_captures(struct policy_load *ld,
+    const struct policy_binding *b, size_t n)
+{
+	char range[PREFIX_TEXT_MAX];
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = i + 1; j < n && strcmp(b[j].client,
+		    b[i].client) == 0 && b[j].proto == b[i].proto &&
+		    prefix_equal(b[j].range, b[i].range); j++) {
+			if (!portset_overlaps(&b[i].rule->ports,
+			    &b[j].rule->ports))
+				continue;
+			prefix_format(b[i].range, range, sizeof(range));
+			policy_fail(ld, b[j].rule->line, "rules: portal %s "
+			    "would capture %s %s on ports that both rule '%s' "
+			    "(line %lu) and rule '%s' name; expected disjoint "
+			    "ports, or a more specific range (the longest "
+			    "prefix wins)", b[i].client,
+			    policy_proto_name(b[i].proto), range,
+			    b[i].rule->name, b[i].rule->line, b[j].rule->name);
+		}
+}
+
+/* Bindings of one rule (NULL b: only counts them). */
+static size_t
+policy_rule_bindings(const struct policy_rule *r, struct policy_binding *b)
+{
+	static const unsigned protos[] = { POLICY_TCP, POLICY_UDP };
+	size_t n = 0, c, k, q, nranges;
+
+	nranges = r->capture ? 1 : r->has_ports ? r->ports.n : 1;
+	for (c = 0; c < r->nclients; c++)
+		for (q = 0; q < 2; q++) {
+			if (!(r->protos & protos[q]))
+				continue;
+			for (k = 0; k < nranges; k++, n++) {
+				if (b == NULL)
+					continue;
+				b[n].client = r->clients[c];
+				b[n].rule = r;
+				b[n].proto = protos[q];
+				if (r->capture) {
+					b[n].range = r->as.family ? &r->as :
+					    &r->to;
+				} else if (r->has_ports) {
+					b[n].lo = r->ports.r[k].lo;
+					b[n].hi = r->ports.r[k].hi;
+				} else
+					b[n].lo = b[n].hi = r->listen.port;
+			}
+		}
+	return n;
+}
+
+/*
+ * Rule names are unique; no client portal listens twice on one port, or
+ * captures one range's port for two rules.
+ */
 static void
 policy_check_conflicts(struct policy_load *ld)
 {
 	struct policy *p = ld->p;
 	struct policy_binding *b = NULL;
 	const struct policy_rule **byname = NULL;
-	size_t i, j, n = 0;
+	size_t i, n = 0, ncap = 0;
 
 	if (p->nrules == 0)
 		return;
@@ -508,7 +815,7 @@ policy_check_conflicts(struct policy_load *ld)
 			    "names", byname[i]->name, byname[i - 1]->line);
 
 	for (i = 0; i < p->nrules; i++)
-		n += p->rules[i].nclients;
+		n += policy_rule_bindings(&p->rules[i], NULL);
 	if (n > POLICY_MAX_BINDINGS) {
 		policy_fail(ld, 1, "rules: %zu client bindings; expected at "
 		    "most %d", n, POLICY_MAX_BINDINGS);
@@ -519,27 +826,19 @@ policy_check_conflicts(struct policy_load *ld)
 			goto nomem;
 		goto out;
 	}
+	/* Capture bindings first, then listener bindings: sorted apart. */
 	n = 0;
 	for (i = 0; i < p->nrules; i++)
-		for (j = 0; j < p->rules[i].nclients; j++) {
-			b[n].client = p->rules[i].clients[j];
-			b[n++].rule = &p->rules[i];
-		}
-	qsort(b, n, sizeof(*b), policy_binding_cmp);
-	for (i = 1; i < n; i++) {
-		if (strcmp(b[i].client, b[i - 1].client) != 0 ||
-		    strcmp(b[i].rule->listen.host,
-		    b[i - 1].rule->listen.host) != 0 ||
-		    b[i].rule->listen.port != b[i - 1].rule->listen.port ||
-		    b[i].rule->ipproto != b[i - 1].rule->ipproto)
-			continue;
-		policy_fail(ld, b[i].rule->line, "rules: portal %s would "
-		    "listen on %s:%u for both rule '%s' (line %lu) and rule "
-		    "'%s'; expected one rule per client portal and listen "
-		    "address", b[i].client, b[i].rule->listen.host,
-		    b[i].rule->listen.port, b[i - 1].rule->name,
-		    b[i - 1].rule->line, b[i].rule->name);
-	}
+		if (p->rules[i].capture)
+			n += policy_rule_bindings(&p->rules[i], b + n);
+	ncap = n;
+	for (i = 0; i < p->nrules; i++)
+		if (!p->rules[i].capture)
+			n += policy_rule_bindings(&p->rules[i], b + n);
+	qsort(b, ncap, sizeof(*b), policy_binding_cmp);
+	qsort(b + ncap, n - ncap, sizeof(*b), policy_binding_cmp);
+	policy_check_captures(ld, b, ncap);
+	policy_check_listens(ld, b + ncap, n - ncap);
 	goto out;
 nomem:
 	ld->nomem = 1;

@@ -4,6 +4,12 @@
  *
  *	(client portals, listen addr:port, protocol) -> (service portal, target addr:port)
  *
+ * (a listener rule, optionally over a set of ports that map to themselves),
+ * or, for a capture rule, address and port ranges a client portal
+ * intercepts and a service portal reaches:
+ *
+ *	(client portals, [as-prefix], ports, protocols) -> (service portal, to-prefix)
+ *
  * with portal groups and optional expiry, parsed from a YAML file (see
  * docs/POLICY.md).  Pure code over a ytree: bytes in, struct or every error
  * out as "FILE:LINE: key: what is wrong; what is expected".  A policy is
@@ -17,12 +23,20 @@
 
 #include "core/conf.h"
 #include "core/identity.h"
+#include "core/portset.h"
+#include "core/prefix.h"
 
 /* Caps that bound what one policy file can make the server hold. */
 #define POLICY_MAX_RULES	10000
 #define POLICY_MAX_GROUPS	1000
 #define POLICY_MAX_MEMBERS	10000	/* portals in one group */
 #define POLICY_MAX_FILE		(4 * 1024 * 1024)
+/* Ports of one listener rule with `ports`: a socket each, per client. */
+#define POLICY_MAX_LISTEN_PORTS	1024
+
+/* A rule's protocols (struct policy_rule.protos). */
+#define POLICY_TCP		1u
+#define POLICY_UDP		2u
 
 struct policy_rule {
 	char			 name[NP_NAME_MAX + 1];
@@ -30,10 +44,23 @@ struct policy_rule {
 	char			(*clients)[NP_NAME_MAX + 1]; /* owned, sorted */
 	size_t			 nclients;	/* groups expanded */
 	char			 service[NP_NAME_MAX + 1];
-	uint8_t			 ipproto;	/* 6: TCP */
+	unsigned		 protos;	/* POLICY_TCP | POLICY_UDP */
+	/*
+	 * Listener rule: listen and target; with has_ports, both are hosts
+	 * (port 0) and each port of `ports` maps to itself.
+	 */
 	struct conf_endpoint	 listen;	/* may be a Unix socket */
 	unsigned		 listen_mode;	/* file mode of a Unix listener */
 	struct conf_endpoint	 target;	/* may be a Unix socket */
+	int			 has_ports;
+	struct portset		 ports;
+	/*
+	 * Capture rule: destinations in `to` (seen by the client portal's
+	 * applications in `as` when it is set) on `ports`.
+	 */
+	int			 capture;
+	struct prefix		 to;
+	struct prefix		 as;		/* family 0: the same as to */
 	int64_t			 expires;	/* Unix seconds; 0: never */
 	int			 direct_off;	/* direct: off, relays only */
 };

@@ -68,7 +68,8 @@ static const struct proto_type_spec proto_types[PROTO_TYPE_MAX + 1] = {
 	    A(generation) | A(count), A(generation) | A(count) },
 	[PROTO_RULE] = { "RULE",
 	    A(rule) | A(side) | A(ipproto) | A(listen) | A(peer) |
-	    A(target) | A(expires) | A(mode) | A(direct_off),
+	    A(target) | A(expires) | A(mode) | A(direct_off) | A(ports) |
+	    A(to_range) | A(as_range),
 	    A(rule) | A(side) | A(ipproto) | A(peer) },
 	[PROTO_RULES_END] = { "RULES_END", A(generation), A(generation) },
 	[PROTO_TUNNEL_REQUEST] = { "TUNNEL_REQUEST", A(rule) | A(resume),

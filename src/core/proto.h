@@ -39,6 +39,10 @@
 #define PROTO_KEY_LEN		32		/* Ed25519 public key */
 #define PROTO_TUNNEL_ID_LEN	16
 #define PROTO_MAX_ADVERTISE	8
+/* A rule's port set, "80,443,8000-8100" (PORTSET_TEXT_MAX). */
+#define PROTO_PORTS_MAX		768
+/* A capture rule's address range, "ffff:...:ffff/128" (PREFIX_TEXT_MAX). */
+#define PROTO_RANGE_MAX		49
 /* A direct-path candidate: "KIND HOST:PORT" (kind: lan, public, ...). */
 #define PROTO_CANDIDATE_MAX	(PROTO_ADDR_MAX + 16)
 
@@ -129,7 +133,10 @@ enum proto_ipproto {
 	X(27, resume,      FIXED, PROTO_TUNNEL_ID_LEN)			\
 	X(28, candidates,  STRS,  PROTO_CANDIDATE_MAX)			\
 	X(29, direct_off,  U8,    0)					\
-	X(30, stun_port,   U16,   0)
+	X(30, stun_port,   U16,   0)					\
+	X(31, ports,       STR,   PROTO_PORTS_MAX)			\
+	X(32, to_range,    STR,   PROTO_RANGE_MAX)			\
+	X(33, as_range,    STR,   PROTO_RANGE_MAX)
 
 #define PROTO_SLOT_U8(f, lim)	uint8_t f;
 #define PROTO_SLOT_U16(f, lim)	uint16_t f;

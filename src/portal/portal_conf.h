@@ -64,8 +64,20 @@
 	    "direct connections that have not yet presented a ticket, in all; beyond it the oldest is closed") \
 	X(direct_max_pending_per_source, INT, "direct.max_pending_per_source", "16", 1, 100000, NULL, \
 	    "the same, per source address (IPv4, or IPv6 /64)") \
+	X(capture_mode, ENUM, "capture.mode", "off", 0, 0, "off|auto|print", \
+	    "capture rules (transparent mode, Linux): off ignores them (a server cannot make a portal intercept traffic unless its owner allows it here); auto installs them in the nftables table inet netport (needs CAP_NET_ADMIN; without it they are printed); print logs the nftables rules and policy routes for an administrator to install") \
+	X(capture_port, INT, "capture.port", "0", 0, 65535, NULL, \
+	    "port of the capture sockets that redirected TCP and TPROXY'd UDP arrive at (0: any free port; fix it with capture.mode print)") \
+	X(capture_mark, INT, "capture.mark", "28272", 1, 2147483646, NULL, \
+	    "firewall mark of netport's own sockets, which the capture rules skip (0x6e70); mark + 1 routes captured UDP to the local TPROXY socket") \
+	X(capture_route_table, INT, "capture.route_table", "28273", 1, 2147483647, NULL, \
+	    "routing table that delivers captured UDP locally (ip rule fwmark capture.mark+1 lookup TABLE; local default dev lo table TABLE)") \
 	CONF_REFUSED_KEYS(X)
 
+/* Values of capture.mode. */
+#define PORTAL_CAPTURE_OFF	0
+#define PORTAL_CAPTURE_AUTO	1
+#define PORTAL_CAPTURE_PRINT	2
 /* Values of direct.mode, in the order of its choices. */
 #define PORTAL_DIRECT_AUTO	0
 #define PORTAL_DIRECT_OFF	1

@@ -4,6 +4,7 @@
  * RULES_END confirms them), asks for tunnels, and receives grants.  While
  * the server is away the portal keeps its rules, listeners and tunnels.
  */
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -18,16 +19,70 @@
 
 const struct portal_rule *
 portal_find_service_rule(const struct portal *p, const char *rule,
-    const char *peer)
+    const char *peer, uint8_t ipproto)
 {
 	size_t i;
 
 	for (i = 0; i < p->nrules; i++)
 		if (p->rules[i].side == PROTO_SIDE_SERVICE &&
+		    p->rules[i].ipproto == ipproto &&
 		    strcmp(p->rules[i].name, rule) == 0 &&
 		    strcmp(p->rules[i].peer, peer) == 0)
 			return &p->rules[i];
 	return NULL;
+}
+
+int
+portal_rule_target(const struct portal_rule *r, const struct mux_dest *d,
+    struct conf_endpoint *out, char *why, size_t whylen)
+{
+	char addr[INET6_ADDRSTRLEN] = "?", range[PREFIX_TEXT_MAX];
+	char ports[64];
+
+	portset_format(&r->ports, ports, sizeof(ports));
+	if (r->capture) {
+		if (d->port == 0 || d->family == 0) {
+			snprintf(why, whylen, "a stream of capture rule %s must "
+			    "name its destination", r->name);
+			return -1;
+		}
+		inet_ntop(d->family, d->addr, addr, sizeof(addr));
+		if (!prefix_contains(&r->to, d->family, d->addr) ||
+		    !portset_has(&r->ports, d->port)) {
+			prefix_format(&r->to, range, sizeof(range));
+			snprintf(why, whylen, "destination %s%s%s:%u is outside "
+			    "rule %s (%s, ports %s)", d->family == AF_INET6 ?
+			    "[" : "", addr, d->family == AF_INET6 ? "]" : "",
+			    d->port, r->name, range, ports);
+			return -1;
+		}
+		memset(out, 0, sizeof(*out));
+		snprintf(out->host, sizeof(out->host), "%s", addr);
+		out->port = d->port;
+		return 0;
+	}
+	if (r->has_ports) {
+		if (d->port == 0 || d->family != 0) {
+			snprintf(why, whylen, "a stream of rule %s must name one "
+			    "of its ports, and only that", r->name);
+			return -1;
+		}
+		if (!portset_has(&r->ports, d->port)) {
+			snprintf(why, whylen, "port %u is outside rule %s (ports "
+			    "%s)", d->port, r->name, ports);
+			return -1;
+		}
+		*out = r->target;
+		out->port = d->port;
+		return 0;
+	}
+	if (d->port != 0) {
+		snprintf(why, whylen, "rule %s has one target; a stream of it "
+		    "cannot name another", r->name);
+		return -1;
+	}
+	*out = r->target;
+	return 0;
 }
 
 static void	portal_arm_expiry(struct portal *p);
@@ -102,6 +157,25 @@ portal_warn_not_allowed(const struct portal_rule *r)
 		    "an allowed address", r->name, target);
 }
 
+/* A port-range rule: the ports of it that the allow-list refuses. */
+static void
+portal_warn_ports_not_allowed(const struct portal *p,
+    const struct portal_rule *r)
+{
+	unsigned n = 0, refused = 0;
+	uint16_t port;
+
+	for (port = portset_next(&r->ports, 0); port;
+	    port = portset_next(&r->ports, port), n++)
+		if (!allowlist_match_name(&p->allow, r->target.host, port))
+			refused++;
+	if (refused)
+		log_warn(NULL, "rule %s: %u of its %u ports on %s are not in the "
+		    "local allow-list%s; their streams will be refused",
+		    r->name, refused, n, r->target.host,
+		    allowlist_is_literal(r->target.host) ? "" : " by name");
+}
+
 static void
 portal_apply_rules(struct portal *p)
 {
@@ -120,6 +194,12 @@ portal_apply_rules(struct portal *p)
 			continue;
 		}
 		nservice++;
+		if (r->capture)
+			continue;	/* its streams name their addresses */
+		if (r->has_ports) {
+			portal_warn_ports_not_allowed(p, r);
+			continue;
+		}
 		if (r->target.is_unix && !allowlist_match_unix(&p->allow,
 		    r->target.host))
 			log_warn(NULL, "rule %s: target unix:%s is not in the "
@@ -133,6 +213,7 @@ portal_apply_rules(struct portal *p)
 	    "service-side", (unsigned long long)p->incoming_gen, nclient,
 	    nservice);
 	portal_listen_apply(p);
+	portal_capture_apply(p);
 	portal_tunnel_rules_changed(p);
 	portal_arm_expiry(p);
 }
@@ -160,21 +241,50 @@ portal_rule_from_msg(const struct proto_msg *m, struct portal_rule *r,
 		*why = "unsupported protocol";
 		return -1;
 	}
+	if (m->side != PROTO_SIDE_CLIENT && m->side != PROTO_SIDE_SERVICE) {
+		*why = "unknown side";
+		return -1;
+	}
+	/* Capture and port-range rules: the ports. */
+	if (m->ports[0]) {
+		if (portset_parse(m->ports, &r->ports, reason,
+		    sizeof(reason)) != 0) {
+			*why = "bad ports";
+			return -1;
+		}
+		r->has_ports = 1;
+	}
+	if (m->to_range[0]) {
+		r->capture = 1;
+		if (!r->has_ports || prefix_parse(m->to_range, &r->to, reason,
+		    sizeof(reason)) != 0) {
+			*why = "bad capture range or no ports";
+			return -1;
+		}
+		if (m->as_range[0] && (prefix_parse(m->as_range, &r->as,
+		    reason, sizeof(reason)) != 0 || r->as.family !=
+		    r->to.family || r->as.len != r->to.len)) {
+			*why = "bad mapped range";
+			return -1;
+		}
+		return 0;
+	}
 	if (m->side == PROTO_SIDE_CLIENT) {
-		if (conf_endpoint_parse_any(m->listen, 1, 65535, &r->listen,
-		    reason, sizeof(reason)) != 0) {
+		if (conf_endpoint_parse_any(m->listen, r->has_ports ? 0 : 1,
+		    r->has_ports ? 0 : 65535, &r->listen, reason,
+		    sizeof(reason)) != 0 || (r->has_ports &&
+		    r->listen.is_unix)) {
 			*why = "bad listen address";
 			return -1;
 		}
-	} else if (m->side == PROTO_SIDE_SERVICE) {
-		if (conf_endpoint_parse_any(m->target, 1, 65535, &r->target,
-		    reason, sizeof(reason)) != 0) {
+	} else {
+		if (conf_endpoint_parse_any(m->target, r->has_ports ? 0 : 1,
+		    r->has_ports ? 0 : 65535, &r->target, reason,
+		    sizeof(reason)) != 0 || (r->has_ports &&
+		    r->target.is_unix)) {
 			*why = "bad target address";
 			return -1;
 		}
-	} else {
-		*why = "unknown side";
-		return -1;
 	}
 	return 0;
 }

@@ -32,6 +32,8 @@
 #include "core/loop.h"
 #include "core/mux.h"
 #include "core/net.h"
+#include "core/portset.h"
+#include "core/prefix.h"
 #include "core/proto.h"
 #include "core/queue.h"
 #include "portal/portal_conf.h"
@@ -43,7 +45,13 @@ struct tunnel;
 struct stream;
 struct udp_listener;
 
-/* A rule as the server pushed it, for one side. */
+/*
+ * A rule as the server pushed it, for one side and one protocol (a rule
+ * for tcp and udp comes as two).  A listener rule has listen (client side)
+ * or target (service side); with has_ports, those are hosts (port 0) and
+ * each port of `ports` maps to itself.  A capture rule has `to` and
+ * `ports`, and on the client side `as` when the rule maps a range.
+ */
 struct portal_rule {
 	char			name[NP_NAME_MAX + 1];
 	uint8_t			side;		/* PROTO_SIDE_* */
@@ -54,6 +62,11 @@ struct portal_rule {
 	struct conf_endpoint	target;		/* service side */
 	int64_t			expires;
 	int			direct_off;	/* the policy says direct: off */
+	int			has_ports;
+	struct portset		ports;
+	int			capture;
+	struct prefix		to;
+	struct prefix		as;		/* family 0: as to */
 };
 
 /* A client-side listener for one rule. */
@@ -103,6 +116,7 @@ struct portal {
 	struct portal_portmap	*portmap;	/* NULL: off */
 	struct portal_stun	*stun;		/* NULL: none yet */
 	struct portal_quic	*quic;		/* NULL: direct.quic off */
+	struct portal_capture	*capture;	/* NULL: capture.mode off */
 	unsigned		 candidates_gen;  /* bumped on each change */
 	unsigned		 candidates_sent; /* the one the server has */
 	uint64_t		 started_ms;
@@ -128,7 +142,17 @@ uint32_t portal_ctl_request_tunnel(struct portal *p, const char *rule,
  * (CANDIDATES), now or once the session is up. */
 void	portal_ctl_candidates_changed(struct portal *p);
 const struct portal_rule *portal_find_service_rule(const struct portal *p,
-	    const char *rule, const char *peer);
+	    const char *rule, const char *peer, uint8_t ipproto);
+/*
+ * Service side: where a stream of rule r goes, given the destination its
+ * OPEN names.  A rule with one target takes no destination; a port-range
+ * rule takes one of its ports (the host is its target's); a capture rule
+ * takes an address and port inside its range and ports.  0 with *out set,
+ * or -1 with why when the rule does not allow it.
+ */
+int	portal_rule_target(const struct portal_rule *r,
+	    const struct mux_dest *d, struct conf_endpoint *out, char *why,
+	    size_t whylen);
 
 /* portal_direct.c */
 struct portal_direct;
@@ -199,6 +223,25 @@ void	portal_quic_input(struct portal *p, const uint8_t *data, size_t len,
 /* For `netport status`: a new JSON object (null when off). */
 struct json_t *portal_quic_status(const struct portal *p);
 
+/* portal_capture.c */
+struct portal_capture;
+struct stream;
+/*
+ * Sets capture up unless capture.mode is off: marks this process's
+ * sockets when it may, and removes what a crashed earlier run left in the
+ * firewall.  0 or -ENOMEM.
+ */
+int	portal_capture_start(struct portal *p);
+/* Removes the firewall rules and closes the capture sockets. */
+void	portal_capture_stop(struct portal *p);
+/* The rule set changed: captures what its capture rules say. */
+void	portal_capture_apply(struct portal *p);
+/* The client-side capture rule for a destination (longest prefix). */
+const struct portal_rule *portal_capture_find(const struct portal *p,
+	    uint8_t ipproto, int family, const uint8_t *addr, uint16_t port);
+/* A captured UDP flow ended: out of the capture's table. */
+void	portal_capture_flow_closed(struct portal *p, struct stream *s);
+
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
 char	*portal_status_json(void *portal);
@@ -211,7 +254,7 @@ void	portal_listen_close_all(struct portal *p);
 /* portal_tunnels.c */
 /* Client side: a connection accepted for rule (consumes fd). */
 void	portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
-	    int fd, const char *remote);
+	    int fd, const char *remote, const struct mux_dest *dest);
 /* A TUNNEL_GRANT (reply or unsolicited) or an ERROR reply. */
 void	portal_tunnel_grant(struct portal *p, const struct proto_msg *m);
 void	portal_tunnel_refused(struct portal *p, const struct proto_msg *m);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Client side: one TCP listener per client-side rule, opened and closed as
- * rule sets arrive.  A listener whose address cannot be bound (in use, not
+ * Client side: one listener per client-side rule and port (a rule with
+ * `ports` listens on each of them), opened and closed as rule sets arrive.  A listener whose address cannot be bound (in use, not
  * configured yet) is retried every few seconds while its rule stands.
  */
 #include <errno.h>
@@ -42,10 +42,15 @@ static void
 portal_accept_cb(int fd, const struct sockaddr *sa, void *arg)
 {
 	struct portal_listener *l = arg;
+	struct mux_dest dest = { 0, 0, { 0 } };
 	char remote[NET_ADDR_STR_MAX];
 
+	/* A port-range rule's stream names its port; the host is the
+	 * rule's target. */
+	if (l->rule.has_ports)
+		dest.port = l->rule.listen.port;
 	net_addr_format(sa, remote, sizeof(remote));
-	portal_tunnel_accept(l->p, &l->rule, fd, remote);
+	portal_tunnel_accept(l->p, &l->rule, fd, remote, &dest);
 }
 
 static int
@@ -88,15 +93,33 @@ fail:
 	return r;
 }
 
+/* 1 when rule r makes a listener on port as l's (l: a listener's copy). */
 static int
-portal_rule_same_listener(const struct portal_rule *a,
-    const struct portal_rule *b)
+portal_rule_listens_as(const struct portal_rule *r, uint16_t port,
+    const struct portal_rule *l)
 {
-	return strcmp(a->name, b->name) == 0 && strcmp(a->peer, b->peer) == 0 &&
-	    a->ipproto == b->ipproto && a->listen.port == b->listen.port &&
-	    a->listen.is_unix == b->listen.is_unix &&
-	    a->listen_mode == b->listen_mode &&
-	    strcmp(a->listen.host, b->listen.host) == 0;
+	return strcmp(r->name, l->name) == 0 && strcmp(r->peer, l->peer) == 0 &&
+	    r->ipproto == l->ipproto && port == l->listen.port &&
+	    r->has_ports == l->has_ports &&
+	    r->listen.is_unix == l->listen.is_unix &&
+	    r->listen_mode == l->listen_mode &&
+	    strcmp(r->listen.host, l->listen.host) == 0;
+}
+
+/* A client-side rule that listens (capture rules do not). */
+static int
+portal_rule_listens(const struct portal_rule *r)
+{
+	return r->side == PROTO_SIDE_CLIENT && !r->capture;
+}
+
+/* The first port rule r listens on (0 when none), and the next. */
+static uint16_t
+portal_rule_port(const struct portal_rule *r, uint16_t prev)
+{
+	if (!r->has_ports)
+		return prev ? 0 : r->listen.port;
+	return portset_next(&r->ports, prev);
 }
 
 static void
@@ -119,14 +142,19 @@ portal_listen_apply(struct portal *p)
 {
 	struct portal_listener *l, *next;
 	size_t i;
+	uint16_t port;
 	int found, pending = 0;
 
 	/* Close the listeners whose rule is gone or changed. */
 	TAILQ_FOREACH_SAFE(l, &p->listeners, entry, next) {
 		found = 0;
 		for (i = 0; i < p->nrules && !found; i++)
-			if (p->rules[i].side == PROTO_SIDE_CLIENT &&
-			    portal_rule_same_listener(&p->rules[i], &l->rule))
+			if (portal_rule_listens(&p->rules[i]) &&
+			    portal_rule_listens_as(&p->rules[i],
+			    !p->rules[i].has_ports ? p->rules[i].listen.port :
+			    portset_has(&p->rules[i].ports,
+			    l->rule.listen.port) ? l->rule.listen.port : 0,
+			    &l->rule))
 				found = 1;
 		if (!found)
 			portal_listener_close(p, l, "rule removed, expired or "
@@ -134,26 +162,35 @@ portal_listen_apply(struct portal *p)
 	}
 	/* Open the new ones. */
 	for (i = 0; i < p->nrules; i++) {
-		if (p->rules[i].side != PROTO_SIDE_CLIENT)
+		if (!portal_rule_listens(&p->rules[i]))
 			continue;
-		found = 0;
-		TAILQ_FOREACH(l, &p->listeners, entry)
-			if (portal_rule_same_listener(&p->rules[i], &l->rule)) {
-				l->rule.expires = p->rules[i].expires;
-				found = 1;
+		for (port = portal_rule_port(&p->rules[i], 0); port != 0 ||
+		    p->rules[i].listen.is_unix; port = portal_rule_port(
+		    &p->rules[i], port)) {
+			found = 0;
+			TAILQ_FOREACH(l, &p->listeners, entry)
+				if (portal_rule_listens_as(&p->rules[i], port,
+				    &l->rule)) {
+					l->rule.expires = p->rules[i].expires;
+					found = 1;
+				}
+			if (!found) {
+				if ((l = calloc(1, sizeof(*l))) == NULL) {
+					log_error(NULL, "cannot listen for rule "
+					    "%s: out of memory",
+					    p->rules[i].name);
+					break;
+				}
+				l->p = p;
+				l->rule = p->rules[i];
+				l->rule.listen.port = port;
+				TAILQ_INSERT_TAIL(&p->listeners, l, entry);
+				if (portal_listener_open(p, l) != 0)
+					pending = 1;
 			}
-		if (found)
-			continue;
-		if ((l = calloc(1, sizeof(*l))) == NULL) {
-			log_error(NULL, "cannot listen for rule %s: out of "
-			    "memory", p->rules[i].name);
-			continue;
+			if (p->rules[i].listen.is_unix)
+				break;	/* a Unix socket has no ports */
 		}
-		l->p = p;
-		l->rule = p->rules[i];
-		TAILQ_INSERT_TAIL(&p->listeners, l, entry);
-		if (portal_listener_open(p, l) != 0)
-			pending = 1;
 	}
 	if (pending) {
 		if (p->listen_retry == NULL)

@@ -108,6 +108,9 @@ portal_stop_cb(int signo, void *arg)
 	log_info(NULL, "%s: shutting down; live streams have %lld ms to "
 	    "finish", strsignal(signo), p->conf->drain_timeout);
 	portal_listen_close_all(p);
+	/* New captured connections are not redirected into a closing
+	 * portal; streams already open drain like the others. */
+	portal_capture_stop(p);
 	portal_ctl_stop(p);
 	p->drain_deadline = loop_now_ms() + (uint64_t)p->conf->drain_timeout;
 	if ((p->drain_timer = loop_timer_new(p->loop, portal_drain_cb,
@@ -175,6 +178,9 @@ portal_setup(struct portal *p)
 	if ((r = loop_on_signal(p->loop, SIGTERM, portal_stop_cb, p)) != 0 ||
 	    (r = loop_on_signal(p->loop, SIGINT, portal_stop_cb, p)) != 0)
 		return r;
+	/* First: every socket opened after it carries the capture mark. */
+	if ((r = portal_capture_start(p)) != 0)
+		return r;
 	/* Before the control session: HELLO names the direct listener. */
 	if ((r = portal_direct_start(p)) != 0)
 		return r;
@@ -227,6 +233,7 @@ out:
 	if (p.loop) {
 		ctlsock_close(p.ctlsock);
 		portal_listen_close_all(&p);
+		portal_capture_stop(&p);
 		portal_ctl_stop(&p);
 		portal_tunnel_close_all(&p, "portal stopped");
 		portal_direct_stop(&p);

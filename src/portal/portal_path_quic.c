@@ -1460,6 +1460,7 @@ path_quic_spray_new(struct tunnel *t, const char *host, uint16_t port,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (sp->s[i].fd < 0)
 			break;
+		(void)net_mark_socket(sp->s[i].fd);
 		sp->s[i].qp = qp;
 		sp->n = i + 1;
 		if ((sp->s[i].ev = event_new(base, sp->s[i].fd,
@@ -1558,6 +1559,7 @@ quic_relay_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		    qp->base.addr, strerror(errno));
 		return;
 	}
+	(void)net_mark_socket(fd);
 	if (quic_own_socket(qp, fd) != 0)
 		return;
 	qp->probe_sent_ms = loop_now_ms();

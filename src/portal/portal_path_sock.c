@@ -274,6 +274,7 @@ sock_path_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 		sock_path_fail(sp, "socket: %s", strerror(errno));
 		return;
 	}
+	(void)net_mark_socket(sp->fd);
 	if (sp->bind_port != 0 && (r = net_bind_shared_port(sp->fd,
 	    sa->sa_family, sp->bind_port)) != 0) {
 		sock_path_fail(sp, "cannot dial from port %u: %s",

@@ -220,7 +220,7 @@ stream_start(struct stream *s)
 		udp_flow_start(s);
 		return;
 	}
-	if (tunnel_send_open(t, s->id, s->rule, 0) != 0) {
+	if (tunnel_send_open(t, s->id, s->rule, 0, &s->dest) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue OPEN");
 		return;
 	}
@@ -584,6 +584,7 @@ stream_connect(struct stream *s, const struct sockaddr *sa, socklen_t salen)
 		stream_reset(s, MUX_R_INTERNAL, "socket: %s", strerror(errno));
 		return;
 	}
+	(void)net_mark_socket(s->fd);
 	if (connect(s->fd, sa, salen) != 0 && errno != EINPROGRESS &&
 	    errno != EAGAIN) {
 		stream_reset(s, errno == ECONNREFUSED || errno == ENOENT ?
@@ -643,8 +644,9 @@ stream_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 
 struct stream *
 stream_accept(struct tunnel *t, const struct mux_frame *f, uint8_t ipproto,
-    const struct portal_rule **rulep)
+    const struct portal_rule **rulep, struct conf_endpoint *target)
 {
+	char why[200];
 	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
 	struct stream *s;
@@ -676,12 +678,18 @@ stream_accept(struct tunnel *t, const struct mux_frame *f, uint8_t ipproto,
 		return NULL;
 	}
 	if ((rule = portal_find_service_rule(p, f->rule,
-	    tunnel_peer(t))) == NULL || rule->ipproto != ipproto) {
+	    tunnel_peer(t), ipproto)) == NULL) {
 		stream_reset(s, MUX_R_NOT_ALLOWED, "no %s rule %s lets "
 		    "portal/%s reach this portal", ipproto == PROTO_UDP ?
 		    "udp" : "tcp", f->rule, tunnel_peer(t));
 		return NULL;
 	}
+	if (portal_rule_target(rule, &f->dest, target, why,
+	    sizeof(why)) != 0) {
+		stream_reset(s, MUX_R_NOT_ALLOWED, "%s", why);
+		return NULL;
+	}
+	s->dest = f->dest;
 	*rulep = rule;
 	return s;
 }
@@ -691,6 +699,7 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 {
 	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
+	struct conf_endpoint target;
 	struct stream *s;
 	uint32_t id = f->hdr.stream;
 	int peer_parity = tunnel_is_initiator(t) ? 0 : 1;
@@ -704,14 +713,13 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 		udp_on_open(t, f);
 		return;
 	}
-	if ((s = stream_accept(t, f, PROTO_TCP, &rule)) == NULL)
+	if ((s = stream_accept(t, f, PROTO_TCP, &rule, &target)) == NULL)
 		return;
-	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));
+	conf_endpoint_format(&target, s->target, sizeof(s->target));
 	/* Not allowed by name: the resolved address gets another chance. */
-	s->allowed_by_name = rule->target.is_unix ?
-	    allowlist_match_unix(&p->allow, rule->target.host) :
-	    allowlist_match_name(&p->allow, rule->target.host,
-	    rule->target.port);
+	s->allowed_by_name = target.is_unix ?
+	    allowlist_match_unix(&p->allow, target.host) :
+	    allowlist_match_name(&p->allow, target.host, target.port);
 	if ((s->timer = loop_timer_new(p->loop, stream_timer_cb, s)) == NULL) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
 		return;
@@ -719,20 +727,20 @@ stream_on_open(struct tunnel *t, const struct mux_frame *f)
 	loop_timer_arm(s->timer, (uint64_t)p->conf->connect_timeout);
 	log_debug(&s->log, "stream %u: connecting to %s for rule %s", id,
 	    s->target, s->rule);
-	if (rule->target.is_unix) {
+	if (target.is_unix) {
 		struct sockaddr_storage ss;
 		socklen_t len;
 
 		if (!s->allowed_by_name)
 			stream_reset(s, MUX_R_NOT_ALLOWED, "target %s is not in "
 			    "the local allow-list", s->target);
-		else if (net_unix_addr(rule->target.host, &ss, &len) != 0)
+		else if (net_unix_addr(target.host, &ss, &len) != 0)
 			stream_reset(s, MUX_R_UNREACHABLE, "bad Unix socket "
 			    "path %s", s->target);
 		else
 			stream_connect(s, (struct sockaddr *)&ss, len);
 		return;
 	}
-	s->dns = net_resolve_start(p->loop, rule->target.host,
-	    rule->target.port, stream_resolved_cb, s);
+	s->dns = net_resolve_start(p->loop, target.host, target.port,
+	    stream_resolved_cb, s);
 }

@@ -240,10 +240,11 @@ tunnel_out_roomy(const struct tunnel *t)
 }
 
 int
-tunnel_send_open(struct tunnel *t, uint32_t id, const char *rule, int dgram)
+tunnel_send_open(struct tunnel *t, uint32_t id, const char *rule, int dgram,
+    const struct mux_dest *dest)
 {
-	return dgram ? mux_put_open_dgram(&t->out, id, rule) :
-	    mux_put_open(&t->out, id, rule);
+	return dgram ? mux_put_open_dgram(&t->out, id, rule, dest) :
+	    mux_put_open(&t->out, id, rule, dest);
 }
 
 int

@@ -40,6 +40,16 @@ struct stream {
 	enum stream_state	 state;
 	char			 rule[NP_NAME_MAX + 1];
 	char			 target[PROTO_ADDR_MAX + 1];
+	/*
+	 * What its OPEN names (capture and port-range rules): client side,
+	 * the destination the application asked for; service side, what
+	 * the peer asked for and the rule allowed.
+	 */
+	struct mux_dest		 dest;
+	/* Client side, a captured UDP flow: where the client sent to (its
+	 * key, with src), and the flow is in the capture's table. */
+	struct mux_dest		 seen;
+	int			 capture_flow;
 	int			 fd;		/* the application socket */
 	struct event		*rev, *wev;
 	struct loop_timer	*timer;		/* waiting or connect deadline */
@@ -134,8 +144,10 @@ void	tunnel_stream_gone(struct tunnel *t, struct stream *s);
  * is at its hard cap (the stream then resets itself).  A RESET on a tunnel
  * that is no longer open is dropped (0): the peer learns from the close.
  */
+/* OPEN of stream id under rule, naming dest (NULL or port 0: none). */
 int	tunnel_send_open(struct tunnel *t, uint32_t id, const char *rule,
-	    int dgram) __attribute__((warn_unused_result));
+	    int dgram, const struct mux_dest *dest)
+	    __attribute__((warn_unused_result));
 int	tunnel_send_window(struct tunnel *t, uint32_t id, uint32_t increment)
 	    __attribute__((warn_unused_result));
 int	tunnel_send_reset(struct tunnel *t, uint32_t id, uint16_t code,
@@ -234,15 +246,30 @@ void	stream_reset(struct stream *s, uint16_t code, const char *fmt, ...)
 void	stream_resume(struct stream *s);
 /*
  * Service side: the new stream a peer's OPEN asks for, checked against the
- * tunnel's state, its stream cap and the rules (which must be of ipproto).
- * Returns it, with its rule in *rulep, or NULL when it was refused (reset,
+ * tunnel's state, its stream cap and the rules (which must be of ipproto),
+ * with the destination the OPEN names.  Returns it, with its rule in
+ * *rulep and where it goes in *target, or NULL when it was refused (reset,
  * logged) or could not be made.
  */
 struct stream *stream_accept(struct tunnel *t, const struct mux_frame *f,
-	    uint8_t ipproto, const struct portal_rule **rulep);
+	    uint8_t ipproto, const struct portal_rule **rulep,
+	    struct conf_endpoint *target);
 
 /* portal_udp.c: datagram flows */
 struct udp_listener;
+/*
+ * Client side, capture: a flow of rule toward dest with the client at
+ * src, over fd, its own socket connected to the client (consumed).  NULL
+ * when refused (logged).
+ */
+struct stream *udp_capture_flow(struct portal *p,
+	    const struct portal_rule *rule, int fd,
+	    const struct sockaddr_storage *src, socklen_t srclen,
+	    const struct mux_dest *dest);
+/* A datagram from a captured flow's client, into the tunnel. */
+void	udp_capture_input(struct stream *s, const uint8_t *data, size_t len);
+/* The portal's buffer for one datagram; NULL when out of memory. */
+uint8_t *portal_udp_scratch(struct portal *p);
 int	udp_listener_open(struct portal *p, struct portal_listener *l);
 void	udp_listener_close(struct portal_listener *l);
 /* The tunnel opened (client side): OPEN the flow, send what waited. */

@@ -81,7 +81,7 @@ tunnel_add_stream(struct tunnel *t, struct stream *s, size_t *nwaiting)
 
 void
 portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
-    int fd, const char *remote)
+    int fd, const char *remote, const struct mux_dest *dest)
 {
 	struct tunnel *t;
 	struct stream *s;
@@ -106,6 +106,8 @@ portal_tunnel_accept(struct portal *p, const struct portal_rule *rule,
 		    "of memory", remote, rule->name);
 		goto refuse;
 	}
+	if (dest)
+		s->dest = *dest;
 	/* Room was checked above. */
 	(void)tunnel_add_stream(t, s, &nwaiting);
 	tunnel_flush_soon(t);	/* with the OPENs of the rest of the batch */
@@ -463,10 +465,16 @@ static int
 tunnel_stream_allowed(struct portal *p, struct tunnel *t,
     const struct stream *s)
 {
+	const struct portal_rule *r;
+	struct conf_endpoint ep;
+	char why[160];
 	size_t i;
 
+	/* Service side: the rule must still allow what the stream reaches. */
 	if (!t->initiator || (s->id & 1) == 0)
-		return portal_find_service_rule(p, s->rule, t->peer) != NULL;
+		return (r = portal_find_service_rule(p, s->rule, t->peer,
+		    s->dgram ? PROTO_UDP : PROTO_TCP)) != NULL &&
+		    portal_rule_target(r, &s->dest, &ep, why, sizeof(why)) == 0;
 	for (i = 0; i < p->nrules; i++)
 		if (p->rules[i].side == PROTO_SIDE_CLIENT &&
 		    strcmp(p->rules[i].name, s->rule) == 0 &&

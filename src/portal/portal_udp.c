@@ -20,6 +20,10 @@
  * a socket is busy they wait in a queue of udp.queue entries per flow and
  * direction, and beyond that the oldest are dropped and counted.
  *
+ * A captured flow (portal_capture.c) is a client-side flow with a socket
+ * of its own, connected to the client: what it reads are requests, what
+ * the peer sends goes to it.
+ *
  * The flow logic knows only frames and sockets; how DGRAM frames travel
  * (today inside the tunnel's TLS stream) is the tunnel's business.
  */
@@ -66,13 +70,17 @@ struct udp_listener {
 /* At most one summary line per this, for a full flow table. */
 #define UDP_FULL_LOG_MS		10000
 
-static uint8_t *
-udp_scratch(struct portal *p)
+uint8_t *
+portal_udp_scratch(struct portal *p)
 {
 	if (p->udp_scratch == NULL)
 		p->udp_scratch = malloc(MUX_MAX_DGRAM + 1);
 	return p->udp_scratch;
 }
+
+#define udp_scratch portal_udp_scratch
+
+static void	udp_flow_cb(evutil_socket_t fd, short what, void *arg);
 
 static int
 udp_addr_eq(const struct hmap_node *n, const void *key)
@@ -187,7 +195,7 @@ udp_to_tunnel(struct stream *s, const void *p, size_t len)
 	 * came back.  A datagram there may overtake the stream's OPEN.
 	 */
 	if (s->state == ST_OPEN && s->to_peer.n == 0 &&
-	    (s->ul == NULL || s->dgrams_down > 0) &&
+	    ((s->ul == NULL && !s->capture_flow) || s->dgrams_down > 0) &&
 	    tunnel_send_dgram_unordered(t, s->id, p, len) == 0) {
 		s->dgrams_up++;
 		s->bytes_up += len;
@@ -231,7 +239,7 @@ udp_flow_start(struct stream *s)
 {
 	struct tunnel *t = s->t;
 
-	if (tunnel_send_open(t, s->id, s->rule, 1) != 0) {
+	if (tunnel_send_open(t, s->id, s->rule, 1, &s->dest) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "cannot queue OPEN");
 		return;
 	}
@@ -240,6 +248,11 @@ udp_flow_start(struct stream *s)
 	s->flow_counted = 1;
 	log_debug(&s->log, "flow %u opened for %s (rule %s)", s->id,
 	    s->target, s->rule);
+	/* A captured flow's own socket: the client's next datagrams. */
+	if (s->rev != NULL && event_add(s->rev, NULL) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		return;
+	}
 	udp_flow_resume(s);
 }
 
@@ -265,6 +278,7 @@ udp_flow_closed(struct stream *s)
 		ul->nflows--;
 		s->ul = NULL;
 	}
+	portal_capture_flow_closed(s->p, s);
 }
 
 /* Ends an idle flow; re-arms for the rest of the idle time otherwise. */
@@ -351,6 +365,8 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 	if ((s = stream_alloc(t, ul->pl->rule.name, -1)) == NULL)
 		return NULL;
 	snprintf(s->target, sizeof(s->target), "%s", addr);
+	if (ul->pl->rule.has_ports)
+		s->dest.port = ul->pl->rule.listen.port;
 	memcpy(&s->src, src, srclen);
 	s->srclen = srclen;
 	if (udp_flow_init(s) != 0 ||
@@ -370,6 +386,58 @@ udp_flow_get(struct udp_listener *ul, const struct sockaddr_storage *src,
 		return NULL;
 	}
 	return s;
+}
+
+struct stream *
+udp_capture_flow(struct portal *p, const struct portal_rule *rule, int fd,
+    const struct sockaddr_storage *src, socklen_t srclen,
+    const struct mux_dest *dest)
+{
+	struct event_base *base = loop_base(p->loop);
+	struct tunnel *t;
+	struct stream *s;
+	char why[128], addr[NET_ADDR_STR_MAX];
+	size_t nwaiting;
+
+	net_addr_format((const struct sockaddr *)src, addr, sizeof(addr));
+	if ((t = tunnel_for_rule(p, rule, why, sizeof(why))) == NULL) {
+		log_warn(NULL, "UDP flow from %s for rule %s refused: %s", addr,
+		    rule->name, why);
+		close(fd);
+		return NULL;
+	}
+	if ((s = stream_alloc(t, rule->name, fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	snprintf(s->target, sizeof(s->target), "%s", addr);
+	memcpy(&s->src, src, srclen);
+	s->srclen = srclen;
+	s->dest = *dest;
+	/* Read once the flow is open (udp_flow_start). */
+	s->rev = event_new(base, fd, EV_READ | EV_PERSIST, udp_flow_cb, s);
+	s->wev = event_new(base, fd, EV_WRITE | EV_PERSIST, udp_flow_cb, s);
+	if (s->rev == NULL || s->wev == NULL || udp_flow_init(s) != 0) {
+		stream_reset(s, MUX_R_INTERNAL, "out of memory");
+		return NULL;
+	}
+	if (tunnel_add_stream(t, s, &nwaiting) != 0) {
+		log_warn(&s->log, "UDP flow from %s for rule %s dropped: %zu "
+		    "streams already wait for the tunnel (tunnel.max_waiting)",
+		    addr, rule->name, nwaiting);
+		stream_reset(s, MUX_R_TUNNEL_FAILED, "too many waiting");
+		return NULL;
+	}
+	return s;
+}
+
+void
+udp_capture_input(struct stream *s, const uint8_t *data, size_t len)
+{
+	if (s->state == ST_CLOSED)
+		return;
+	udp_flow_request(s);
+	udp_to_tunnel(s, data, len);
 }
 
 /* Client side: datagrams from applications. */
@@ -538,7 +606,10 @@ udp_flow_read(struct stream *s)
 		}
 		if (n > MUX_MAX_DGRAM)
 			continue;
-		udp_flow_reply(s);
+		if (s->capture_flow)
+			udp_flow_request(s);	/* from the client */
+		else
+			udp_flow_reply(s);	/* from the target */
 		udp_to_tunnel(s, buf, (size_t)n);
 	}
 }
@@ -602,8 +673,12 @@ udp_on_dgram(struct stream *s, const struct mux_frame *f)
 		event_add(ul->wev, NULL);
 		return;
 	}
-	/* Service side: to the target, once connected. */
-	udp_flow_request(s);
+	/* Service side: to the target, once connected; a captured flow:
+	 * back to the client. */
+	if (s->capture_flow)
+		udp_flow_reply(s);
+	else
+		udp_flow_request(s);
 	if (s->state == ST_OPEN && s->to_app.n == 0) {
 		n = send(s->fd, f->data, f->hdr.len, MSG_DONTWAIT);
 		if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS))
@@ -640,6 +715,8 @@ udp_target_resolved_cb(int err, const struct sockaddr *sa, socklen_t salen,
 	/* Connected, so that the kernel keeps only this target's replies. */
 	s->fd = socket(sa->sa_family, SOCK_DGRAM | SOCK_NONBLOCK |
 	    SOCK_CLOEXEC, 0);
+	if (s->fd >= 0)
+		(void)net_mark_socket(s->fd);
 	if (s->fd < 0 || connect(s->fd, sa, salen) != 0) {
 		stream_reset(s, MUX_R_UNREACHABLE, "udp socket to %s (%s): %s",
 		    s->target, addr, strerror(errno));
@@ -666,9 +743,10 @@ udp_on_open(struct tunnel *t, const struct mux_frame *f)
 {
 	struct portal *p = tunnel_portal(t);
 	const struct portal_rule *rule;
+	struct conf_endpoint target;
 	struct stream *s;
 
-	if ((s = stream_accept(t, f, PROTO_UDP, &rule)) == NULL)
+	if ((s = stream_accept(t, f, PROTO_UDP, &rule, &target)) == NULL)
 		return;
 	if (udp_flow_init(s) != 0) {
 		stream_reset(s, MUX_R_INTERNAL, "out of memory");
@@ -695,9 +773,9 @@ udp_on_open(struct tunnel *t, const struct mux_frame *f)
 		    "reply", tunnel_nflows(t));
 		return;
 	}
-	conf_endpoint_format(&rule->target, s->target, sizeof(s->target));
-	s->allowed_by_name = allowlist_match_name(&p->allow, rule->target.host,
-	    rule->target.port);
-	s->dns = net_resolve_start(p->loop, rule->target.host,
-	    rule->target.port, udp_target_resolved_cb, s);
+	conf_endpoint_format(&target, s->target, sizeof(s->target));
+	s->allowed_by_name = allowlist_match_name(&p->allow, target.host,
+	    target.port);
+	s->dns = net_resolve_start(p->loop, target.host, target.port,
+	    udp_target_resolved_cb, s);
 }

@@ -18,47 +18,84 @@
 
 typedef int server_rule_fn(const struct proto_msg *m, void *arg);
 
-/* Calls fn for every RULE message of portal, in policy order. */
+_Static_assert(PROTO_PORTS_MAX >= PORTSET_TEXT_MAX, "ports attribute");
+_Static_assert(PROTO_RANGE_MAX + 1 >= PREFIX_TEXT_MAX, "range attribute");
+
+/* One rule's messages for portal, one per protocol the rule names. */
 static int
-server_rules_each(const struct policy *pol, const char *portal, int64_t now,
+server_rule_msgs(const struct policy_rule *r, const char *portal,
     server_rule_fn *fn, void *arg)
 {
-	const struct policy_rule *r;
+	static const struct {
+		unsigned	bit;
+		uint8_t		ipproto;
+	} protos[] = { { POLICY_TCP, PROTO_TCP }, { POLICY_UDP, PROTO_UDP } };
 	struct proto_msg m;
-	size_t i, j;
+	size_t j, q;
 	int rc;
 
-	for (i = 0; i < pol->nrules; i++) {
-		r = &pol->rules[i];
-		if (!policy_rule_is_active(r, now))
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_RULE;
+	snprintf(m.rule, sizeof(m.rule), "%s", r->name);
+	m.expires = (uint64_t)r->expires;
+	m.direct_off = (uint8_t)r->direct_off;
+	if (r->capture || r->has_ports)
+		portset_format(&r->ports, m.ports, sizeof(m.ports));
+	if (r->capture)
+		prefix_format(&r->to, m.to_range, sizeof(m.to_range));
+	for (q = 0; q < sizeof(protos) / sizeof(protos[0]); q++) {
+		if (!(r->protos & protos[q].bit))
 			continue;
-		memset(&m, 0, sizeof(m));
-		m.type = PROTO_RULE;
-		snprintf(m.rule, sizeof(m.rule), "%s", r->name);
-		m.ipproto = r->ipproto;
-		m.expires = (uint64_t)r->expires;
-		m.direct_off = (uint8_t)r->direct_off;
+		m.ipproto = protos[q].ipproto;
 		if (policy_rule_has_client(r, portal)) {
 			m.side = PROTO_SIDE_CLIENT;
-			conf_endpoint_format(&r->listen, m.listen,
-			    sizeof(m.listen));
+			if (!r->capture)
+				conf_endpoint_format(&r->listen, m.listen,
+				    sizeof(m.listen));
+			else if (r->as.family)
+				prefix_format(&r->as, m.as_range,
+				    sizeof(m.as_range));
 			if (r->listen.is_unix)
 				m.mode = (uint16_t)r->listen_mode;
 			snprintf(m.peer, sizeof(m.peer), "%s", r->service);
 			if ((rc = fn(&m, arg)) != 0)
 				return rc;
 			m.listen[0] = '\0';
+			m.as_range[0] = '\0';
 			m.mode = 0;
 		}
 		if (strcmp(r->service, portal) != 0)
 			continue;
 		m.side = PROTO_SIDE_SERVICE;
-		conf_endpoint_format(&r->target, m.target, sizeof(m.target));
+		if (!r->capture)
+			conf_endpoint_format(&r->target, m.target,
+			    sizeof(m.target));
 		for (j = 0; j < r->nclients; j++) {
 			snprintf(m.peer, sizeof(m.peer), "%s", r->clients[j]);
 			if ((rc = fn(&m, arg)) != 0)
 				return rc;
 		}
+		m.target[0] = '\0';
+	}
+	return 0;
+}
+
+/* Calls fn for every RULE message of portal, in policy order. */
+static int
+server_rules_each(const struct policy *pol, const char *portal, int64_t now,
+    server_rule_fn *fn, void *arg)
+{
+	const struct policy_rule *r;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < pol->nrules; i++) {
+		r = &pol->rules[i];
+		if (!policy_rule_is_active(r, now) ||
+		    !policy_rule_involves(r, portal))
+			continue;
+		if ((rc = server_rule_msgs(r, portal, fn, arg)) != 0)
+			return rc;
 	}
 	return 0;
 }

@@ -149,7 +149,12 @@ def http_server(host, port, directory):
 
     def handler(*a, **kw):
         return QuietHandler(*a, directory=directory, **kw)
-    srv = http.server.ThreadingHTTPServer((host, port), handler)
+    cls = http.server.ThreadingHTTPServer
+    if ":" in host:
+        class V6(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6
+        cls = V6
+    srv = cls((host, port), handler)
     say("http listening on %s:%d" % (host, port))
     srv.serve_forever()
 

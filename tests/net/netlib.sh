@@ -76,6 +76,8 @@ NL_PUBLIC=()			# public hosts (on the switch)
 NL_ROUTERS=()			# routers
 declare -A NL_WAN=()		# router -> WAN address
 declare -A NL_LAN=()		# router -> LAN prefix (first three octets)
+declare -A NL_NET=()		# router -> LAN network (e.g. 10.1.0.0/24)
+declare -A NL_LANLEN=()		# router -> LAN prefix length (24 unless given)
 declare -A NL_MODE=()		# router -> NAT mode
 declare -A NL_MASQ=()		# router -> its nat POSTROUTING rule
 declare -A NL_IMPAIRED=()	# "role dev in|out" -> 1
@@ -218,6 +220,14 @@ nl__sw_port() {
 	ip -n "$NL_PREFIX$1" link set "$2" up
 }
 
+# nl__net ADDR LEN: the network of ADDR/LEN, as NET/LEN.
+nl__net() {
+	local a b c d n
+	IFS=. read -r a b c d <<<"$1"
+	n=$(((a << 24 | b << 16 | c << 8 | d) & (0xffffffff << (32 - $2)) & 0xffffffff))
+	echo "$((n >> 24 & 255)).$((n >> 16 & 255)).$((n >> 8 & 255)).$((n & 255))/$2"
+}
+
 # nl_public_host ROLE ADDR...: a host on the public segment (eth0 with
 # each ADDR/24), with routes to every router's LAN through that router:
 # the public side may try to reach a LAN, and only the router stops it.
@@ -231,47 +241,52 @@ nl_public_host() {
 	done
 	NL_PUBLIC+=("$role")
 	for r in "${NL_ROUTERS[@]}"; do
-		ip -n "$NL_PREFIX$role" route add "${NL_LAN[$r]}.0/24" via "${NL_WAN[$r]}"
+		ip -n "$NL_PREFIX$role" route add "${NL_NET[$r]}" via "${NL_WAN[$r]}"
 	done
 }
 
-# nl_router ROLE WAN_ADDR LAN_PREFIX [MODE]: a router with wan0 on the
-# switch and a LAN bridge lan0 (LAN_PREFIX.1/24, e.g. 10.1.0), forwarding,
-# in NAT MODE (default masq; see nl_nat).
+# nl_router ROLE WAN_ADDR LAN_PREFIX [MODE [LEN]]: a router with wan0 on
+# the switch and a LAN bridge lan0 (LAN_PREFIX.1/LEN, e.g. 10.1.0; LEN 24
+# unless given, so 10.20.0 with 16 is the LAN 10.20.0.0/16 with the
+# router at 10.20.0.1), forwarding, in NAT MODE (default masq; see
+# nl_nat).
 nl_router() {
-	local role=$1 wan=$2 lan=$3 mode=${4:-masq} h
+	local role=$1 wan=$2 lan=$3 mode=${4:-masq} len=${5:-24} net h
+	net=$(nl__net "$lan.1" "$len")
 	nl_add_ns "$role"
 	nl__sw_port "$role" wan0
 	ip -n "$NL_PREFIX$role" addr add "$wan/24" dev wan0
 	ip -n "$NL_PREFIX$role" link add lan0 type bridge forward_delay 0 stp_state 0
-	ip -n "$NL_PREFIX$role" addr add "$lan.1/24" dev lan0
+	ip -n "$NL_PREFIX$role" addr add "$lan.1/$len" dev lan0
 	ip -n "$NL_PREFIX$role" link set lan0 up
 	nl__bridge_plain "$role"
 	nl_sysctl "$role" net.ipv4.ip_forward=1
 	NL_ROUTERS+=("$role")
 	NL_WAN[$role]=$wan
 	NL_LAN[$role]=$lan
+	NL_NET[$role]=$net
+	NL_LANLEN[$role]=$len
 	# Public hosts and the other routers know the way to this LAN: only
 	# the router's own rules keep them out.
 	for h in "${NL_PUBLIC[@]}"; do
-		ip -n "$NL_PREFIX$h" route add "$lan.0/24" via "$wan"
+		ip -n "$NL_PREFIX$h" route add "$net" via "$wan"
 	done
 	for h in "${NL_ROUTERS[@]}"; do
 		[ "$h" != "$role" ] || continue
-		ip -n "$NL_PREFIX$h" route add "$lan.0/24" via "$wan"
-		ip -n "$NL_PREFIX$role" route add "${NL_LAN[$h]}.0/24" via "${NL_WAN[$h]}"
+		ip -n "$NL_PREFIX$h" route add "$net" via "$wan"
+		ip -n "$NL_PREFIX$role" route add "${NL_NET[$h]}" via "${NL_WAN[$h]}"
 	done
 	nl_nat "$role" "$mode"
 }
 
-# nl_lan_host ROUTER ROLE ADDR: a host on ROUTER's LAN, default route via
-# the router.
+# nl_lan_host ROUTER ROLE ADDR: a host on ROUTER's LAN (ADDR with the
+# LAN's prefix length), default route via the router.
 nl_lan_host() {
 	local router=$1 role=$2 addr=$3
 	nl_add_ns "$role"
 	nl_veth "$role" eth0 "$router" "h-$role"
 	ip -n "$NL_PREFIX$router" link set "h-$role" master lan0 up
-	ip -n "$NL_PREFIX$role" addr add "$addr/24" dev eth0
+	ip -n "$NL_PREFIX$role" addr add "$addr/${NL_LANLEN[$router]}" dev eth0
 	ip -n "$NL_PREFIX$role" link set eth0 up
 	ip -n "$NL_PREFIX$role" route add default via "${NL_LAN[$router]}.1"
 }
@@ -293,7 +308,7 @@ nl_lan_host() {
 # do; it also keeps conntrack from confirming them).  Existing conntrack
 # entries keep the translation they were made with.
 nl_nat() {
-	local r=$1 mode=$2 lan=${NL_LAN[$1]}.0/24
+	local r=$1 mode=$2 lan=${NL_NET[$1]}
 	local -a masq=()
 	case $mode in
 	masq) masq=(-s "$lan" -o wan0 -j MASQUERADE) ;;
@@ -770,7 +785,7 @@ secure_mode=yes
 system_uptime=yes
 lease_file=$NP_TMP/miniupnpd-$r.leases
 uuid=3b2c4f6e-1d2a-4b7c-9e8f-$(printf '%012x' "$RANDOM$RANDOM")
-allow 1024-65535 ${NL_LAN[$r]}.0/24 1024-65535
+allow 1024-65535 ${NL_NET[$r]} 1024-65535
 deny 0-65535 0.0.0.0/0 0-65535
 EOF
 	nl_start "$r" "upnpd-$r" miniupnpd -d -f "$conf" \

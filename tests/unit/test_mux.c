@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tunnel framing: every frame type round trips; bad frames are refused. */
+#include <sys/socket.h>
+
 #include "core/err.h"
 #include "core/mux.h"
 #include "t.h"
@@ -21,7 +23,7 @@ T_CASE(control_frames_roundtrip)
 	struct buf b;
 
 	buf_init(&b, 1 << 20);
-	T_EQ_INT(mux_put_open(&b, 7, "cam-ssh"), 0);
+	T_EQ_INT(mux_put_open(&b, 7, "cam-ssh", NULL), 0);
 	t_decode_ok(&b, &f);
 	T_EQ_INT(f.hdr.type, MUX_OPEN);
 	T_EQ_INT(f.hdr.stream, 7);
@@ -138,7 +140,7 @@ T_CASE(datagrams_keep_their_size)
 	size_t i;
 
 	buf_init(&b, 1 << 20);
-	T_EQ_INT(mux_put_open_dgram(&b, 3, "dns"), 0);
+	T_EQ_INT(mux_put_open_dgram(&b, 3, "dns", NULL), 0);
 	t_decode_ok(&b, &f);
 	T_EQ_INT(f.hdr.flags, MUX_FLAG_DGRAM);
 	T_EQ_STR(f.rule, "dns");
@@ -166,10 +168,70 @@ T_CASE(encoders_refuse_bad_input)
 	struct buf b;
 
 	buf_init(&b, 1024);
-	T_EQ_INT(mux_put_open(&b, 1, "Bad Rule"), NP_ENAME);
+	T_EQ_INT(mux_put_open(&b, 1, "Bad Rule", NULL), NP_ENAME);
 	/* A reason with a control character is sent without its text. */
 	T_EQ_INT(mux_put_reset(&b, 1, MUX_R_PROTOCOL, "a\nb"), 0);
 	T_EQ_INT(buf_len(&b), MUX_HDR_LEN + 2);
+	buf_release(&b);
+}
+
+T_CASE(open_names_a_destination)
+{
+	struct mux_dest d = { 8080, 0, { 0 } };
+	uint8_t raw[64];
+	struct mux_frame f;
+	struct buf b;
+	const char *why;
+	size_t n;
+
+	buf_init(&b, 1 << 16);
+	T_EQ_INT(mux_put_open(&b, 9, "game", &d), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_STR(f.rule, "game");
+	T_EQ_INT(f.dest.port, 8080);
+	T_EQ_INT(f.dest.family, 0);
+	buf_reset(&b);
+
+	d.port = 53;
+	d.family = AF_INET;
+	memcpy(d.addr, "\xc0\xa8\x01\x35", 4);
+	T_EQ_INT(mux_put_open_dgram(&b, 11, "lan1", &d), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.hdr.flags, MUX_FLAG_DGRAM);
+	T_EQ_INT(f.dest.port, 53);
+	T_EQ_INT(f.dest.family, AF_INET);
+	T_ASSERT(memcmp(f.dest.addr, "\xc0\xa8\x01\x35", 4) == 0);
+	buf_reset(&b);
+
+	d.family = AF_INET6;
+	memset(d.addr, 0xfd, 16);
+	T_EQ_INT(mux_put_open(&b, 13, "v6", &d), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.dest.family, AF_INET6);
+	T_EQ_INT(f.dest.addr[15], 0xfd);
+	buf_reset(&b);
+
+	/* Without one, nothing follows the name. */
+	T_EQ_INT(mux_put_open(&b, 15, "plain", NULL), 0);
+	t_decode_ok(&b, &f);
+	T_EQ_INT(f.dest.port, 0);
+	buf_reset(&b);
+
+	/* A destination of another length, or port 0, is refused. */
+	T_EQ_INT(mux_put_open(&b, 17, "x", &d), 0);
+	n = buf_len(&b);
+	memcpy(raw, buf_data(&b), n);
+	raw[3] = (uint8_t)(raw[3] - 1);		/* 17 bytes of it */
+	T_EQ_INT(mux_decode(raw, n - 1, &f, &why), NP_EPROTO);
+	T_EQ_STR(why, "open with a bad destination");
+	buf_reset(&b);
+	d.family = 0;
+	T_EQ_INT(mux_put_open(&b, 19, "x", &d), 0);
+	n = buf_len(&b);
+	memcpy(raw, buf_data(&b), n);
+	raw[MUX_HDR_LEN + 2] = 0;
+	raw[MUX_HDR_LEN + 3] = 0;
+	T_EQ_INT(mux_decode(raw, n, &f, &why), NP_EPROTO);
 	buf_release(&b);
 }
 
@@ -180,5 +242,6 @@ main(void)
 	T_RUN(bad_frames);
 	T_RUN(datagrams_keep_their_size);
 	T_RUN(encoders_refuse_bad_input);
+	T_RUN(open_names_a_destination);
 	return t_done();
 }

@@ -80,7 +80,7 @@ T_CASE(rules_and_groups)
 	T_ASSERT(policy_rule_involves(r, "cam-17"));
 	T_EQ_STR(r->listen.host, "127.0.0.1");
 	T_EQ_INT(r->listen.port, 2222);
-	T_EQ_INT(r->ipproto, 6);
+	T_EQ_INT(r->protos, POLICY_TCP);
 	T_EQ_INT(r->expires, 0);
 	T_ASSERT(policy_rule_is_active(r, 4000000000LL));
 	r = policy_find(p, "web");
@@ -121,8 +121,8 @@ T_CASE(missing_and_unknown_keys)
 	    "  - name: a\n"
 	    "    clinet: x\n"),
 	    "p.yaml:3: rules[0].clinet: unknown key; expected one of name, "
-	    "client, listen, protocol, service, target, mode, expires, "
-	    "direct, description|"
+	    "client, listen, protocol, service, target, ports, to, as, mode, "
+	    "expires, direct, description|"
 	    "p.yaml:2: rules[0].client: missing; expected a portal name, "
 	    "@group, or a list of them|"
 	    "p.yaml:2: rules[0].listen: missing; expected host:port where "
@@ -154,7 +154,7 @@ T_CASE(bad_values)
 	    "p.yaml:4: rules[0].listen: port 70000 out of range; expected "
 	    "host:port with port 1..65535, or unix:/path|"
 	    "p.yaml:5: rules[0].protocol: 'sctp' is not supported; expected "
-	    "tcp or udp|"
+	    "tcp, udp, or both as [tcp, udp]|"
 	    "p.yaml:6: rules[0].service: '@ops' is not a portal name; "
 	    "expected 1 to 63 characters of a-z 0-9 . _ -, starting and "
 	    "ending with a letter or digit (one portal, not a group)|"
@@ -201,8 +201,8 @@ T_CASE(wrong_shapes)
 	    "names");
 	T_EQ_STR(t_parse_bad("rules: [x]\n"),
 	    "p.yaml:1: rules[0]: is a scalar; expected a mapping with name, "
-	    "client, listen, protocol, service, target, mode, expires, "
-	    "direct, description");
+	    "client, listen, protocol, service, target, ports, to, as, mode, "
+	    "expires, direct, description");
 }
 
 T_CASE(unix_sockets)
@@ -270,6 +270,147 @@ T_CASE(direct_off_per_pair)
 	    "auto or off");
 }
 
+T_CASE(capture_and_port_range_rules)
+{
+	struct policy *p = t_parse_ok(
+	    "rules:\n"
+	    "  - name: lan1\n"
+	    "    client: gw\n"
+	    "    service: s1\n"
+	    "    to: 192.168.1.0/24\n"
+	    "    as: 100.64.1.0/24\n"
+	    "    ports: 22, 80,8000-8100\n"
+	    "    protocol: [tcp, udp]\n"
+	    "  - name: lan1-host\n"
+	    "    client: gw\n"
+	    "    service: s2\n"
+	    "    to: 192.168.1.5\n"
+	    "    as: 100.64.1.5\n"
+	    "    ports: 80\n"
+	    "  - name: v6\n"
+	    "    client: gw\n"
+	    "    service: s2\n"
+	    "    to: fd00:20::/32\n"
+	    "    ports: \"*\"\n"
+	    "    protocol: udp\n"
+	    "  - name: game\n"
+	    "    client: gw\n"
+	    "    listen: 127.0.0.1\n"
+	    "    service: s1\n"
+	    "    target: \"::1\"\n"
+	    "    ports: [27015-27030, 27036]\n"
+	    "    protocol: tcp,udp\n"
+	    "  - name: game2\n"
+	    "    client: gw\n"
+	    "    listen: 127.0.0.1\n"
+	    "    service: s1\n"
+	    "    target: 10.0.0.1\n"
+	    "    ports: 27031-27035\n");
+	const struct policy_rule *r = policy_find(p, "lan1");
+	char text[PORTSET_TEXT_MAX + 1];
+
+	T_ASSERT(r != NULL);
+	T_EQ_INT(r->capture, 1);
+	T_EQ_INT(r->protos, POLICY_TCP | POLICY_UDP);
+	portset_format(&r->ports, text, sizeof(text));
+	T_EQ_STR(text, "22,80,8000-8100");
+	prefix_format(&r->as, text, sizeof(text));
+	T_EQ_STR(text, "100.64.1.0/24");
+	r = policy_find(p, "v6");
+	T_EQ_INT(r->as.family, 0);
+	T_EQ_INT(portset_count(&r->ports), 65535);
+	r = policy_find(p, "game");
+	T_EQ_INT(r->capture, 0);
+	T_EQ_INT(r->has_ports, 1);
+	T_EQ_INT(r->listen.port, 0);
+	T_EQ_STR(r->target.host, "::1");
+	T_EQ_INT(portset_count(&r->ports), 17);
+	policy_free(p);
+}
+
+T_CASE(capture_and_port_range_mistakes)
+{
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: a, client: gw, service: s, to: 10.1.2.3/8, ports: 80}\n"
+	    "  - {name: b, client: gw, service: s, to: 10.0.0.0/8, "
+	    "as: 100.64.0.0/10, ports: 80}\n"
+	    "  - {name: c, client: gw, service: s, to: 10.0.0.0/8}\n"
+	    "  - {name: d, client: gw, service: s, to: 10.0.0.0/8, ports: 80, "
+	    "listen: \"127.0.0.1:80\"}\n"
+	    "  - {name: e, client: gw, service: s, listen: \"127.0.0.1:80\", "
+	    "target: \"h:80\", as: 10.0.0.0/8}\n"
+	    "  - {name: f, client: gw, service: s, listen: \"127.0.0.1:80\", "
+	    "target: \"h:80\", ports: 80}\n"
+	    "  - {name: g, client: gw, service: s, listen: 127.0.0.1, "
+	    "target: h, ports: 1-2000}\n"
+	    "  - {name: h, client: gw, service: s, to: 10.0.0.0/8, ports: 0}\n"
+	    "  - {name: i, client: gw, service: s, to: 10.0.0.0/8, ports: 80, "
+	    "protocol: sctp}\n"),
+	    "p.yaml:2: rules[0].to: '10.1.2.3/8' has host bits set past /8; "
+	    "expected an address range like 192.168.1.0/24|"
+	    "p.yaml:3: rules[1].as: 100.64.0.0/10 does not match to: "
+	    "10.0.0.0/8; expected a range of the same family and length|"
+	    "p.yaml:4: rules[2].ports: missing; expected the ports to "
+	    "capture, like 80,443,8000-8100 or *|"
+	    "p.yaml:5: rules[3]: a capture rule (to:) has no listen, target "
+	    "or mode; expected to, ports and optionally as|"
+	    "p.yaml:6: rules[4].as: only a capture rule maps a range; "
+	    "expected to: with it|"
+	    "p.yaml:7: rules[5].listen: '127.0.0.1:80' has a port; expected "
+	    "a host without a port (ports: gives them)|"
+	    "p.yaml:7: rules[5].target: 'h:80' has a port; expected a host "
+	    "without a port (ports: gives them)|"
+	    "p.yaml:8: rules[6].ports: 2000 ports; expected at most 1024 for "
+	    "a listener rule (a socket each)|"
+	    "p.yaml:9: rules[7].ports: '0' is not a port list; expected "
+	    "ports and ranges like 80,443,8000-8100, or *|"
+	    "p.yaml:10: rules[8].protocol: 'sctp' is not supported; expected "
+	    "tcp, udp, or both as [tcp, udp]");
+}
+
+T_CASE(capture_and_port_range_conflicts)
+{
+	/* Nested ranges are fine: the longest prefix wins. */
+	policy_free(t_parse_ok(
+	    "rules:\n"
+	    "  - {name: a, client: gw, service: s1, to: 10.0.0.0/8, ports: "
+	    "\"*\"}\n"
+	    "  - {name: b, client: gw, service: s2, to: 10.20.0.0/16, ports: "
+	    "80}\n"
+	    "  - {name: c, client: gw, service: s2, to: 10.0.0.0/8, ports: "
+	    "80, protocol: udp}\n"
+	    "  - {name: d, client: gw2, service: s2, to: 10.0.0.0/8, ports: "
+	    "80}\n"));
+	T_EQ_STR(t_parse_bad(
+	    "rules:\n"
+	    "  - {name: a, client: gw, service: s1, to: 10.0.0.0/8, ports: "
+	    "\"80,443\"}\n"
+	    "  - {name: b, client: gw, service: s2, to: 10.0.0.0/8, ports: "
+	    "400-500, protocol: [udp, tcp]}\n"
+	    "  - {name: c, client: gw, service: s2, to: 192.168.1.0/24, "
+	    "as: 100.64.1.0/24, ports: 80}\n"
+	    "  - {name: d, client: gw, service: s1, to: 192.168.2.0/24, "
+	    "as: 100.64.1.0/24, ports: 80}\n"
+	    "  - {name: e, client: gw, listen: 127.0.0.1, service: s1, "
+	    "target: h, ports: 8000-8100}\n"
+	    "  - {name: f, client: gw, listen: \"127.0.0.1:8050\", "
+	    "service: s1, target: \"h:1\"}\n"
+	    "  - {name: g, client: gw, listen: 127.0.0.1, service: s1, "
+	    "target: h, ports: 8050, protocol: udp}\n"),
+	    "p.yaml:3: rules: portal gw would capture tcp 10.0.0.0/8 on ports "
+	    "that both rule 'a' (line 2) and rule 'b' name; expected "
+	    "disjoint ports, or a more specific range (the longest prefix "
+	    "wins)|"
+	    "p.yaml:5: rules: portal gw would capture tcp 100.64.1.0/24 on "
+	    "ports that both rule 'c' (line 4) and rule 'd' name; expected "
+	    "disjoint ports, or a more specific range (the longest prefix "
+	    "wins)|"
+	    "p.yaml:7: rules: portal gw would listen on 127.0.0.1:8050 for "
+	    "both rule 'e' (line 6) and rule 'f'; expected one rule per "
+	    "client portal and listen address");
+}
+
 int
 main(void)
 {
@@ -282,5 +423,8 @@ main(void)
 	T_RUN(wrong_shapes);
 	T_RUN(unix_sockets);
 	T_RUN(direct_off_per_pair);
+	T_RUN(capture_and_port_range_rules);
+	T_RUN(capture_and_port_range_mistakes);
+	T_RUN(capture_and_port_range_conflicts);
 	return t_done();
 }
