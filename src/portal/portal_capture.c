@@ -60,8 +60,9 @@ struct portal_capture {
 	struct hmap		 flows;		/* UDP: streams by client and
 						 * destination */
 	size_t			 nflows;
+	int			 ipt;		/* the iptables backend */
 	struct buf		 script;	/* the one in force */
-	int			 installed;	/* our table is in the kernel */
+	int			 installed;	/* our rules are in the kernel */
 	int			 routes;	/* and the policy route */
 	uint64_t		 dropped;	/* flows over udp.max_flows */
 	uint64_t		 norule;	/* destinations no rule has */
@@ -553,7 +554,14 @@ capture_print(const char *what, const struct buf *b)
 	}
 }
 
-/* Removes our table and route; logs what it removed. */
+static const char *
+capture_what(const struct portal_capture *cap)
+{
+	return cap->ipt ? "iptables chains NETPORT_PREROUTING and "
+	    "NETPORT_OUTPUT" : "table inet " CAPTURE_NFT_TABLE;
+}
+
+/* Removes our rules and route; logs what it removed. */
 static void
 capture_uninstall(struct portal_capture *cap, const char *why)
 {
@@ -563,14 +571,92 @@ capture_uninstall(struct portal_capture *cap, const char *why)
 	buf_reset(&cap->script);
 	if (cap->fw == NULL || (!cap->installed && !cap->routes))
 		return;
+	if (cap->ipt) {
+		(void)capture_ipt_clear(AF_INET);
+		(void)capture_ipt_clear(AF_INET6);
+	}
+	/* The table (if any) and the policy route, for both backends. */
 	if ((r = capture_fw_clear(cap->fw, err, sizeof(err))) < 0)
-		log_error(NULL, "capture: cannot remove table inet "
-		    CAPTURE_NFT_TABLE ": %s", err);
+		log_error(NULL, "capture: cannot remove %s: %s",
+		    capture_what(cap), err);
 	else
-		log_info(NULL, "capture: removed table inet " CAPTURE_NFT_TABLE
-		    "%s", why);
+		log_info(NULL, "capture: removed %s%s", capture_what(cap), why);
 	cap->installed = 0;
 	cap->routes = 0;
+}
+
+/*
+ * The rules for the backend in use, NUL-terminated: the nftables script;
+ * or the iptables-restore scripts for IPv4 and IPv6, the second at *v6.
+ */
+static int
+capture_build(struct portal_capture *cap, const struct capture_ports *ports,
+    int *udp, struct buf *out, size_t *v6)
+{
+	const struct portal *p = cap->p;
+	int count, more;
+
+	*udp = 0;
+	*v6 = 0;
+	if (!cap->ipt) {
+		if ((count = capture_fw_script(p->rules, p->nrules, ports,
+		    &cap->self, udp, out)) < 0 || buf_append(out, "", 1) != 0)
+			return -1;
+		return count;
+	}
+	if ((count = capture_ipt_script(p->rules, p->nrules, AF_INET, ports,
+	    &cap->self, udp, out)) < 0 || buf_append(out, "", 1) != 0)
+		return -1;
+	*v6 = buf_len(out);
+	if ((more = capture_ipt_script(p->rules, p->nrules, AF_INET6, ports,
+	    &cap->self, udp, out)) < 0 || buf_append(out, "", 1) != 0)
+		return -1;
+	return count + more;
+}
+
+static int
+capture_install(struct portal_capture *cap, const struct buf *script,
+    size_t v6, char *err, size_t errlen)
+{
+	const char *text = (const char *)buf_data(script);
+
+	if (!cap->ipt)
+		return capture_fw_apply(cap->fw, text, err, errlen);
+	if (capture_ipt_apply(AF_INET, text, err, errlen) != 0)
+		return -1;
+	/* A host without IPv6 (or ip6tables) still captures IPv4. */
+	if (capture_ipt_apply(AF_INET6, text + v6, err, errlen) != 0)
+		log_info(NULL, "capture: no IPv6 rules (%s)", err);
+	return 0;
+}
+
+/* Logs the rules of the backend in use for an administrator. */
+static void
+capture_print_rules(struct portal_capture *cap, struct buf *script,
+    size_t v6, int udp)
+{
+	struct buf part;
+
+	buf_init(&part, buf_len(script));
+	if (!cap->ipt) {
+		if (buf_append(&part, buf_data(script),
+		    buf_len(script) - 1) == 0)
+			capture_print("these nftables rules with nft -f", &part);
+	} else {
+		if (buf_append(&part, buf_data(script), v6 - 1) == 0)
+			capture_print("these rules with iptables-restore "
+			    "--noflush", &part);
+		buf_reset(&part);
+		if (buf_append(&part, buf_data(script) + v6,
+		    buf_len(script) - v6 - 1) == 0)
+			capture_print("these rules with ip6tables-restore "
+			    "--noflush", &part);
+	}
+	buf_reset(&part);
+	if (udp && capture_fw_route_text(&cap->self,
+	    (uint32_t)cap->p->conf->capture_route_table, &part) == 0)
+		capture_print("this policy route (for UDP)", &part);
+	buf_release(&part);
 }
 
 void
@@ -578,9 +664,9 @@ portal_capture_apply(struct portal *p)
 {
 	struct portal_capture *cap = p->capture;
 	struct capture_ports ports;
-	struct buf script, routes;
+	struct buf script;
 	char err[512];
-	size_t i;
+	size_t i, v6;
 	int tcp = 0, udp = 0, r, count;
 
 	if (cap == NULL) {
@@ -615,9 +701,7 @@ portal_capture_apply(struct portal *p)
 	ports.udp4 = cap->udp_fd[CAP_V4] >= 0 ? cap->udp_port[CAP_V4] : 0;
 	ports.udp6 = cap->udp_fd[CAP_V6] >= 0 ? cap->udp_port[CAP_V6] : 0;
 	buf_init(&script, 16 << 20);
-	buf_init(&routes, 4096);
-	if ((count = capture_fw_script(p->rules, p->nrules, &ports, &cap->self,
-	    &udp, &script)) < 0 || buf_append(&script, "", 1) != 0) {
+	if ((count = capture_build(cap, &ports, &udp, &script, &v6)) < 0) {
 		log_error(NULL, "capture: out of memory for the rules");
 		goto out;
 	}
@@ -626,37 +710,45 @@ portal_capture_apply(struct portal *p)
 	    buf_data(&script), buf_data(&cap->script), buf_len(&script)) == 0)
 		goto out;
 	buf_reset(&cap->script);
-	if (buf_append(&cap->script, buf_data(&script), buf_len(&script)) != 0)
-		buf_reset(&cap->script);
 	if (cap->fw == NULL) {
-		buf_truncate(&script, buf_len(&script) - 1);
-		capture_print("these nftables rules with nft -f", &script);
-		if (udp && capture_fw_route_text(&cap->self,
-		    (uint32_t)p->conf->capture_route_table, &routes) == 0)
-			capture_print("this policy route (for UDP)", &routes);
-		goto out;
+		capture_print_rules(cap, &script, v6, udp);
+		goto keep;
 	}
 	if (udp && !cap->routes) {
-		if (capture_fw_route_add(cap->fw, err, sizeof(err)) != 0) {
+		if (capture_fw_route_add(cap->fw, err, sizeof(err)) != 0)
 			log_error(NULL, "capture: %s; UDP is not captured", err);
-			buf_reset(&cap->script);
-		} else
+		else
 			cap->routes = 1;
 	}
-	if (capture_fw_apply(cap->fw, (const char *)buf_data(&script), err,
-	    sizeof(err)) != 0) {
-		log_error(NULL, "capture: cannot install table inet "
-		    CAPTURE_NFT_TABLE ": %s", err);
-		buf_reset(&cap->script);
-		goto out;
+	if (capture_install(cap, &script, v6, err, sizeof(err)) != 0) {
+		if (cap->ipt || p->conf->capture_backend !=
+		    PORTAL_CAPTURE_BACKEND_AUTO || !capture_ipt_available()) {
+			log_error(NULL, "capture: cannot install %s: %s",
+			    capture_what(cap), err);
+			goto out;
+		}
+		log_warn(NULL, "capture: nftables refused the table (%s); "
+		    "using iptables (capture.backend auto)", err);
+		cap->ipt = 1;
+		buf_reset(&script);
+		if ((count = capture_build(cap, &ports, &udp, &script,
+		    &v6)) < 0 || capture_install(cap, &script, v6, err,
+		    sizeof(err)) != 0) {
+			log_error(NULL, "capture: cannot install %s: %s",
+			    capture_what(cap), count < 0 ? "out of memory" :
+			    err);
+			goto out;
+		}
 	}
 	cap->installed = 1;
-	log_info(NULL, "capture: installed table inet " CAPTURE_NFT_TABLE
-	    " (%d rules; tcp to port %u, udp to port %u)", count, ports.tcp4,
+	log_info(NULL, "capture: installed %s (%d rules; tcp to port %u, "
+	    "udp to port %u)", capture_what(cap), count, ports.tcp4,
 	    ports.udp4);
+keep:
+	if (buf_append(&cap->script, buf_data(&script), buf_len(&script)) != 0)
+		buf_reset(&cap->script);
 out:
 	buf_release(&script);
-	buf_release(&routes);
 }
 
 int
@@ -677,6 +769,7 @@ portal_capture_start(struct portal *p)
 	hmap_init(&cap->flows);
 	buf_init(&cap->script, 16 << 20);
 	cap->self.mark = mark;
+	cap->ipt = p->conf->capture_backend == PORTAL_CAPTURE_BACKEND_IPT;
 	/* Marking sockets takes CAP_NET_ADMIN: a portal that has it marks
 	 * every socket from the start, its control session included. */
 	probe = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -703,6 +796,7 @@ portal_capture_start(struct portal *p)
 		    err);
 		return 0;
 	}
+	cap->ipt = p->conf->capture_backend == PORTAL_CAPTURE_BACKEND_IPT;
 	/* What a portal that crashed left behind goes before anything. */
 	if ((r = capture_fw_clear(cap->fw, err, sizeof(err))) < 0)
 		log_error(NULL, "capture: cannot remove what an earlier run "
@@ -710,6 +804,12 @@ portal_capture_start(struct portal *p)
 	else if (r > 0)
 		log_info(NULL, "capture: removed table inet " CAPTURE_NFT_TABLE
 		    " left by an earlier run");
+	if (p->conf->capture_backend != PORTAL_CAPTURE_BACKEND_NFT &&
+	    capture_ipt_available() && (capture_ipt_clear(AF_INET) |
+	    capture_ipt_clear(AF_INET6)))
+		log_info(NULL, "capture: removed iptables chains "
+		    "NETPORT_PREROUTING and NETPORT_OUTPUT left by an earlier "
+		    "run");
 	return 0;
 }
 

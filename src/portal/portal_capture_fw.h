@@ -64,4 +64,21 @@ int	capture_fw_clear(struct capture_fw *fw, char *why, size_t whylen);
 /* Installs the policy route for captured UDP (IPv4 and IPv6): 0 or -1. */
 int	capture_fw_route_add(struct capture_fw *fw, char *why, size_t whylen);
 
+/* portal_capture_ipt.c: the same rules through iptables(-nft). */
+/* 1 when iptables-restore can be run. */
+int	capture_ipt_available(void);
+/*
+ * Appends the iptables-restore script of family's capture rules (tables
+ * nat and mangle, chains NETPORT_PREROUTING and NETPORT_OUTPUT and the
+ * jumps to them).  Returns the number of rules, or a buf error.
+ */
+int	capture_ipt_script(const struct portal_rule *rules, size_t n,
+	    int family, const struct capture_ports *ports,
+	    const struct capture_self *self, int *udp, struct buf *out);
+/* Replaces our chains with script (NUL-terminated): 0, or -1 with why. */
+int	capture_ipt_apply(int family, const char *script, char *why,
+	    size_t whylen);
+/* Removes our chains and jumps: 1 when something was there. */
+int	capture_ipt_clear(int family);
+
 #endif

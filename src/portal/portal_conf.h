@@ -66,6 +66,8 @@
 	    "the same, per source address (IPv4, or IPv6 /64)") \
 	X(capture_mode, ENUM, "capture.mode", "off", 0, 0, "off|auto|print", \
 	    "capture rules (transparent mode, Linux): off ignores them (a server cannot make a portal intercept traffic unless its owner allows it here); auto installs them in the nftables table inet netport (needs CAP_NET_ADMIN; without it they are printed); print logs the nftables rules and policy routes for an administrator to install") \
+	X(capture_backend, ENUM, "capture.backend", "auto", 0, 0, "auto|nftables|iptables", \
+	    "how capture rules are installed: nftables (netport's own table inet netport); iptables (chains NETPORT_PREROUTING and NETPORT_OUTPUT through iptables-restore, for a kernel whose nftables lacks redirect or tproxy but has the xtables targets); auto: nftables, and iptables when nftables refuses the table") \
 	X(capture_port, INT, "capture.port", "0", 0, 65535, NULL, \
 	    "port of the capture sockets that redirected TCP and TPROXY'd UDP arrive at (0: any free port; fix it with capture.mode print)") \
 	X(capture_mark, INT, "capture.mark", "28272", 1, 2147483646, NULL, \
@@ -78,6 +80,10 @@
 #define PORTAL_CAPTURE_OFF	0
 #define PORTAL_CAPTURE_AUTO	1
 #define PORTAL_CAPTURE_PRINT	2
+/* Values of capture.backend. */
+#define PORTAL_CAPTURE_BACKEND_AUTO	0
+#define PORTAL_CAPTURE_BACKEND_NFT	1
+#define PORTAL_CAPTURE_BACKEND_IPT	2
 /* Values of direct.mode, in the order of its choices. */
 #define PORTAL_DIRECT_AUTO	0
 #define PORTAL_DIRECT_OFF	1

@@ -22,7 +22,9 @@
 # else's rule, which no capture rule covers, is refused; a stop leaves the
 # ruleset, the policy rules and the route table as they were; after a
 # SIGKILL the table stays, and the next start removes it first; with
-# capture.mode print the rules are logged and nothing is installed.
+# capture.mode print the rules are logged and nothing is installed; with
+# capture.backend iptables the same traffic is captured through chains of
+# netport's own, which a stop removes.
 set -u
 if [ -z "${NP_CAPTURE_NS:-}" ]; then
 	if [ "$(id -u)" -ne 0 ] || ! command -v nft >/dev/null; then
@@ -189,4 +191,27 @@ np_wait_log pa "capture: +ip daddr 100\.64\.1\.0/24 tcp dport \{ 80,8080 \} redi
 np_wait_log pa 'capture: +ip rule add fwmark 0x6e71 lookup 28273'
 diff <(nft list ruleset) "$NP_TMP/ruleset.before" ||
     np_fail "print mode changed the ruleset"
-np_pass "mapped and unmapped capture (IPv4, IPv6), UDP, port ranges, refusals, clean-up, print mode"
+np_stop pa
+
+np_step "capture.backend iptables: the same rules through iptables-restore"
+if command -v iptables-restore >/dev/null; then
+	np_dp_portal pa 5 0 capture.mode=auto capture.backend=iptables \
+	    capture.port="$cport"
+	np_wait_log pa 'capture: installed iptables chains NETPORT_PREROUTING and NETPORT_OUTPUT \(4 rules'
+	iptables-save | grep NETPORT | sed 's/^/    /'
+	for hp in 100.64.1.5:8080 192.168.1.6:8080 "[fd00:64::5]:8080"; do
+		curl -sS -g --fail --max-time 10 -o /dev/null "http://$hp/" ||
+		    np_fail "curl http://$hp/ through iptables failed"
+	done
+	ans=$(dig +short +time=5 +tries=2 @100.64.1.53 probe.example.test A)
+	[ "$ans" = 192.0.2.7 ] || np_fail "dig through iptables answered '$ans'"
+	np_stop pa
+	np_wait_log pa 'capture: removed iptables chains'
+	! iptables-save | grep -q NETPORT || np_fail "iptables chains left"
+	! ip6tables-save | grep -q NETPORT || np_fail "ip6tables chains left"
+	diff <(ip rule) "$NP_TMP/rule.before" ||
+	    np_fail "ip rule is not as it was"
+else
+	echo "    (no iptables-restore here: skipped)"
+fi
+np_pass "mapped and unmapped capture (IPv4, IPv6), UDP, port ranges, refusals, clean-up, print mode, iptables"
