@@ -178,6 +178,21 @@ status_age(long long ms, char *out, size_t size)
 		snprintf(out, size, "%lld d", ms / 86400000);
 }
 
+/* Capture (transparent mode), on one line when it is on. */
+static void
+status_print_portal_capture(const json_t *c)
+{
+	if (!json_is_object(c))
+		return;
+	printf("  capture: %s, %s, %s; tcp port %lld, udp port %lld; %lld UDP "
+	    "flow(s); %lld refused for no rule, %lld new flow(s) dropped\n",
+	    status_str(c, "mode"), status_str(c, "backend"),
+	    json_is_true(json_object_get(c, "installed")) ? "installed" :
+	    "not installed", status_int(c, "tcp_port"),
+	    status_int(c, "udp_port"), status_int(c, "udp_flows"),
+	    status_int(c, "no_rule"), status_int(c, "dropped_flows"));
+}
+
 /* The direct listener and the router's port mapping, on one line. */
 static void
 status_print_portal_direct(const json_t *d)
@@ -253,6 +268,7 @@ status_print_portal(const json_t *o)
 	    status_int(o, "rules"),
 	    json_is_true(json_object_get(o, "stopping")) ? "; stopping" : "");
 	status_print_portal_direct(json_object_get(o, "direct"));
+	status_print_portal_capture(json_object_get(o, "capture"));
 	if (json_array_size(tunnels) == 0) {
 		printf("  no tunnels\n");
 		return;

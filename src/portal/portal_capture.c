@@ -33,6 +33,7 @@
 #include <linux/netfilter_ipv6/ip6_tables.h>
 
 #include <event2/event.h>
+#include <jansson.h>
 
 #include "core/err.h"
 #include "core/listener.h"
@@ -827,4 +828,22 @@ portal_capture_stop(struct portal *p)
 	buf_release(&cap->script);
 	free(cap);
 	p->capture = NULL;
+}
+
+json_t *
+portal_capture_status(const struct portal *p)
+{
+	const struct portal_capture *cap = p->capture;
+
+	if (cap == NULL)
+		return json_null();
+	return json_pack("{s:s, s:s, s:b, s:i, s:i, s:I, s:I, s:I}",
+	    "mode", cap->fw ? "auto" : "print",
+	    "backend", cap->ipt ? "iptables" : "nftables",
+	    "installed", cap->installed,
+	    "tcp_port", (int)cap->tcp_port[CAP_V4],
+	    "udp_port", cap->udp_fd[CAP_V4] >= 0 ? (int)cap->udp_port[CAP_V4] :
+	    0, "udp_flows", (json_int_t)cap->nflows,
+	    "no_rule", (json_int_t)cap->norule,
+	    "dropped_flows", (json_int_t)cap->dropped);
 }

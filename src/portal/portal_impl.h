@@ -239,6 +239,8 @@ void	portal_capture_apply(struct portal *p);
 /* The client-side capture rule for a destination (longest prefix). */
 const struct portal_rule *portal_capture_find(const struct portal *p,
 	    uint8_t ipproto, int family, const uint8_t *addr, uint16_t port);
+/* For `netport status`: a new JSON object (null when off). */
+struct json_t *portal_capture_status(const struct portal *p);
 /* A captured UDP flow ended: out of the capture's table. */
 void	portal_capture_flow_closed(struct portal *p, struct stream *s);
 

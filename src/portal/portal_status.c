@@ -134,6 +134,7 @@ portal_status_json(void *arg)
 	    "auto", "port", (int)portal_direct_port(p),
 	    "portmap", portal_portmap_status(p),
 	    "udp", portal_stun_status(p), "quic", portal_quic_status(p)));
+	json_object_set_new(root, "capture", portal_capture_status(p));
 	TAILQ_FOREACH(t, &p->tunnels, entry)
 		json_array_append_new(tunnels, portal_status_tunnel(t, now));
 	json_object_set_new(root, "tunnels", tunnels);

@@ -16,7 +16,7 @@
 # over IPv4 and IPv6;
 # curl to 192.168.1.6:8080 is captured and served through the tunnel, not
 # looped (the service portal's marked connection is not captured); dig over UDP
-# through TPROXY; the port-range listener; an address the service
+# through TPROXY (IPv4 and IPv6); the port-range listener; an address the service
 # portal's allow-list leaves out is refused with the reason logged on the
 # client side; a destination redirected to the capture port by someone
 # else's rule, which no capture rule covers, is refused; a stop leaves the
@@ -55,6 +55,7 @@ ip link set up0 up
 ip link set up1 up
 ip route add default via 10.99.0.2
 ip -6 addr add fd00:20::5/128 dev lo nodad
+ip -6 addr add fd00:20::53/128 dev lo nodad
 ip -6 addr add fd00:99::1/64 dev up0 nodad
 ip -6 route add default via fd00:99::2
 nft list ruleset >"$NP_TMP/ruleset.before"
@@ -70,6 +71,7 @@ rules:
   - {name: web6, client: pa, service: pb, to: 192.168.1.6, ports: 8080}
   - {name: range, client: pa, service: pb, listen: 127.0.0.1, target: 192.168.1.5, ports: "$range_lo-$((range_lo + 1))"}
   - {name: v6, client: pa, service: pb, to: "fd00:20::/64", as: "fd00:64::/64", ports: 8080}
+  - {name: v6-dns, client: pa, service: pb, to: "fd00:20::/64", as: "fd00:64::/64", ports: 53, protocol: udp}
 EOF
 }
 policy | np_policy
@@ -89,7 +91,7 @@ np_start http-v6 python3 "$NP_TESTS/net/nethelp.py" http fd00:20::5 8080 \
     "$NP_TMP/www-v6"
 np_wait_log http-v6 '^http listening on fd00:20::5:8080$'
 np_start dns dnsmasq --no-daemon --conf-file=/dev/null --no-resolv \
-    --no-hosts --listen-address=192.168.1.53 --bind-interfaces --port=53 \
+    --no-hosts --listen-address=192.168.1.53,fd00:20::53 --bind-interfaces --port=53 \
     --address=/probe.example.test/192.0.2.7 --log-facility=-
 
 np_dp_server
@@ -98,10 +100,10 @@ cport=$(np_port)
 # Here both portals share the namespace: pb runs with capture.mode print,
 # which marks its sockets as a capturing portal's are and installs nothing,
 # so that pa's rules leave pb's own connections alone.
-np_dp_portal pa 5 0 capture.mode=auto capture.port="$cport"
-np_dp_portal pb 0 5 log.level=debug capture.mode=print \
-    allow='["192.168.1.5:*", "192.168.1.6:*", "192.168.1.53:53", "[fd00:20::5]:8080"]'
-np_wait_log pa 'capture: installed table inet netport \(4 rules'
+np_dp_portal pa 6 0 capture.mode=auto capture.port="$cport"
+np_dp_portal pb 0 6 log.level=debug capture.mode=print \
+    allow='["192.168.1.5:*", "192.168.1.6:*", "192.168.1.53:53", "[fd00:20::5]:8080", "[fd00:20::53]:53"]'
+np_wait_log pa 'capture: installed table inet netport \(5 rules'
 nft list table inet netport | sed 's/^/    /'
 
 np_step "curl through the mapped range: each page from its own host and port"
@@ -126,9 +128,11 @@ np_wait_log pb 'stream [0-9]+: connecting to 192\.168\.1\.6:8080 for rule web6'
 [ "$(np_log_count pb 'connecting to .* for rule web6')" -eq 1 ] ||
     np_fail "the service portal's own connection was captured again"
 
-np_step "dig over UDP through TPROXY"
+np_step "dig over UDP through TPROXY, IPv4 and IPv6"
 ans=$(dig +short +time=5 +tries=2 @100.64.1.53 probe.example.test A)
 [ "$ans" = 192.0.2.7 ] || np_fail "dig answered '$ans'"
+ans=$(dig +short +time=5 +tries=2 @fd00:64::53 probe.example.test A)
+[ "$ans" = 192.0.2.7 ] || np_fail "dig over IPv6 answered '$ans'"
 grep -q 'fwmark 0x6e71 lookup 28273' <<<"$(ip rule)" ||
     np_fail "no policy rule for captured UDP: $(ip rule)"
 
@@ -138,6 +142,11 @@ for port in "$range_lo" "$((range_lo + 1))"; do
 	    np_fail "curl 127.0.0.1:$port failed"
 	[ "$got" = "page of 192.168.1.5:$port" ] || np_fail "answered '$got'"
 done
+
+np_step "netport status shows the capture"
+st=$("$NETPORT" status -c "$NP_TMP/pa.yaml")
+grep -E 'capture: auto, nftables, installed; tcp port [0-9]+, udp port [0-9]+; [0-9]+ UDP flow' <<<"$st" ||
+    np_fail "status: $st"
 
 np_step "refused: the service portal's allow-list leaves 192.168.1.9 out"
 curl -sS --max-time 5 -o /dev/null http://100.64.1.9:8080/ 2>/dev/null &&
@@ -168,14 +177,14 @@ diff <(ip rule) "$NP_TMP/rule.before" || np_fail "ip rule is not as it was"
     np_fail "routes left in table 28273"
 
 np_step "SIGKILL leaves the table; the next start removes it first"
-np_dp_portal pa 5 0 capture.mode=auto capture.port="$cport"
+np_dp_portal pa 6 0 capture.mode=auto capture.port="$cport"
 np_wait_log_count pa 'capture: installed table inet netport' 2
 np_signal pa KILL
 np__wait_exit pa 10000 || np_fail "pa did not die of SIGKILL"
 np__reap pa
 nft list table inet netport >/dev/null ||
     np_fail "the table went away with the process"
-np_dp_portal pa 5 0 capture.mode=auto capture.port="$cport"
+np_dp_portal pa 6 0 capture.mode=auto capture.port="$cport"
 np_wait_log pa 'capture: removed table inet netport left by an earlier run'
 np_wait_log_count pa 'capture: installed table inet netport' 3
 curl -sS --fail --max-time 10 -o /dev/null http://100.64.1.5/ ||
@@ -185,7 +194,7 @@ diff <(nft list ruleset) "$NP_TMP/ruleset.before" ||
     np_fail "the ruleset is not as it was after the restart"
 
 np_step "capture.mode print: the rules are logged, nothing installed"
-np_dp_portal pa 5 0 capture.mode=print capture.port="$cport"
+np_dp_portal pa 6 0 capture.mode=print capture.port="$cport"
 np_wait_log pa 'capture: install these nftables rules with nft -f'
 np_wait_log pa "capture: +ip daddr 100\.64\.1\.0/24 tcp dport \{ 80,8080 \} redirect to :$cport"
 np_wait_log pa 'capture: +ip rule add fwmark 0x6e71 lookup 28273'
@@ -195,9 +204,9 @@ np_stop pa
 
 np_step "capture.backend iptables: the same rules through iptables-restore"
 if command -v iptables-restore >/dev/null; then
-	np_dp_portal pa 5 0 capture.mode=auto capture.backend=iptables \
+	np_dp_portal pa 6 0 capture.mode=auto capture.backend=iptables \
 	    capture.port="$cport"
-	np_wait_log pa 'capture: installed iptables chains NETPORT_PREROUTING and NETPORT_OUTPUT \(4 rules'
+	np_wait_log pa 'capture: installed iptables chains NETPORT_PREROUTING and NETPORT_OUTPUT \(5 rules'
 	iptables-save | grep NETPORT | sed 's/^/    /'
 	for hp in 100.64.1.5:8080 192.168.1.6:8080 "[fd00:64::5]:8080"; do
 		curl -sS -g --fail --max-time 10 -o /dev/null "http://$hp/" ||
