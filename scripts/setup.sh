@@ -27,12 +27,13 @@ build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 # test bed (tests/net/): iptables and conntrack for the NAT routers, ping,
 # libnetfilter_queue for the delay line that stands in for netem, and a
 # home router's port mapping: miniupnpd (UPnP-IGD and NAT-PMP) with its
-# nftables chains, and the reference clients upnpc and natpmpc.
+# nftables chains, and the reference clients upnpc and natpmpc; a real
+# Prometheus (and promtool) scrapes the daemons' /metrics.
 test=(clang libclang-rt-14-dev curl python3 openssh-server openssh-client
 	iproute2 procps psmisc valgrind
 	dnsmasq-base dnsutils iperf3
 	iptables conntrack iputils-ping libnetfilter-queue-dev
-	nftables miniupnpd miniupnpc natpmpc)
+	nftables miniupnpd miniupnpc natpmpc prometheus)
 # The benchmark (bench/run.sh) compares netport with these on loopback.
 bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
 	procps)
@@ -69,5 +70,15 @@ fi
 
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# The servers among these packages (sshd, prometheus, miniupnpd) are tools
+# the tests start on their own ports; their packages must not start them
+# as services.  A policy-rc.d that refuses every start does that, for the
+# time of this install only (an existing one is left as it is).
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+	"${sudo[@]}" chmod 755 "$policy"
+	trap '"${sudo[@]}" rm -f "$policy"' EXIT
+fi
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"

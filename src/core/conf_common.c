@@ -32,8 +32,29 @@ conf_common_check_key(const struct conf_check *c)
 	    "with modes of its own", *key, mode, *key);
 }
 
+/* metrics: an address to listen on, when set. */
+static int
+conf_common_check_metrics(const struct conf_check *c)
+{
+	char *const *m = conf_check_field(c, "metrics");
+	struct conf_endpoint ep;
+	char why[200];
+
+	if (m == NULL || *m == NULL || (*m)[0] == '\0' ||
+	    conf_endpoint_parse(*m, 1, 65535, &ep, why, sizeof(why)) == 0)
+		return 0;
+	return conf_check_fail(c, "metrics", "%s; expected HOST:PORT, e.g. "
+	    "127.0.0.1:9464", why);
+}
+
 int
 conf_common_check(const struct conf_check *c)
 {
-	return conf_common_check_key(c);
+	int r, m;
+
+	if ((r = conf_common_check_key(c)) != 0 && r != NP_ECONFIG)
+		return r;
+	if ((m = conf_common_check_metrics(c)) != 0 && m != NP_ECONFIG)
+		return m;
+	return m ? m : r;
 }

@@ -28,7 +28,9 @@
 	X(log_format, ENUM, "log.format", "text", 0, 0, "text|json",	\
 	    "log line format: text, or one JSON object per line")	\
 	X(control_socket, PATH, "control.socket", "", 0, 0, NULL,	\
-	    "Unix socket (mode 0600) that `netport status` asks; unset: /run/netport/ROLE-NAME.sock as root, else $XDG_RUNTIME_DIR/netport/ROLE-NAME.sock or /tmp/netport-UID/ROLE-NAME.sock")
+	    "Unix socket (mode 0600) that `netport status` asks; unset: /run/netport/ROLE-NAME.sock as root, else $XDG_RUNTIME_DIR/netport/ROLE-NAME.sock or /tmp/netport-UID/ROLE-NAME.sock") \
+	X(metrics, STRING, "metrics", "", 0, 0, NULL,			\
+	    "HOST:PORT where GET /metrics answers in the Prometheus text format (plain HTTP: keep it on loopback or a management network); unset: no metrics endpoint")
 
 /* Values of tls.key_permissions, in the order of its choices. */
 enum conf_key_permissions {

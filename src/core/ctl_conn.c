@@ -20,6 +20,7 @@
 #include "core/ctl_conn.h"
 #include "core/err.h"
 #include "core/logsum.h"
+#include "core/metrics.h"
 #include "core/loop.h"
 #include "core/net.h"
 #include "core/tls.h"
@@ -317,6 +318,12 @@ ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
 	if (c->state == CTL_CLOSED)
 		return;
 	vsnprintf(reason, sizeof(reason), fmt, ap);
+	if (c->state == CTL_HANDSHAKE && (key != NULL ||
+	    c->opts.unauth_log != NULL))
+		metric_inc1(metrics_family(METRIC_COUNTER,
+		    "netport_handshake_failures_total", "control connections "
+		    "closed before their TLS handshake was done, by reason",
+		    "reason", NULL, 0), key ? key : "not completed");
 	if (c->state != CTL_HANDSHAKE || c->opts.unauth_log == NULL ||
 	    logsum_note(c->opts.unauth_log, c->source, key ? key : reason))
 		log_emit(level, &c->log, "ctl_conn_close", "%s %s closed: %s",
@@ -559,6 +566,11 @@ ctl_conn_dispatch(struct ctl_conn *c, const struct proto_msg *m)
 		if (m->nonce == c->ping_nonce && c->ping_sent_ms) {
 			c->rtt_ms = (uint32_t)(loop_now_ms() - c->ping_sent_ms);
 			c->ping_sent_ms = 0;
+			metric_observe(metrics_family(METRIC_HISTOGRAM,
+			    "netport_control_rtt_seconds", "round trips of "
+			    "control-session keepalives", NULL,
+			    metrics_rtt_buckets, metrics_rtt_nbuckets), NULL,
+			    c->rtt_ms / 1000.0);
 		}
 		return;
 	default:

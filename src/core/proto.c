@@ -103,6 +103,18 @@ proto_type_name(unsigned type)
 }
 
 const char *
+proto_error_name(unsigned code)
+{
+	switch (code) {
+#define PROTO_ERR_NAME(name, value, text) case (value): return #name;
+	PROTO_ERRORS(PROTO_ERR_NAME)
+#undef PROTO_ERR_NAME
+	default:
+		return "UNKNOWN";
+	}
+}
+
+const char *
 proto_error_text(unsigned code)
 {
 	switch (code) {

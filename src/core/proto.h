@@ -187,5 +187,7 @@ int	proto_encode(const struct proto_msg *m, struct buf *out)
 
 const char *proto_type_name(unsigned type);
 const char *proto_error_text(unsigned code);
+/* The code's name, e.g. "NO_RELAY" (a metric's label). */
+const char *proto_error_name(unsigned code);
 
 #endif

@@ -120,6 +120,9 @@ struct portal {
 	unsigned		 candidates_gen;  /* bumped on each change */
 	unsigned		 candidates_sent; /* the one the server has */
 	uint64_t		 started_ms;
+	uint64_t		 closed_bytes_in;	/* of tunnels gone */
+	uint64_t		 closed_bytes_out;
+	struct metrics_http	*metrics;	/* NULL: no endpoint */
 	int			 exit_status;	/* of a failed stop */
 };
 
@@ -247,6 +250,12 @@ void	portal_capture_flow_closed(struct portal *p, struct stream *s);
 /* portal_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
 char	*portal_status_json(void *portal);
+/* Before each scrape of /metrics: the gauges of the moment. */
+void	portal_metrics_scrape(void *portal);
+/* A stream or a flow ("stream", "flow") opened. */
+void	portal_metrics_opened(const char *kind);
+/* A tunnel measured its round trip (t->rtt_ms). */
+void	portal_metrics_rtt(const struct tunnel *t);
 
 /* portal_listen.c */
 /* Makes the listeners match the client-side rules of the set in force. */

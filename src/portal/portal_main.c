@@ -16,6 +16,8 @@
 #include "core/err.h"
 #include "core/heap.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/metrics_http.h"
 #include "core/tls.h"
 #include "portal/portal.h"
 #include "portal/portal_impl.h"
@@ -195,6 +197,10 @@ portal_setup(struct portal *p)
 	p->started_ms = loop_now_ms();
 	p->ctlsock = ctlsock_start(p->loop, p->conf->control_socket, "portal",
 	    p->self.name, portal_status_json, p);
+	if (metrics_on_scrape(portal_metrics_scrape, p) != 0 ||
+	    metrics_http_from_conf(p->loop, p->conf->metrics,
+	    &p->metrics) != 0)
+		return NP_EFAIL;
 	log_info(NULL, "portal %s up; server %s:%u", self,
 	    p->conf->server.host, p->conf->server.port);
 	return 0;
@@ -230,6 +236,8 @@ portal_main(int argc, char **argv)
 	status = loop_run(p.loop) == 0 ? p.exit_status : 1;
 	log_info(NULL, "stopped");
 out:
+	metrics_http_stop(p.metrics);
+	metrics_reset();
 	if (p.loop) {
 		ctlsock_close(p.ctlsock);
 		portal_listen_close_all(&p);

@@ -12,6 +12,7 @@
 
 #include "core/ctl_client.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "portal/portal_tunnel_impl.h"
 
 static const char *const portal_status_states[] = {
@@ -141,4 +142,75 @@ portal_status_json(void *arg)
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;
+}
+
+/* A path's label: relay or direct, over tcp or quic; none without. */
+static void
+portal_metrics_path(const struct tunnel *t, const char **kind,
+    const char **transport)
+{
+	*kind = t->path ? t->path->kind : "none";
+	*transport = t->path == NULL ? "none" : t->path->quic ? "quic" : "tcp";
+}
+
+void
+portal_metrics_opened(const char *kind)
+{
+	metric_inc1(metrics_family(METRIC_COUNTER,
+	    "netport_portal_opened_total", "streams (TCP connections) and "
+	    "flows (UDP) opened through tunnels, either side", "kind", NULL,
+	    0), kind);
+}
+
+void
+portal_metrics_rtt(const struct tunnel *t)
+{
+	const char *kind, *transport;
+
+	portal_metrics_path(t, &kind, &transport);
+	metric_observe(metrics_family(METRIC_HISTOGRAM,
+	    "netport_portal_tunnel_rtt_seconds", "round trips of tunnel "
+	    "keepalives, by the path they crossed", "path,transport",
+	    metrics_rtt_buckets, metrics_rtt_nbuckets),
+	    (const char *[]){ kind, transport }, t->rtt_ms / 1000.0);
+}
+
+void
+portal_metrics_scrape(void *arg)
+{
+	struct portal *p = arg;
+	const struct tunnel *t;
+	struct metric_family *tunnels, *open, *bytes;
+	const char *kind, *transport;
+	double in = (double)p->closed_bytes_in, out =
+	    (double)p->closed_bytes_out, streams = 0, flows = 0;
+
+	tunnels = metrics_family(METRIC_GAUGE, "netport_portal_tunnels",
+	    "tunnels by state and by the kind and transport of their path",
+	    "state,path,transport", NULL, 0);
+	metric_zero(tunnels);
+	TAILQ_FOREACH(t, &p->tunnels, entry) {
+		portal_metrics_path(t, &kind, &transport);
+		metric_add(tunnels, (const char *[]){
+		    portal_status_states[t->state], kind, transport }, 1);
+		streams += (double)(t->nstreams - t->nflows);
+		flows += (double)t->nflows;
+		in += (double)t->rx_seq;
+		out += (double)(t->tx_acked + t->out_sent);
+	}
+	open = metrics_family(METRIC_GAUGE, "netport_portal_open",
+	    "streams and flows open now", "kind", NULL, 0);
+	metric_set(open, (const char *[]){ "stream" }, streams);
+	metric_set(open, (const char *[]){ "flow" }, flows);
+	bytes = metrics_family(METRIC_COUNTER, "netport_portal_tunnel_bytes_total",
+	    "bytes of tunnel frames sent (out) and received (in), all tunnels "
+	    "since start", "direction", NULL, 0);
+	metric_set(bytes, (const char *[]){ "out" }, out);
+	metric_set(bytes, (const char *[]){ "in" }, in);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_portal_session_up",
+	    "1 while the control session with the server is up", NULL, NULL,
+	    0), NULL, ctl_client_is_up(p->ctl) ? 1 : 0);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_portal_rules",
+	    "rules of the rule set in force (one per side and protocol)",
+	    NULL, NULL, 0), NULL, (double)p->nrules);
 }

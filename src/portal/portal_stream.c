@@ -225,6 +225,7 @@ stream_start(struct stream *s)
 		return;
 	}
 	s->state = ST_OPEN;
+	portal_metrics_opened("stream");
 	log_debug(&s->log, "stream %u opened for %s (rule %s)", s->id,
 	    s->target, s->rule);
 	event_add(s->rev, NULL);
@@ -532,6 +533,7 @@ stream_connected(struct stream *s, int err)
 	else if (s->nodelay)
 		net_nodelay(s->fd);
 	s->state = ST_OPEN;
+	portal_metrics_opened("stream");
 	log_debug(&s->log, "stream %u connected to %s", s->id, s->target);
 	/*
 	 * No read yet: a target that has just accepted has rarely written

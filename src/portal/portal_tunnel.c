@@ -117,6 +117,8 @@ void
 tunnel_count_flow(struct tunnel *t, int delta)
 {
 	t->nflows += (size_t)(ssize_t)delta;
+	if (delta > 0)
+		portal_metrics_opened("flow");
 }
 
 struct tunnel_udp *
@@ -333,6 +335,9 @@ tunnel_free(void *arg)
 {
 	struct tunnel *t = arg;
 
+	/* Its bytes stay in the portal's totals (/metrics). */
+	t->p->closed_bytes_out += t->tx_acked + t->out_sent;
+	t->p->closed_bytes_in += t->rx_seq;
 	if (t->flush_ev)
 		event_free(t->flush_ev);
 	loop_timer_free(t->timer);
@@ -1420,9 +1425,11 @@ tunnel_process(struct tunnel *t)
 			break;
 		case MUX_PING:
 			if (f.hdr.flags & MUX_FLAG_ACK) {
-				if (f.ping == t->ping_value && t->ping_sent_ms)
+				if (f.ping == t->ping_value && t->ping_sent_ms) {
 					t->rtt_ms = (uint32_t)(loop_now_ms() -
 					    t->ping_sent_ms);
+					portal_metrics_rtt(t);
+				}
 			} else if (mux_put_ping(&t->out, MUX_FLAG_ACK,
 			    f.ping) != 0) {
 				tunnel_close(t, MUX_R_INTERNAL, "cannot queue "

@@ -682,3 +682,14 @@ relay_fwd_fini(struct relay *r)
 	relay_sockmap_close(r->sockmap);
 	r->sockmap = NULL;
 }
+
+size_t
+relay_fwd_count(const struct relay *r)
+{
+	const struct relay_tunnel *t;
+	size_t n = 0;
+
+	TAILQ_FOREACH(t, &r->tunnel_list, entry)
+		n++;
+	return n;
+}

@@ -63,6 +63,7 @@ struct relay {
 	struct relay_half_list	 halves;	/* not yet paired */
 	struct relay_tunnel_list tunnel_list;	/* forwarding */
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
+	struct metrics_http	*metrics;	/* NULL: no endpoint */
 	uint64_t		 started_ms;
 	struct loop_timer	*load_timer;
 	uint32_t		 tunnels;	/* paired now */
@@ -112,6 +113,19 @@ int	relay_mark_used(struct relay *r, const struct ticket *t, uint8_t side);
 int	relay_udp_start(struct relay *r, uint16_t port);
 void	relay_udp_stop(struct relay *r);
 struct json_t *relay_udp_status(const struct relay *r);
+/* For /metrics: tunnels forwarded over TCP. */
+size_t	relay_fwd_count(const struct relay *r);
+/* For /metrics: UDP pairs made and bytes forwarded. */
+void	relay_udp_counts(const struct relay *r, size_t *paired,
+	    uint64_t *bytes);
+
+/* relay_status.c: metrics */
+/* Before each scrape of /metrics: the gauges of the moment. */
+void	relay_metrics_scrape(void *relay);
+/* A handshake refused (status: enum relay_status), over tcp or udp. */
+void	relay_metrics_refused(const char *transport, unsigned status);
+/* Two halves paired into a tunnel. */
+void	relay_metrics_paired(const char *transport);
 
 /* relay_fwd.c */
 /* Sets up the forwarding method that fast_path asks for; 0 or -errno. */

@@ -9,6 +9,8 @@
 #include "core/ctlsock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/metrics_http.h"
 #include "core/net.h"
 #include "core/tls.h"
 #include "relay/relay.h"
@@ -100,6 +102,10 @@ relay_setup(struct relay *r)
 	r->started_ms = loop_now_ms();
 	r->ctlsock = ctlsock_start(r->loop, r->conf->control_socket, "relay",
 	    r->self.name, relay_status_json, r);
+	if (metrics_on_scrape(relay_metrics_scrape, r) != 0 ||
+	    metrics_http_from_conf(r->loop, r->conf->metrics,
+	    &r->metrics) != 0)
+		return NP_EFAIL;
 	log_info(NULL, "relay %s up: listening on %s, portals dial %s", self,
 	    addr, r->advertise[0]);
 	return 0;
@@ -134,6 +140,8 @@ relay_main(int argc, char **argv)
 	log_info(NULL, "stopped");
 out:
 	ctlsock_close(r.ctlsock);
+	metrics_http_stop(r.metrics);
+	metrics_reset();
 	relay_udp_stop(&r);
 	relay_pair_stop(&r);
 	if (r.loop)

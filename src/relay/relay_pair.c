@@ -163,6 +163,7 @@ relay_half_refuse(struct relay_half *h, enum relay_status status,
 {
 	/* A flood repeats refusals: the first of a source and reason in
 	 * full, the rest in a summary. */
+	relay_metrics_refused("tcp", status);
 	if (logsum_note(h->r->refuse_log, h->source_name, why))
 		log_info(&h->log, "refused %s: %s", h->remote, why);
 	(void)relay_send_status(h->fd, status);	/* best effort */
@@ -229,6 +230,7 @@ relay_pair_complete(struct relay_half *first, struct relay_half *second)
 	first->fd = second->fd = -1;
 	relay_half_finish(first);
 	relay_half_finish(second);
+	relay_metrics_paired("tcp");
 	(void)relay_fwd_start(r, fa, fb, second->ticket.tunnel_id, who);
 }
 

@@ -9,6 +9,8 @@
 
 #include "core/ctl_client.h"
 #include "core/loop.h"
+#include "core/metrics.h"
+#include "core/relay_hs.h"
 #include "relay/relay_impl.h"
 
 char *
@@ -42,4 +44,48 @@ relay_status_json(void *arg)
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;
+}
+
+void
+relay_metrics_refused(const char *transport, unsigned status)
+{
+	metric_inc2(metrics_family(METRIC_COUNTER,
+	    "netport_relay_refused_total", "portal handshakes refused, by "
+	    "transport and reason (the status answered)", "transport,reason",
+	    NULL, 0), transport, relay_status_text(status));
+}
+
+void
+relay_metrics_paired(const char *transport)
+{
+	metric_inc1(metrics_family(METRIC_COUNTER,
+	    "netport_relay_pairings_total", "tunnels paired, by transport",
+	    "transport", NULL, 0), transport);
+}
+
+void
+relay_metrics_scrape(void *arg)
+{
+	struct relay *r = arg;
+	struct metric_family *f;
+	size_t tcp = relay_fwd_count(r), udp;
+	uint64_t udp_bytes;
+
+	relay_udp_counts(r, &udp, &udp_bytes);
+	f = metrics_family(METRIC_GAUGE, "netport_relay_tunnels",
+	    "tunnels being forwarded, by transport", "transport", NULL, 0);
+	metric_set(f, (const char *[]){ "tcp" }, (double)tcp);
+	metric_set(f, (const char *[]){ "udp" }, (double)udp);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_relay_waiting",
+	    "portal connections waiting for the other half of their tunnel",
+	    NULL, NULL, 0), NULL, (double)r->npending);
+	/* Counted where the bytes move; a counter set from the total. */
+	f = metrics_family(METRIC_COUNTER, "netport_relay_forwarded_bytes_total",
+	    "bytes forwarded between paired portals (spliced or redirected in "
+	    "the kernel over tcp, datagrams over udp)", "transport", NULL, 0);
+	metric_set(f, (const char *[]){ "tcp" }, (double)r->bytes);
+	metric_set(f, (const char *[]){ "udp" }, (double)udp_bytes);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_relay_capacity",
+	    "tunnels this relay takes (capacity)", NULL, NULL, 0), NULL,
+	    (double)r->conf->capacity);
 }

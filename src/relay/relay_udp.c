@@ -146,6 +146,7 @@ relay_udp_refuse(struct relay_udp *u, const struct sockaddr_storage *from,
 	char addr[NET_ADDR_STR_MAX], src[NET_ADDR_STR_MAX];
 
 	u->refused++;
+	relay_metrics_refused("udp", status);
 	net_addr_format((const struct sockaddr *)from, addr, sizeof(addr));
 	net_addr_source((const struct sockaddr *)from, src, sizeof(src));
 	if (logsum_note(u->refuse_log, src, why))
@@ -238,6 +239,7 @@ relay_udp_register(struct relay_udp *u, const uint8_t *d, size_t n,
 		char a[NET_ADDR_STR_MAX], b[NET_ADDR_STR_MAX];
 
 		p->paired = 1;
+		relay_metrics_paired("udp");
 		p->last_ms = loop_now_ms();
 		u->npaired++;
 		net_addr_format((struct sockaddr *)&p->side[0].addr, a,
@@ -407,4 +409,11 @@ relay_udp_status(const struct relay *r)
 	    (json_int_t)u->datagrams, "bytes", (json_int_t)u->bytes,
 	    "dropped", (json_int_t)u->dropped, "refused",
 	    (json_int_t)u->refused);
+}
+
+void
+relay_udp_counts(const struct relay *r, size_t *paired, uint64_t *bytes)
+{
+	*paired = r->udp ? r->udp->npaired : 0;
+	*bytes = r->udp ? r->udp->bytes : 0;
 }

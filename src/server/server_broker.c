@@ -33,6 +33,9 @@ server_deny(struct server_peer *p, const struct proto_msg *req,
 	va_start(ap, fmt);
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
+	/* A rule the policy does not have is named by the peer: no label. */
+	server_metrics_decision(code == PROTO_E_UNKNOWN_RULE ? "" : req->rule,
+	    proto_error_name(code));
 	log_info(ctl_conn_log(p->conn), "tunnel denied: rule %s, portal/%s "
 	    "-> portal/%s: %s", req->rule, ctl_conn_peer(p->conn)->name,
 	    service ? service : "?", why);
@@ -212,6 +215,7 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	if (ctl_conn_send(p->conn, &g) != 0)
 		return;		/* the requester is gone, and logged */
 	relay->tunnels++;	/* until its next RELAY_LOAD says better */
+	server_metrics_decision(rule->name, "granted");
 	log_info(ctl_conn_log(p->conn), "tunnel granted: rule %s, portal/%s "
 	    "-> portal/%s via relay/%s at %s, tunnel %s%s%s", rule->name,
 	    client, rule->service, g.relay_name, g.relay, tid, resumes,

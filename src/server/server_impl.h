@@ -89,12 +89,17 @@ struct server {
 	int			 stopping;
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
 	struct stun_server	*stun;		/* NULL: off */
+	struct metrics_http	*metrics;	/* NULL: no endpoint */
 	uint64_t		 started_ms;
 };
 
 /* server_status.c */
 /* The answer to `netport status` (JSON text, malloc'd); NULL: no memory. */
 char	*server_status_json(void *server);
+/* Before each scrape of /metrics: the gauges of the moment. */
+void	server_metrics_scrape(void *server);
+/* A tunnel request's outcome, by rule ("" when the rule is unknown). */
+void	server_metrics_decision(const char *rule, const char *decision);
 
 /* server_session.c */
 int	server_listen(struct server *srv);

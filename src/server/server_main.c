@@ -24,6 +24,8 @@
 #include "core/err.h"
 #include "core/listener.h"
 #include "core/log.h"
+#include "core/metrics.h"
+#include "core/metrics_http.h"
 #include "core/logsum.h"
 #include "core/tls.h"
 #include "server/server.h"
@@ -258,6 +260,10 @@ server_setup(struct server *srv)
 	srv->started_ms = loop_now_ms();
 	srv->ctlsock = ctlsock_start(srv->loop, srv->conf->control_socket,
 	    "server", srv->self.name, server_status_json, srv);
+	if (metrics_on_scrape(server_metrics_scrape, srv) != 0 ||
+	    metrics_http_from_conf(srv->loop, srv->conf->metrics,
+	    &srv->metrics) != 0)
+		return NP_EFAIL;
 	server_watch_init(&srv->policy_watch, srv->conf->policy);
 	server_watch_init(&srv->crl_watch, srv->conf->tls_crl);
 	if (srv->conf->policy_poll > 0) {
@@ -279,6 +285,8 @@ static void
 server_teardown(struct server *srv)
 {
 	ctlsock_close(srv->ctlsock);
+	metrics_http_stop(srv->metrics);
+	metrics_reset();
 	if (srv->loop)
 		server_close_all(srv, "server shutting down");
 	listener_free(srv->listener);

@@ -9,6 +9,7 @@
 
 #include "core/ctl_conn.h"
 #include "core/loop.h"
+#include "core/metrics.h"
 #include "server/server_impl.h"
 
 static json_t *
@@ -76,4 +77,56 @@ server_status_json(void *arg)
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
 	return text;
+}
+
+void
+server_metrics_decision(const char *rule, const char *decision)
+{
+	metric_inc2(metrics_family(METRIC_COUNTER,
+	    "netport_server_tunnel_decisions_total", "tunnel requests by "
+	    "rule and outcome (granted, or the error code of a denial)",
+	    "rule,decision", NULL, 0), rule, decision);
+}
+
+void
+server_metrics_scrape(void *arg)
+{
+	struct server *srv = arg;
+	const struct server_peer *p;
+	struct metric_family *f;
+	double portals = 0, relays = 0, handshaking = 0, tunnels = 0, cap = 0;
+	double bytes = 0;
+
+	TAILQ_FOREACH(p, &srv->handshaking, entry)
+		handshaking++;
+	TAILQ_FOREACH(p, &srv->portals, entry)
+		if (p->conn != NULL)
+			portals++;
+	TAILQ_FOREACH(p, &srv->relays, entry) {
+		relays++;
+		tunnels += (double)p->tunnels;
+		cap += (double)p->capacity;
+		bytes += (double)p->bytes;
+	}
+	f = metrics_family(METRIC_GAUGE, "netport_server_sessions",
+	    "control sessions by kind: portals and relays registered, "
+	    "connections still in their handshake", "kind", NULL, 0);
+	metric_set(f, (const char *[]){ "portal" }, portals);
+	metric_set(f, (const char *[]){ "relay" }, relays);
+	metric_set(f, (const char *[]){ "handshake" }, handshaking);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_server_rules",
+	    "rules in the policy in force", NULL, NULL, 0), NULL,
+	    (double)srv->policy->nrules);
+	metric_set(metrics_family(METRIC_GAUGE,
+	    "netport_server_policy_generation", "policy loads since start",
+	    NULL, NULL, 0), NULL, (double)srv->generation);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_server_relay_tunnels",
+	    "tunnels the relays carry, by their last load reports", NULL,
+	    NULL, 0), NULL, tunnels);
+	metric_set(metrics_family(METRIC_GAUGE,
+	    "netport_server_relay_capacity", "tunnels the relays take in all",
+	    NULL, NULL, 0), NULL, cap);
+	metric_set(metrics_family(METRIC_GAUGE, "netport_server_relay_bytes",
+	    "bytes the relays report having forwarded", NULL, NULL, 0), NULL,
+	    bytes);
 }
