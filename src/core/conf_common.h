@@ -29,6 +29,8 @@
 	    "log line format: text, or one JSON object per line")	\
 	X(control_socket, PATH, "control.socket", "", 0, 0, NULL,	\
 	    "Unix socket (mode 0600) that `netport status` asks; unset: /run/netport/ROLE-NAME.sock as root, else $XDG_RUNTIME_DIR/netport/ROLE-NAME.sock or /tmp/netport-UID/ROLE-NAME.sock") \
+	X(user, STRING, "user", "", 0, 0, NULL,				\
+	    "started as root, run as this user (and its groups) once the listening sockets are bound; a capturing portal keeps CAP_NET_ADMIN; unset: stay as started (systemd units set User= instead)") \
 	X(metrics, STRING, "metrics", "", 0, 0, NULL,			\
 	    "HOST:PORT where GET /metrics answers in the Prometheus text format (plain HTTP: keep it on loopback or a management network); unset: no metrics endpoint")
 

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /* Shared command line and config loading of the daemons; see daemon.h. */
+#include <errno.h>
 #include <getopt.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <sys/capability.h>
+#include <systemd/sd-daemon.h>
 
 #include "core/daemon.h"
 #include "core/err.h"
@@ -162,4 +170,74 @@ daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
 	if (daemon_load_config(spec, opts, conf) != 0)
 		return 1;
 	return -1;
+}
+
+void
+daemon_notify_ready(const char *status)
+{
+	(void)sd_notifyf(0, "READY=1\nSTATUS=%s", status);
+}
+
+void
+daemon_notify_stopping(void)
+{
+	(void)sd_notify(0, "STOPPING=1");
+}
+
+/* Keeps exactly the capabilities listed, permitted and effective. */
+static int
+daemon_keep_caps(const int *keep, size_t n)
+{
+	cap_t caps = cap_init();
+	int r = -1;
+
+	if (caps == NULL)
+		return -1;
+	if (n == 0 || (cap_set_flag(caps, CAP_PERMITTED, (int)n,
+	    (const cap_value_t *)keep, CAP_SET) == 0 &&
+	    cap_set_flag(caps, CAP_EFFECTIVE, (int)n,
+	    (const cap_value_t *)keep, CAP_SET) == 0))
+		r = cap_set_proc(caps);
+	cap_free(caps);
+	return r;
+}
+
+int
+daemon_drop_privileges(const char *user, const int *keep_caps, size_t nkeep)
+{
+	struct passwd *pw;
+
+	if (user == NULL || user[0] == '\0')
+		return 0;
+	if (geteuid() != 0) {
+		log_info(NULL, "user %s: not root; running on as uid %u", user,
+		    (unsigned)geteuid());
+		return 0;
+	}
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_error(NULL, "user %s: %s", user, errno ? strerror(errno) :
+		    "no such user");
+		return -1;
+	}
+	/* Capabilities survive setuid only with KEEPCAPS; then all but the
+	 * listed ones go. */
+	if ((nkeep && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) ||
+	    initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+	    (nkeep && (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0 ||
+	    daemon_keep_caps(keep_caps, nkeep) != 0))) {
+		log_error(NULL, "cannot run as user %s: %s", user,
+		    strerror(errno));
+		return -1;
+	}
+	/* Never back: setuid(0) must fail now. */
+	if (setuid(0) == 0) {
+		log_error(NULL, "user %s: could become root again", user);
+		return -1;
+	}
+	log_info(NULL, "running as user %s (uid %u, gid %u)%s", user,
+	    (unsigned)pw->pw_uid, (unsigned)pw->pw_gid, nkeep ?
+	    ", keeping the capabilities capture needs" : "");
+	return 0;
 }

@@ -64,4 +64,22 @@ int	daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
 /* Prints the --help text of a daemon, with its config keys. */
 void	daemon_usage(const struct daemon_spec *spec, FILE *fp);
 
+/*
+ * Tells the service manager (systemd, Type=notify; nothing when
+ * NOTIFY_SOCKET is unset) that the daemon is up, with a status line, or
+ * that it is stopping.
+ */
+void	daemon_notify_ready(const char *status);
+void	daemon_notify_stopping(void);
+
+/*
+ * After its sockets are bound: runs on as `user` (its group and
+ * supplementary groups too) when one is configured and the process is
+ * root, keeping only the capabilities listed (Linux CAP_* numbers; e.g. a
+ * capturing portal keeps CAP_NET_ADMIN to change its rules).  Returns 0,
+ * or -1 when the drop failed (logged): the daemon must not run on as root.
+ */
+int	daemon_drop_privileges(const char *user, const int *keep_caps,
+	    size_t nkeep);
+
 #endif

@@ -847,3 +847,9 @@ portal_capture_status(const struct portal *p)
 	    "no_rule", (json_int_t)cap->norule,
 	    "dropped_flows", (json_int_t)cap->dropped);
 }
+
+int
+portal_capture_installs(const struct portal *p)
+{
+	return p->capture != NULL && p->capture->fw != NULL;
+}

@@ -244,6 +244,8 @@ const struct portal_rule *portal_capture_find(const struct portal *p,
 	    uint8_t ipproto, int family, const uint8_t *addr, uint16_t port);
 /* For `netport status`: a new JSON object (null when off). */
 struct json_t *portal_capture_status(const struct portal *p);
+/* 1 when capture installs firewall rules itself (mode auto, allowed). */
+int	portal_capture_installs(const struct portal *p);
 /* A captured UDP flow ended: out of the capture's table. */
 void	portal_capture_flow_closed(struct portal *p, struct stream *s);
 

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <linux/capability.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,6 +108,7 @@ portal_stop_cb(int signo, void *arg)
 		return;
 	}
 	p->stopping = 1;
+	daemon_notify_stopping();
 	log_info(NULL, "%s: shutting down; live streams have %lld ms to "
 	    "finish", strsignal(signo), p->conf->drain_timeout);
 	portal_listen_close_all(p);
@@ -164,6 +166,20 @@ portal_tls(struct portal *p)
 	return tls_ctx_identity(p->tls_ctl, &p->self);
 }
 
+/*
+ * Listeners of rules come later, some on ports below 1024, and a
+ * capturing portal changes its firewall rules when the rules change: it
+ * keeps those two capabilities.
+ */
+static int
+portal_drop_privileges(struct portal *p)
+{
+	int keep[] = { CAP_NET_BIND_SERVICE, CAP_NET_ADMIN };
+
+	return daemon_drop_privileges(p->conf->user, keep,
+	    portal_capture_installs(p) ? 2 : 1);
+}
+
 static int
 portal_setup(struct portal *p)
 {
@@ -203,6 +219,7 @@ portal_setup(struct portal *p)
 		return NP_EFAIL;
 	log_info(NULL, "portal %s up; server %s:%u", self,
 	    p->conf->server.host, p->conf->server.port);
+	daemon_notify_ready("up");
 	return 0;
 }
 
@@ -231,7 +248,7 @@ portal_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	heap_pin_mmap_threshold();
-	if (portal_setup(&p) != 0)
+	if (portal_setup(&p) != 0 || portal_drop_privileges(&p) != 0)
 		goto out;
 	status = loop_run(p.loop) == 0 ? p.exit_status : 1;
 	log_info(NULL, "stopped");

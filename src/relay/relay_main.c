@@ -48,6 +48,7 @@ relay_stop_cb(int signo, void *arg)
 	if (r->stopping)
 		return;
 	r->stopping = 1;
+	daemon_notify_stopping();
 	log_info(NULL, "%s: shutting down", strsignal(signo));
 	relay_pair_stop(r);
 	relay_fwd_close_all(r);
@@ -108,6 +109,7 @@ relay_setup(struct relay *r)
 		return NP_EFAIL;
 	log_info(NULL, "relay %s up: listening on %s, portals dial %s", self,
 	    addr, r->advertise[0]);
+	daemon_notify_ready("forwarding");
 	return 0;
 }
 
@@ -134,7 +136,8 @@ relay_main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (relay_setup(&r) != 0)
+	if (relay_setup(&r) != 0 ||
+	    daemon_drop_privileges(conf.user, NULL, 0) != 0)
 		goto out;
 	status = loop_run(r.loop) == 0 ? r.exit_status : 1;
 	log_info(NULL, "stopped");

@@ -187,6 +187,7 @@ server_stop_cb(int signo, void *arg)
 	if (srv->stopping)
 		return;
 	srv->stopping = 1;
+	daemon_notify_stopping();
 	log_info(NULL, "%s: shutting down", strsignal(signo));
 	listener_free(srv->listener);
 	srv->listener = NULL;
@@ -278,6 +279,7 @@ server_setup(struct server *srv)
 	log_info(NULL, "server %s up: %zu rule%s, policy %s", self,
 	    srv->policy->nrules, srv->policy->nrules == 1 ? "" : "s",
 	    srv->conf->policy);
+	daemon_notify_ready("serving");
 	return 0;
 }
 
@@ -329,7 +331,8 @@ server_main(int argc, char **argv)
 		goto out;
 	}
 	signal(SIGPIPE, SIG_IGN);
-	if (server_setup(&srv) != 0)
+	if (server_setup(&srv) != 0 ||
+	    daemon_drop_privileges(conf.user, NULL, 0) != 0)
 		goto out;
 	status = loop_run(srv.loop) == 0 ? 0 : 1;
 	log_info(NULL, "stopped");
