@@ -34,7 +34,7 @@ test=(clang libclang-rt-14-dev curl python3 openssh-server openssh-client
 	iproute2 procps psmisc valgrind
 	dnsmasq-base dnsutils iperf3
 	iptables conntrack iputils-ping libnetfilter-queue-dev
-	nftables miniupnpd miniupnpc natpmpc prometheus)
+	nftables miniupnpd miniupnpc natpmpc prometheus man-db)
 # The benchmark (bench/run.sh) compares netport with these on loopback.
 bench=(iperf3 stunnel4 openssh-server openssh-client socat python3 iproute2
 	procps)

@@ -83,8 +83,16 @@ main_config_doc(int argc, char **argv)
 		&server_spec, &relay_spec, &portal_spec,
 	};
 	size_t i;
+	int scdoc = argc > 1 && strcmp(argv[1], "--scdoc") == 0;
 
 	for (i = 0; i < sizeof(specs) / sizeof(specs[0]); i++) {
+		if (scdoc) {
+			printf("## %s KEYS\n\n*netport %s -c %s*\n\n",
+			    specs[i]->role, specs[i]->role,
+			    specs[i]->default_config);
+			conf_write_scdoc(specs[i]->schema, stdout);
+			continue;
+		}
 		printf("## %s\n\n`netport %s -c %s`\n\n", specs[i]->role,
 		    specs[i]->role, specs[i]->default_config);
 		conf_write_markdown(specs[i]->schema, stdout);

@@ -1369,6 +1369,51 @@ conf_write_markdown(const struct conf_schema *schema, FILE *fp)
 	}
 }
 
+/* Text for scdoc: its markup characters escaped. */
+static void
+conf_scd_text(FILE *fp, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '*' || *s == '_' || *s == '\\')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+}
+
+void
+conf_write_scdoc(const struct conf_schema *schema, FILE *fp)
+{
+	struct conf_text range;
+	const struct conf_key *k;
+	size_t i;
+
+	for (i = 0; i < schema->nkeys; i++) {
+		k = &schema->keys[i];
+		fputc('*', fp);
+		conf_scd_text(fp, k->name);
+		fprintf(fp, "* (%s; ", conf_type_name(k->type));
+		if (k->def == NULL)
+			fprintf(fp, "required");
+		else if (k->def[0] == '\0')
+			fprintf(fp, k->type == CONF_STRLIST ? "default empty" :
+			    "default unset");
+		else {
+			fprintf(fp, "default ");
+			conf_scd_text(fp, k->def);
+		}
+		range.len = 0;
+		range.buf[0] = '\0';
+		conf_range(k, &range);
+		if (range.buf[0]) {
+			fprintf(fp, "; ");
+			conf_scd_text(fp, range.buf);
+		}
+		fprintf(fp, ")\n\t");
+		conf_scd_text(fp, k->help);
+		fprintf(fp, "\n\n");
+	}
+}
+
 void
 conf_endpoint_format(const struct conf_endpoint *ep, char *out, size_t size)
 {

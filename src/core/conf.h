@@ -219,6 +219,8 @@ int	conf_check_fail(const struct conf_check *c, const char *name,
 
 /* Writes the markdown table of a schema's keys (docs/CONFIG.md). */
 void	conf_write_markdown(const struct conf_schema *schema, FILE *fp);
+/* The same keys as an scdoc list, for the netport.yaml(5) man page. */
+void	conf_write_scdoc(const struct conf_schema *schema, FILE *fp);
 
 /*
  * Parses "host:port" or "[v6]:port" with the port in [minport, maxport],
