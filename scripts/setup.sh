@@ -14,13 +14,14 @@ set -euo pipefail
 runtime=(libssl3 libevent-2.1-7 libevent-openssl-2.1-7 libevent-extra-2.1-7
 	libyaml-0-2 libbpf1 libjansson4 libminiupnpc17 libnatpmp1 libngtcp2-9
 	libngtcp2-crypto-gnutls2 libgnutls30 libnftables1 libnl-3-200
-	libnl-route-3-200 libsystemd0 libcap2 openssl
+	libnl-route-3-200 libsystemd0 libcap2 libseccomp2 openssl
 	ca-certificates)
 # clang and libbpf build the relay's eBPF fast path (src/bpf/).
 build=(build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
 	libyaml-dev libbpf-dev libjansson-dev libminiupnpc-dev libnatpmp-dev
 	libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
-	libnftables-dev libnl-route-3-dev libsystemd-dev libcap-dev scdoc
+	libnftables-dev libnl-route-3-dev libsystemd-dev libcap-dev
+	libseccomp-dev scdoc
 	clang)
 # Tests use real clients and servers: curl and python3 for HTTP, OpenSSH
 # (sshd and ssh) for a session through a tunnel, clang and its runtime for

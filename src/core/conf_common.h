@@ -34,6 +34,10 @@
 	X(metrics, STRING, "metrics", "", 0, 0, NULL,			\
 	    "HOST:PORT where GET /metrics answers in the Prometheus text format (plain HTTP: keep it on loopback or a management network); unset: no metrics endpoint")
 
+/* Values of the server's and relay's seccomp key. */
+#define CONF_SECCOMP_ON		0
+#define CONF_SECCOMP_OFF	1
+
 /* Values of tls.key_permissions, in the order of its choices. */
 enum conf_key_permissions {
 	CONF_KEY_PERMISSIONS_STRICT = 0,

@@ -32,6 +32,8 @@
 	    "first delay before reconnecting to the server") \
 	X(reconnect_max, DURATION, "reconnect.max", "60s", 1000, 86400000, NULL, \
 	    "longest delay between reconnection attempts") \
+	X(seccomp, ENUM, "seccomp", "on", 0, 0, "on|off",		\
+	    "on: once up, a seccomp filter allows only the system calls this daemon uses; any other kills it (SIGSYS), so that a flaw cannot go on to run programs or trace processes; off: no filter (for debuggers and valgrind)") \
 	CONF_REFUSED_KEYS(X)
 
 CONF_STRUCT(relay_conf, RELAY_CONF_KEYS);

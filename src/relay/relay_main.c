@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/metrics_http.h"
+#include "core/sandbox.h"
 #include "core/net.h"
 #include "core/tls.h"
 #include "relay/relay.h"
@@ -137,7 +138,9 @@ relay_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (relay_setup(&r) != 0 ||
-	    daemon_drop_privileges(conf.user, NULL, 0) != 0)
+	    daemon_drop_privileges(conf.user, NULL, 0) != 0 ||
+	    sandbox_test_hook(r.loop) != 0 ||
+	    (conf.seccomp == CONF_SECCOMP_ON && sandbox_seccomp(SANDBOX_RELAY) < 0))
 		goto out;
 	status = loop_run(r.loop) == 0 ? r.exit_status : 1;
 	log_info(NULL, "stopped");

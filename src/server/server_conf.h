@@ -39,6 +39,8 @@
 	    "most connections that have not finished the TLS handshake and HELLO, in total; at the cap the oldest is closed") \
 	X(max_unauth_per_source, INT, "max_unauth_per_source", "64", 1, 1000000, NULL, \
 	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed") \
+	X(seccomp, ENUM, "seccomp", "on", 0, 0, "on|off",		\
+	    "on: once up, a seccomp filter allows only the system calls this daemon uses; any other kills it (SIGSYS), so that a flaw cannot go on to run programs or trace processes; off: no filter (for debuggers and valgrind)") \
 	X(stun_mode, ENUM, "stun.mode", "on", 0, 0, "on|off",		\
 	    "on: answer STUN Binding requests (RFC 5389) on stun.listen, so that portals learn their reflexive UDP address; the port is told to portals in WELCOME") \
 	X(stun_listen, ENDPOINT, "stun.listen", "[::]:3478", 0, 65535, NULL, \

@@ -26,6 +26,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/metrics_http.h"
+#include "core/sandbox.h"
 #include "core/logsum.h"
 #include "core/tls.h"
 #include "server/server.h"
@@ -332,7 +333,9 @@ server_main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	if (server_setup(&srv) != 0 ||
-	    daemon_drop_privileges(conf.user, NULL, 0) != 0)
+	    daemon_drop_privileges(conf.user, NULL, 0) != 0 ||
+	    sandbox_test_hook(srv.loop) != 0 ||
+	    (conf.seccomp == CONF_SECCOMP_ON && sandbox_seccomp(SANDBOX_SERVER) < 0))
 		goto out;
 	status = loop_run(srv.loop) == 0 ? 0 : 1;
 	log_info(NULL, "stopped");
