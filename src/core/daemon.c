@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <sys/capability.h>
@@ -154,6 +155,23 @@ daemon_load_config(const struct daemon_spec *spec,
 	return 0;
 }
 
+/*
+ * A daemon's descriptors are its connections: the soft open-file limit
+ * (often 1,024) goes up to the hard one, which the administrator set.
+ */
+static void
+daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max)
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn(NULL, "cannot raise the open-file limit to %llu: %s",
+		    (unsigned long long)rl.rlim_max, strerror(errno));
+}
+
 int
 daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
     struct daemon_opts *opts, void *conf)
@@ -169,6 +187,8 @@ daemon_begin(const struct daemon_spec *spec, int argc, char **argv,
 	}
 	if (daemon_load_config(spec, opts, conf) != 0)
 		return 1;
+	if (!opts->check_only)
+		daemon_raise_nofile();
 	return -1;
 }
 

@@ -856,6 +856,7 @@ policy_free(struct policy *p)
 		return;
 	for (i = 0; i < p->nrules; i++)
 		free(p->rules[i].clients);
+	hmap_release(&p->by_name);
 	free(p->rules);
 	free(p);
 }
@@ -915,6 +916,12 @@ policy_parse(const char *name, const char *text, size_t len,
 		policy_parse_rule(&ld, i, rules->items[i], &ld.p->rules[i]);
 	if (!ld.nomem && !ld.failed)
 		policy_check_conflicts(&ld);
+	/* Each tunnel request finds its rule by name: a hash, not a walk. */
+	for (i = 0; i < ld.p->nrules && !ld.nomem && !ld.failed; i++)
+		if (hmap_insert(&ld.p->by_name, &ld.p->rules[i].name_node,
+		    hmap_hash_bytes(ld.p->rules[i].name,
+		    strlen(ld.p->rules[i].name))) != 0)
+			ld.nomem = 1;
 done:
 	if (ld.nomem)
 		goto nomem;
@@ -976,15 +983,21 @@ out:
 	return r;
 }
 
+static int
+policy_rule_name_eq(const struct hmap_node *n, const void *key)
+{
+	return strcmp(hmap_entry_const(n, struct policy_rule,
+	    name_node)->name, key) == 0;
+}
+
 const struct policy_rule *
 policy_find(const struct policy *p, const char *name)
 {
-	size_t i;
+	const struct hmap_node *n;
 
-	for (i = 0; i < p->nrules; i++)
-		if (strcmp(p->rules[i].name, name) == 0)
-			return &p->rules[i];
-	return NULL;
+	n = hmap_find(&p->by_name, hmap_hash_bytes(name, strlen(name)),
+	    policy_rule_name_eq, name);
+	return n ? hmap_entry_const(n, struct policy_rule, name_node) : NULL;
 }
 
 int

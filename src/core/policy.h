@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/conf.h"
+#include "core/hmap.h"
 #include "core/identity.h"
 #include "core/portset.h"
 #include "core/prefix.h"
@@ -63,11 +64,13 @@ struct policy_rule {
 	struct prefix		 as;		/* family 0: the same as to */
 	int64_t			 expires;	/* Unix seconds; 0: never */
 	int			 direct_off;	/* direct: off, relays only */
+	struct hmap_node	 name_node;	/* in policy.by_name */
 };
 
 struct policy {
 	struct policy_rule	*rules;		/* owned, in file order */
 	size_t			 nrules;
+	struct hmap		 by_name;	/* the rules, for policy_find */
 };
 
 /*

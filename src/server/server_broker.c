@@ -51,18 +51,44 @@ server_deny(struct server_peer *p, const struct proto_msg *req,
  * The relay with the lowest load (tunnels / capacity), or NULL when every
  * relay is full or none is connected.
  */
+/* Moves r's window of recent grants up to now; returns their sum. */
+static uint32_t
+server_relay_inflight(struct server_peer *r, uint64_t now_ms)
+{
+	uint64_t slot = now_ms / SERVER_INFLIGHT_MS;
+	uint32_t sum = 0;
+	size_t i;
+
+	for (; r->inflight_slot < slot; r->inflight_slot++) {
+		r->inflight[(r->inflight_slot + 1) % SERVER_INFLIGHT_SLOTS] = 0;
+		if (slot - r->inflight_slot > SERVER_INFLIGHT_SLOTS)
+			r->inflight_slot = slot - SERVER_INFLIGHT_SLOTS;
+	}
+	for (i = 0; i < SERVER_INFLIGHT_SLOTS; i++)
+		sum += r->inflight[i];
+	return sum;
+}
+
+/*
+ * The relay with the lowest load (tunnels and recent grants / capacity),
+ * or NULL when every relay is full or none is connected.
+ */
 static struct server_peer *
 server_pick_relay(struct server *srv)
 {
 	struct server_peer *r, *best = NULL;
+	uint64_t load, best_load = 0, now = loop_now_ms();
 
 	TAILQ_FOREACH(r, &srv->relays, entry) {
-		if (r->tunnels >= r->capacity)
+		load = (uint64_t)r->tunnels + server_relay_inflight(r, now);
+		if (load >= r->capacity)
 			continue;
 		/* a/b < c/d  <=>  a*d < c*b, without floating point. */
-		if (best == NULL || (uint64_t)r->tunnels * best->capacity <
-		    (uint64_t)best->tunnels * r->capacity)
+		if (best == NULL || load * best->capacity <
+		    best_load * r->capacity) {
 			best = r;
+			best_load = load;
+		}
 	}
 	return best;
 }
@@ -214,7 +240,8 @@ server_handle_tunnel_request(struct server *srv, struct server_peer *p,
 	server_grant_candidates(&g, service);
 	if (ctl_conn_send(p->conn, &g) != 0)
 		return;		/* the requester is gone, and logged */
-	relay->tunnels++;	/* until its next RELAY_LOAD says better */
+	/* Until its next RELAY_LOAD says better, or the window passes. */
+	relay->inflight[relay->inflight_slot % SERVER_INFLIGHT_SLOTS]++;
 	server_metrics_decision(rule->name, "granted");
 	log_info(ctl_conn_log(p->conn), "tunnel granted: rule %s, portal/%s "
 	    "-> portal/%s via relay/%s at %s, tunnel %s%s%s", rule->name,
@@ -228,6 +255,8 @@ server_handle_relay_load(struct server *srv, struct server_peer *p,
 {
 	p->tunnels = m->tunnels;
 	p->bytes = m->bytes;
+	/* The grants it paired are in that count now. */
+	memset(p->inflight, 0, sizeof(p->inflight));
 	if (m->capacity)
 		p->capacity = m->capacity;
 	log_debug(ctl_conn_log(p->conn), "load: %u tunnels of %u, %llu bytes",

@@ -17,6 +17,7 @@
 #include <openssl/ssl.h>
 
 #include "core/ctl_conn.h"
+#include "core/hmap.h"
 #include "core/identity.h"
 #include "core/loop.h"
 #include "core/policy.h"
@@ -27,6 +28,10 @@
 #include "server/server_conf.h"
 
 /* One control session, from accept to close. */
+/* Grants count against a relay for at most this long without a report. */
+#define SERVER_INFLIGHT_SLOTS	5
+#define SERVER_INFLIGHT_MS	100
+
 struct server_peer {
 	TAILQ_ENTRY(server_peer) entry;
 	struct server		*srv;		/* borrowed */
@@ -47,8 +52,20 @@ struct server_peer {
 				    [PROTO_ADDR_MAX + 1];
 	size_t			 nadvertise;
 	uint32_t		 capacity;
-	uint32_t		 tunnels;
+	uint32_t		 tunnels;	/* as the last report said */
 	uint64_t		 bytes;
+	/*
+	 * Grants since that report, in slots of SERVER_INFLIGHT_MS: a grant
+	 * counts against the relay until the relay reports (it does when
+	 * a tunnel pairs or closes) or the window has passed, so that grants
+	 * whose portals never come cannot fill it for a whole report
+	 * interval.
+	 */
+	uint32_t		 inflight[SERVER_INFLIGHT_SLOTS];
+	uint64_t		 inflight_slot;	/* the newest slot's number */
+
+	/* Portals: in srv->portal_names, by name. */
+	struct hmap_node	 name_node;
 };
 
 TAILQ_HEAD(server_peer_list, server_peer);
@@ -84,12 +101,14 @@ struct server {
 	struct unauth		*unauth;	/* the caps on those */
 	struct logsum		*unauth_log;	/* their failures, summarised */
 	struct server_peer_list	 portals;
+	struct hmap		 portal_names;	/* portals, by name */
 	struct server_peer_list	 relays;
 	size_t			 nsessions;
 	int			 stopping;
 	struct ctlsock		*ctlsock;	/* netport status; may be NULL */
 	struct stun_server	*stun;		/* NULL: off */
 	struct metrics_http	*metrics;	/* NULL: no endpoint */
+	int			 reserve_fd;	/* kept for reloads */
 	uint64_t		 started_ms;
 };
 

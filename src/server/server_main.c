@@ -8,6 +8,7 @@
  * SIGTERM and SIGINT close every session and exit 0.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +95,38 @@ server_watch_changed(struct server_watch *w)
 	return changed;
 }
 
+/*
+ * A descriptor kept for reloads: at the open-file limit (a flood of
+ * connections, many portals) a reload must still open its file, or a
+ * revocation would not take effect.  It is given back just before a
+ * reload opens anything, and taken again after (nothing else runs in
+ * between: one loop).
+ */
+static void
+server_reserve_fd(struct server *srv, int take)
+{
+	if (!take) {
+		if (srv->reserve_fd >= 0)
+			close(srv->reserve_fd);
+		srv->reserve_fd = -1;
+		return;
+	}
+	if (srv->reserve_fd < 0 && (srv->reserve_fd = open("/dev/null",
+	    O_RDONLY | O_CLOEXEC)) < 0)
+		log_warn(NULL, "no descriptor kept for reloads: %s",
+		    strerror(errno));
+}
+
 static void
 server_reload_policy(struct server *srv)
 {
 	struct policy *p = NULL;
+	int r;
 
-	if (server_load_policy(srv->conf->policy, &p, 0) != 0) {
+	server_reserve_fd(srv, 0);
+	r = server_load_policy(srv->conf->policy, &p, 0);
+	server_reserve_fd(srv, 1);
+	if (r != 0) {
 		log_error(NULL, "policy %s not reloaded; keeping the previous "
 		    "one (%zu rules)", srv->conf->policy, srv->policy->nrules);
 		return;
@@ -123,19 +150,23 @@ server_reload_crl(struct server *srv)
 
 	if (path == NULL)
 		return;
+	server_reserve_fd(srv, 0);
 	if (tls_ctx_reload_crl(srv->tls, path, err, sizeof(err)) != 0) {
+		server_reserve_fd(srv, 1);
 		log_error(NULL, "CRL %s not reloaded: %s", path, err);
 		return;
 	}
 	if ((fp = fopen(path, "r")) == NULL ||
 	    (crl = PEM_read_X509_CRL(fp, NULL, NULL, NULL)) == NULL) {
 		log_error(NULL, "CRL %s: cannot read it again to check live "
-		    "sessions", path);
+		    "sessions: %s", path, fp ? "not a CRL" : strerror(errno));
 		if (fp)
 			fclose(fp);
+		server_reserve_fd(srv, 1);
 		return;
 	}
 	fclose(fp);
+	server_reserve_fd(srv, 1);
 	log_info(NULL, "CRL reloaded from %s", path);
 	server_drop_revoked(srv, crl);
 	X509_CRL_free(crl);
@@ -260,6 +291,7 @@ server_setup(struct server *srv)
 	    (r = loop_on_signal(srv->loop, SIGINT, server_stop_cb, srv)) != 0)
 		return r;
 	srv->started_ms = loop_now_ms();
+	server_reserve_fd(srv, 1);
 	srv->ctlsock = ctlsock_start(srv->loop, srv->conf->control_socket,
 	    "server", srv->self.name, server_status_json, srv);
 	if (metrics_on_scrape(server_metrics_scrape, srv) != 0 ||
@@ -296,6 +328,8 @@ server_teardown(struct server *srv)
 	stun_server_free(srv->stun);
 	unauth_free(srv->unauth);
 	logsum_free(srv->unauth_log);
+	hmap_release(&srv->portal_names);
+	server_reserve_fd(srv, 0);
 	loop_timer_free(srv->poll_timer);
 	loop_timer_free(srv->expiry_timer);
 	loop_timer_free(srv->stop_timer);
@@ -323,6 +357,8 @@ server_main(int argc, char **argv)
 	srv.conf_path = opts.config;
 	TAILQ_INIT(&srv.handshaking);
 	TAILQ_INIT(&srv.portals);
+	srv.reserve_fd = -1;
+	hmap_init(&srv.portal_names);
 	TAILQ_INIT(&srv.relays);
 	if (server_load_policy(conf.policy, &srv.policy, 1) != 0)
 		goto out;

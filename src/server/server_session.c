@@ -36,8 +36,10 @@ server_peer_list_remove(struct server *srv, struct server_peer *p)
 {
 	if (!p->hello_done)
 		TAILQ_REMOVE(&srv->handshaking, p, entry);
-	else if (ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL)
+	else if (ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL) {
 		TAILQ_REMOVE(&srv->portals, p, entry);
+		hmap_remove(&srv->portal_names, &p->name_node);
+	}
 	else
 		TAILQ_REMOVE(&srv->relays, p, entry);
 }
@@ -54,15 +56,24 @@ server_peer_closed(struct ctl_conn *c, int err, void *arg)
 	free(p);
 }
 
+static int
+server_portal_name_eq(const struct hmap_node *n, const void *key)
+{
+	const struct server_peer *p = hmap_entry_const(n, struct server_peer,
+	    name_node);
+
+	return strcmp(ctl_conn_peer(p->conn)->name, key) == 0;
+}
+
+/* Every HELLO and tunnel request looks a portal up: a hash, not a walk. */
 struct server_peer *
 server_find_portal(struct server *srv, const char *name)
 {
-	struct server_peer *p;
+	struct hmap_node *n;
 
-	TAILQ_FOREACH(p, &srv->portals, entry)
-		if (strcmp(ctl_conn_peer(p->conn)->name, name) == 0)
-			return p;
-	return NULL;
+	n = hmap_find(&srv->portal_names, hmap_hash_bytes(name, strlen(name)),
+	    server_portal_name_eq, name);
+	return n ? hmap_entry(n, struct server_peer, name_node) : NULL;
 }
 
 static struct server_peer *
@@ -167,6 +178,12 @@ server_hello_portal(struct server *srv, struct server_peer *p,
 	if ((old = server_find_portal(srv, id->name)) != NULL)
 		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
 		    "new session from %s", ctl_conn_remote(p->conn));
+	if (hmap_insert(&srv->portal_names, &p->name_node,
+	    hmap_hash_bytes(id->name, strlen(id->name))) != 0) {
+		ctl_conn_close(p->conn, -ENOMEM, LOGLEVEL_ERROR, "out of memory "
+		    "registering the portal");
+		return;
+	}
 	TAILQ_REMOVE(&srv->handshaking, p, entry);
 	unauth_remove(srv->unauth, &p->unauth);
 	p->hello_done = 1;

@@ -14,7 +14,8 @@
 # EXPIRED, PEER_OFFLINE) and every decision is one server log line with
 # both identities and the rule.  The ticket really opens the relay: both
 # halves pair and bytes pass, after which the relay's load report frees
-# its capacity and the next request is granted again.  Then with real
+# its capacity and the next request is granted again; grants whose
+# portals never come stop counting half a second on.  Then with real
 # portal daemons: an application connecting to the client portal's
 # listener makes it ask for a tunnel, and both portals log the grant with
 # the tunnel id the server logged; with the service portal stopped, the
@@ -214,6 +215,22 @@ def main():
     granted.mid = 200
     if not npctl.pump_until(granted, 10):
         fail("no grant after the relay reported its tunnel closed")
+
+    # Grants whose portals never reach the relay hold its capacity only
+    # for half a second (the relays report only when a tunnel pairs or
+    # ends here: load_interval is 1 h).
+    for n in range(12):
+        r = a.request("web", 300 + n)
+        if r.type != "TUNNEL_GRANT":
+            break
+    else:
+        fail("relays of capacity 3 took 12 grants at once")
+    if r.code != ERR["NO_RELAY"]:
+        fail("filling the relays: %r" % r)
+    time.sleep(0.6)
+    r = a.request("web", 400)
+    if r.type != "TUNNEL_GRANT":
+        fail("grants never paired still held the relays 0.6 s on: %r" % r)
 npctl.run(main)
 EOF
 
