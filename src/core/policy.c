@@ -23,6 +23,14 @@
 	"1 to 63 characters of a-z 0-9 . _ -, starting and ending with a " \
 	"letter or digit"
 
+/* A portal's entry in policy.by_portal. */
+struct policy_portal {
+	struct hmap_node	 node;
+	char			 name[NP_NAME_MAX + 1];
+	uint32_t		*rules;		/* owned: indexes, file order */
+	size_t			 n, cap;
+};
+
 struct policy_group {
 	char			 name[NP_NAME_MAX + 1];
 	char			(*members)[NP_NAME_MAX + 1];
@@ -39,6 +47,7 @@ struct policy_load {
 	int			 nomem;
 };
 
+static int	policy_index_rule(struct policy *p, size_t i);
 static void	policy_fail(struct policy_load *ld, unsigned long line,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -850,10 +859,19 @@ out:
 void
 policy_free(struct policy *p)
 {
-	size_t i;
+	struct hmap_node *n, *next;
+	struct policy_portal *pp;
+	size_t i, iter = 0;
 
 	if (p == NULL)
 		return;
+	for (n = hmap_first(&p->by_portal, &iter); n; n = next) {
+		next = hmap_next(&p->by_portal, n, &iter);
+		pp = hmap_entry(n, struct policy_portal, node);
+		free(pp->rules);
+		free(pp);
+	}
+	hmap_release(&p->by_portal);
 	for (i = 0; i < p->nrules; i++)
 		free(p->rules[i].clients);
 	hmap_release(&p->by_name);
@@ -920,7 +938,8 @@ policy_parse(const char *name, const char *text, size_t len,
 	for (i = 0; i < ld.p->nrules && !ld.nomem && !ld.failed; i++)
 		if (hmap_insert(&ld.p->by_name, &ld.p->rules[i].name_node,
 		    hmap_hash_bytes(ld.p->rules[i].name,
-		    strlen(ld.p->rules[i].name))) != 0)
+		    strlen(ld.p->rules[i].name))) != 0 ||
+		    policy_index_rule(ld.p, i) != 0)
 			ld.nomem = 1;
 done:
 	if (ld.nomem)
@@ -984,6 +1003,76 @@ out:
 }
 
 static int
+policy_portal_eq(const struct hmap_node *n, const void *key)
+{
+	return strcmp(hmap_entry_const(n, struct policy_portal, node)->name,
+	    key) == 0;
+}
+
+static struct policy_portal *
+policy_portal_get(const struct policy *p, const char *name)
+{
+	struct hmap_node *n;
+
+	n = hmap_find(&p->by_portal, hmap_hash_bytes(name, strlen(name)),
+	    policy_portal_eq, name);
+	return n ? hmap_entry(n, struct policy_portal, node) : NULL;
+}
+
+/* Notes rule i under one portal; 0 or -1 when out of memory. */
+static int
+policy_index_add(struct policy *p, const char *name, size_t i)
+{
+	struct policy_portal *pp = policy_portal_get(p, name);
+	uint32_t *grown;
+
+	if (pp == NULL) {
+		if ((pp = calloc(1, sizeof(*pp))) == NULL)
+			return -1;
+		snprintf(pp->name, sizeof(pp->name), "%s", name);
+		if (hmap_insert(&p->by_portal, &pp->node,
+		    hmap_hash_bytes(name, strlen(name))) != 0) {
+			free(pp);
+			return -1;
+		}
+	}
+	if (pp->n == pp->cap) {
+		pp->cap = pp->cap ? pp->cap * 2 : 4;
+		if ((grown = realloc(pp->rules, pp->cap *
+		    sizeof(*grown))) == NULL)
+			return -1;
+		pp->rules = grown;
+	}
+	pp->rules[pp->n++] = (uint32_t)i;
+	return 0;
+}
+
+/* Rule i under its service portal and each client (distinct names). */
+static int
+policy_index_rule(struct policy *p, size_t i)
+{
+	const struct policy_rule *r = &p->rules[i];
+	size_t j;
+
+	if (policy_index_add(p, r->service, i) != 0)
+		return -1;
+	for (j = 0; j < r->nclients; j++)
+		if (policy_index_add(p, r->clients[j], i) != 0)
+			return -1;
+	return 0;
+}
+
+size_t
+policy_portal_rules(const struct policy *p, const char *portal,
+    const uint32_t **idx)
+{
+	const struct policy_portal *pp = policy_portal_get(p, portal);
+
+	*idx = pp ? pp->rules : NULL;
+	return pp ? pp->n : 0;
+}
+
+static int
 policy_rule_name_eq(const struct hmap_node *n, const void *key)
 {
 	return strcmp(hmap_entry_const(n, struct policy_rule,
@@ -1025,10 +1114,11 @@ policy_pair_direct_off(const struct policy *p, const char *a, const char *b,
     int64_t now)
 {
 	const struct policy_rule *r;
-	size_t i;
+	const uint32_t *idx;
+	size_t i, n = policy_portal_rules(p, a, &idx);
 
-	for (i = 0; i < p->nrules; i++) {
-		r = &p->rules[i];
+	for (i = 0; i < n; i++) {
+		r = &p->rules[idx[i]];
 		if (!r->direct_off || !policy_rule_is_active(r, now))
 			continue;
 		if ((strcmp(r->service, b) == 0 &&

@@ -71,6 +71,11 @@ struct policy {
 	struct policy_rule	*rules;		/* owned, in file order */
 	size_t			 nrules;
 	struct hmap		 by_name;	/* the rules, for policy_find */
+	/*
+	 * Each portal's rules (struct policy_portal, owned), so that what a
+	 * portal takes part in costs what it has, not the whole policy.
+	 */
+	struct hmap		 by_portal;
 };
 
 /*
@@ -89,6 +94,13 @@ void	policy_free(struct policy *p);
 
 const struct policy_rule *policy_find(const struct policy *p,
 	    const char *name);
+
+/*
+ * The indexes (into p->rules, in file order) of the rules portal takes
+ * part in, on either side; their count (0: none, *idx NULL).
+ */
+size_t	policy_portal_rules(const struct policy *p, const char *portal,
+	    const uint32_t **idx);
 
 int	policy_rule_has_client(const struct policy_rule *r, const char *portal);
 /* 1 when the rule has not expired at now (Unix seconds). */

@@ -86,13 +86,14 @@ server_rules_each(const struct policy *pol, const char *portal, int64_t now,
     server_rule_fn *fn, void *arg)
 {
 	const struct policy_rule *r;
-	size_t i;
+	const uint32_t *idx;
+	size_t i, n = policy_portal_rules(pol, portal, &idx);
 	int rc;
 
-	for (i = 0; i < pol->nrules; i++) {
-		r = &pol->rules[i];
-		if (!policy_rule_is_active(r, now) ||
-		    !policy_rule_involves(r, portal))
+	/* The portal's own rules only: a HELLO costs what it has. */
+	for (i = 0; i < n; i++) {
+		r = &pol->rules[idx[i]];
+		if (!policy_rule_is_active(r, now))
 			continue;
 		if ((rc = server_rule_msgs(r, portal, fn, arg)) != 0)
 			return rc;

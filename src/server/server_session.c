@@ -454,7 +454,8 @@ server_announce_revoked(struct server *srv, const char *name)
 	struct server_peer *p, *next;
 	struct proto_msg m;
 	const char *other;
-	size_t i;
+	const uint32_t *idx;
+	size_t i, n = policy_portal_rules(srv->policy, name, &idx);
 
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_PEER_REVOKED;
@@ -463,11 +464,10 @@ server_announce_revoked(struct server *srv, const char *name)
 		other = ctl_conn_peer(p->conn)->name;
 		if (strcmp(other, name) == 0)
 			continue;
-		for (i = 0; i < srv->policy->nrules; i++) {
-			const struct policy_rule *r = &srv->policy->rules[i];
+		for (i = 0; i < n; i++) {
+			const struct policy_rule *r = &srv->policy->rules[idx[i]];
 
-			if (policy_rule_involves(r, name) &&
-			    policy_rule_involves(r, other)) {
+			if (policy_rule_involves(r, other)) {
 				(void)ctl_conn_send(p->conn, &m);
 				break;
 			}

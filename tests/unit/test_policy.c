@@ -411,6 +411,34 @@ T_CASE(capture_and_port_range_conflicts)
 	    "client portal and listen address");
 }
 
+T_CASE(rules_by_portal)
+{
+	struct policy *p = t_parse_ok(
+	    "groups: {ops: [anna, bob]}\n"
+	    "rules:\n"
+	    "  - {name: r0, client: \"@ops\", listen: \"127.0.0.1:1\", "
+	    "service: cam, target: \"127.0.0.1:22\"}\n"
+	    "  - {name: r1, client: cam, listen: \"127.0.0.1:2\", "
+	    "service: anna, target: \"127.0.0.1:22\"}\n"
+	    "  - {name: r2, client: [bob, anna], listen: \"127.0.0.1:3\", "
+	    "service: dev, target: \"127.0.0.1:22\"}\n");
+	const uint32_t *idx;
+
+	T_EQ_INT(policy_portal_rules(p, "anna", &idx), 3);
+	T_EQ_INT(idx[0], 0);
+	T_EQ_INT(idx[1], 1);
+	T_EQ_INT(idx[2], 2);
+	T_EQ_INT(policy_portal_rules(p, "cam", &idx), 2);
+	T_EQ_INT(idx[1], 1);
+	T_EQ_INT(policy_portal_rules(p, "dev", &idx), 1);
+	T_EQ_INT(idx[0], 2);
+	T_EQ_INT(policy_portal_rules(p, "nobody", &idx), 0);
+	T_ASSERT(idx == NULL);
+	T_ASSERT(policy_find(p, "r2") == &p->rules[2]);
+	T_ASSERT(policy_find(p, "r3") == NULL);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -426,5 +454,6 @@ main(void)
 	T_RUN(capture_and_port_range_rules);
 	T_RUN(capture_and_port_range_mistakes);
 	T_RUN(capture_and_port_range_conflicts);
+	T_RUN(rules_by_portal);
 	return t_done();
 }
