@@ -1105,7 +1105,7 @@ conf_default(const struct conf_schema *schema, const struct conf_key *k,
 		if (k->def[0] == '\0')
 			goto out;
 		switch (ytree_parse(schema->role, k->def, strlen(k->def),
-		    &tree, &errs)) {
+		    NULL, &tree, &errs)) {
 		case 0:
 			conf_set_value(&ld, k, tree, 0);
 			break;
@@ -1181,7 +1181,7 @@ conf_load_string(const struct conf_schema *schema, const char *name,
 
 	memset(&ld, 0, sizeof(ld));
 	conf_defaults(schema, out);
-	if ((r = ytree_parse(name, text, len, &root, errs)) != 0)
+	if ((r = ytree_parse(name, text, len, NULL, &root, errs)) != 0)
 		goto out;
 	if (root->kind != YTREE_MAP) {
 		t.buf[0] = '\0';

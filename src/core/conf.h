@@ -130,6 +130,14 @@ struct conf_check {
 	struct conf_errors	*errs;
 };
 
+/*
+ * A numeric macro as a key's default, so that the code that applies a
+ * limit and the schema that documents it share one number:
+ * CONF_NUM(POLICY_DEFAULT_MAX_RULES) is "100000".
+ */
+#define CONF_NUM_(x)	#x
+#define CONF_NUM(x)	CONF_NUM_(x)
+
 #define CONF_FIELD_(field, type, name, def, min, max, choices, help)	\
 	CONF_CTYPE_##type field;
 #define CONF_COUNT_(field, type, name, def, min, max, choices, help) + 1

@@ -69,6 +69,9 @@ ctl_client_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 		cc->failures = 0;
 		cc->refused = 0;
 		backoff_reset(&cc->backoff);
+		/* How wide to spread the first attempt when this session is
+		 * lost: the server knows how many will come back with us. */
+		backoff_set_spread(&cc->backoff, m->spread_ms);
 		ctl_conn_set_timing(c, m->keepalive_ms, m->dead_ms);
 		log_info(ctl_conn_log(c), "session with server %s is up "
 		    "(keepalive %u ms, dead-peer timeout %u ms)",
@@ -77,6 +80,9 @@ ctl_client_msg(struct ctl_conn *c, const struct proto_msg *m, void *arg)
 			cc->cbs.up(cc, m, cc->cbs.arg);
 		return;
 	}
+	/* A server going down says how wide to spread (ERROR SHUTDOWN). */
+	if (m->type == PROTO_ERROR && m->spread_ms)
+		backoff_set_spread(&cc->backoff, m->spread_ms);
 	if (cc->cbs.msg)
 		cc->cbs.msg(cc, m, cc->cbs.arg);
 }

@@ -412,20 +412,26 @@ ctl_conn_fail(struct ctl_conn *c, enum proto_error code, const char *fmt,
 	struct proto_msg m;
 	va_list ap;
 
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERROR;
+	m.code = (uint16_t)code;
+	va_start(ap, fmt);
+	vsnprintf(m.message, sizeof(m.message), fmt, ap);
+	va_end(ap);
+	ctl_conn_fail_msg(c, &m);
+}
+
+void
+ctl_conn_fail_msg(struct ctl_conn *c, const struct proto_msg *m)
+{
 	if (c->state != CTL_OPEN && c->state != CTL_HANDSHAKE)
 		return;
-	va_start(ap, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, ap);
-	va_end(ap);
+	snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", m->message);
 	if (c->state == CTL_HANDSHAKE) {
 		ctl_conn_close_str(c, NP_EPROTO, LOGLEVEL_WARN, c->fail_reason);
 		return;
 	}
-	memset(&m, 0, sizeof(m));
-	m.type = PROTO_ERROR;
-	m.code = (uint16_t)code;
-	snprintf(m.message, sizeof(m.message), "%s", c->fail_reason);
-	if (ctl_conn_send(c, &m) != 0)
+	if (ctl_conn_send(c, m) != 0)
 		return;		/* already closed, and logged */
 	c->state = CTL_DRAINING;
 	c->fail_err = NP_EPROTO;

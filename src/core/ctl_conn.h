@@ -103,6 +103,10 @@ void	ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
 void	ctl_conn_fail(struct ctl_conn *c, enum proto_error code,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* The same with an ERROR message m the caller made (code, message and
+ * any more it carries). */
+void	ctl_conn_fail_msg(struct ctl_conn *c, const struct proto_msg *m);
+
 /* Changes keepalive and dead-peer timing (e.g. from WELCOME). */
 void	ctl_conn_set_timing(struct ctl_conn *c, uint32_t keepalive_ms,
 	    uint32_t dead_ms);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Accepting connections on a loop; see listener.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,8 +14,10 @@
 
 /* Connections accepted per wake-up, so one flood cannot starve the loop. */
 #define LISTENER_ACCEPTS_PER_WAKEUP	64
-/* How long to stop accepting when out of descriptors. */
+/* How long to stop accepting when out of descriptors and no spare. */
 #define LISTENER_EMFILE_PAUSE_MS	1000
+/* The shortest time between two log lines about shed connections. */
+#define LISTENER_SHED_LOG_MS		10000
 
 struct listener {
 	int			 fd;
@@ -25,6 +28,16 @@ struct listener {
 	void			*arg;
 	int			 paused;	/* by the owner */
 	int			 starved;	/* by EMFILE, until the timer */
+	/*
+	 * A descriptor held for the open-file limit: then it is given up
+	 * for one accept, the connection closed at once, and taken again, so
+	 * that connections above the limit learn at once that they must try
+	 * later (a portal backs off) instead of waiting in the backlog until
+	 * their own timeout.
+	 */
+	int			 spare;		/* -1: none */
+	uint64_t		 shed;		/* closed so, since the last log */
+	uint64_t		 shed_logged_ms;
 };
 
 static void
@@ -35,6 +48,49 @@ listener_resume_cb(struct loop_timer *t, void *arg)
 	l->starved = 0;
 	if (!l->paused)
 		event_add(l->ev, NULL);
+}
+
+static void
+listener_spare_take(struct listener *l)
+{
+	if (l->spare < 0)
+		l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of descriptors: closes one waiting connection with the spare's
+ * descriptor.  1 when one was shed (try the next), 0 when the backlog is
+ * empty, -1 when there is no spare to do it with.
+ */
+static int
+listener_shed_one(struct listener *l)
+{
+	uint64_t now;
+	int fd;
+
+	if (l->spare < 0)
+		return -1;
+	close(l->spare);
+	l->spare = -1;
+	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	listener_spare_take(l);
+	if (fd < 0)
+		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+	l->shed++;
+	now = loop_now_ms();
+	if (l->shed_logged_ms == 0 ||
+	    now - l->shed_logged_ms >= LISTENER_SHED_LOG_MS) {
+		log_warn(NULL, "accept on %s: out of file descriptors; closed "
+		    "%llu waiting connection%s at once so that %s later",
+		    l->what, (unsigned long long)l->shed, l->shed == 1 ?
+		    "" : "s", l->shed == 1 ? "it tries again" :
+		    "they try again");
+		l->shed = 0;
+		l->shed_logged_ms = now;
+	}
+	return 1;
 }
 
 static void
@@ -58,6 +114,12 @@ listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE) {
+			int r = listener_shed_one(l);
+
+			if (r > 0)
+				continue;
+			if (r == 0)
+				return;
 			/* Retrying at once would spin: wait for fds to free. */
 			log_warn(NULL, "accept on %s: %s; pausing for %d ms",
 			    l->what, strerror(errno), LISTENER_EMFILE_PAUSE_MS);
@@ -82,6 +144,8 @@ listener_new(struct loop *loop, int fd, const char *what, listener_cb *cb,
 		return NULL;
 	}
 	l->fd = fd;
+	l->spare = -1;
+	listener_spare_take(l);
 	l->what = what;
 	l->cb = cb;
 	l->arg = arg;
@@ -105,6 +169,8 @@ listener_free(struct listener *l)
 		event_free(l->ev);
 	loop_timer_free(l->resume);
 	close(l->fd);
+	if (l->spare >= 0)
+		close(l->spare);
 	free(l);
 }
 

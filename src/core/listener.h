@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A listening socket on a loop: accepts up to a cap of connections per
- * wake-up (so a flood cannot starve the loop), hands each to a callback as
- * a non-blocking, close-on-exec fd, and pauses for a second when the
- * process is out of descriptors instead of spinning on EMFILE.
+ * wake-up (so a flood cannot starve the loop) and hands each to a callback
+ * as a non-blocking, close-on-exec fd.  When the process is out of
+ * descriptors, the connections waiting are closed at once with a spare
+ * descriptor kept for that (so that they retry later instead of waiting
+ * for their own timeout); without a spare it pauses for a second instead
+ * of spinning on EMFILE.
  */
 #ifndef NETPORT_CORE_LISTENER_H
 #define NETPORT_CORE_LISTENER_H

@@ -107,6 +107,20 @@ net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
 	return net_listen_tcp_opts(ep, backlog, 1);
 }
 
+long
+net_somaxconn(void)
+{
+	FILE *fp;
+	long v;
+	int n;
+
+	if ((fp = fopen("/proc/sys/net/core/somaxconn", "re")) == NULL)
+		return -1;
+	n = fscanf(fp, "%ld", &v);
+	fclose(fp);
+	return n == 1 && v >= 0 ? v : -1;
+}
+
 int
 net_bind_udp(const struct conf_endpoint *ep)
 {

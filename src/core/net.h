@@ -33,6 +33,11 @@ int	net_listen_tcp(const struct conf_endpoint *ep, int backlog)
 int	net_listen_tcp_shared(const struct conf_endpoint *ep, int backlog)
 	    __attribute__((warn_unused_result));
 /*
+ * The kernel's cap on any listener's backlog (net.core.somaxconn), which
+ * listen() silently applies; -1 when it cannot be read.
+ */
+long	net_somaxconn(void);
+/*
  * A non-blocking, close-on-exec UDP socket bound to ep ("[::]" takes IPv4
  * too); the fd, or -errno / NP_ENOTFOUND.
  */

@@ -2,12 +2,14 @@
 /* Access policy parser and queries; see policy.h and docs/POLICY.md. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/policy.h"
@@ -40,6 +42,7 @@ struct policy_group {
 struct policy_load {
 	const char		*file;
 	struct conf_errors	*errs;
+	struct policy_limits	 lim;		/* no zero field */
 	struct policy_group	*groups;
 	size_t			 ngroups;
 	struct policy		*p;
@@ -148,10 +151,10 @@ policy_parse_groups(struct policy_load *ld, const struct ytree_node *node)
 			    policy_kind(list));
 			continue;
 		}
-		if (list->n > POLICY_MAX_MEMBERS) {
+		if (list->n > ld->lim.max_members) {
 			policy_fail(ld, list->line, "groups.%s: %zu members; "
-			    "expected at most %d", pair->key, list->n,
-			    POLICY_MAX_MEMBERS);
+			    "expected at most %zu (" POLICY_KEY_MAX_MEMBERS ")",
+			    pair->key, list->n, ld->lim.max_members);
 			continue;
 		}
 		g = &ld->groups[ld->ngroups];
@@ -879,12 +882,39 @@ policy_free(struct policy *p)
 	free(p);
 }
 
+/* The limits a load applies: the caller's, and the defaults for the rest. */
+static void
+policy_limits_resolve(const struct policy_limits *in, struct policy_limits *out)
+{
+	static const struct policy_limits none;
+
+	if (in == NULL)
+		in = &none;
+	out->max_rules = in->max_rules ? in->max_rules :
+	    POLICY_DEFAULT_MAX_RULES;
+	out->max_members = in->max_members ? in->max_members :
+	    POLICY_DEFAULT_MAX_MEMBERS;
+	out->max_nodes = in->max_nodes ? in->max_nodes :
+	    POLICY_DEFAULT_MAX_NODES;
+	out->max_file = in->max_file ? in->max_file :
+	    (size_t)POLICY_DEFAULT_MAX_FILE_MIB * 1024 * 1024;
+}
+
 int
 policy_parse(const char *name, const char *text, size_t len,
     struct policy **out, struct conf_errors *errs)
 {
+	return policy_parse_limits(name, text, len, NULL, out, errs);
+}
+
+int
+policy_parse_limits(const char *name, const char *text, size_t len,
+    const struct policy_limits *limits, struct policy **out,
+    struct conf_errors *errs)
+{
 	struct ytree_node *root = NULL;
 	const struct ytree_node *groups, *rules;
+	struct ytree_limits ylim = { .nodes_key = POLICY_KEY_MAX_NODES };
 	struct policy_load ld;
 	size_t i;
 	int r;
@@ -893,7 +923,9 @@ policy_parse(const char *name, const char *text, size_t len,
 	memset(&ld, 0, sizeof(ld));
 	ld.file = name;
 	ld.errs = errs;
-	if ((r = ytree_parse(name, text, len, &root, errs)) != 0)
+	policy_limits_resolve(limits, &ld.lim);
+	ylim.max_nodes = ld.lim.max_nodes;
+	if ((r = ytree_parse(name, text, len, &ylim, &root, errs)) != 0)
 		return r;
 	if ((ld.p = calloc(1, sizeof(*ld.p))) == NULL)
 		goto nomem;
@@ -921,9 +953,10 @@ policy_parse(const char *name, const char *text, size_t len,
 		    "rules", policy_kind(rules));
 		goto done;
 	}
-	if (rules->n > POLICY_MAX_RULES) {
+	if (rules->n > ld.lim.max_rules) {
 		policy_fail(&ld, rules->line, "rules: %zu rules; expected at "
-		    "most %d", rules->n, POLICY_MAX_RULES);
+		    "most %zu (" POLICY_KEY_MAX_RULES ")", rules->n,
+		    ld.lim.max_rules);
 		goto done;
 	}
 	if (rules->n && (ld.p->rules = calloc(rules->n,
@@ -962,43 +995,79 @@ out:
 }
 
 int
-policy_load_file(const char *path, struct policy **out,
-    struct conf_errors *errs)
+policy_read_file(const char *path, const struct policy_limits *limits,
+    char **text, size_t *len, struct conf_errors *errs)
 {
+	struct policy_limits lim;
 	struct stat st;
-	FILE *fp;
-	char *text = NULL;
+	size_t n = 0;
+	ssize_t got;
+	int fd, r = 0;
+
+	*text = NULL;
+	*len = 0;
+	policy_limits_resolve(limits, &lim);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fstat(fd, &st) != 0) {
+		r = -errno;
+		goto fail;
+	}
+	/* The whole text is held while it is parsed: bound it first. */
+	if ((unsigned long long)st.st_size > lim.max_file) {
+		(void)conf_errorf(errs, path, 0, "%lld bytes; expected at most "
+		    "%zu (" POLICY_KEY_MAX_FILE ")", (long long)st.st_size,
+		    lim.max_file);
+		r = NP_ECONFIG;
+		goto out;
+	}
+	if ((*text = malloc((size_t)st.st_size + 1)) == NULL) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* A file that grows meanwhile is read as far as its size was. */
+	while (n < (size_t)st.st_size) {
+		got = read(fd, *text + n, (size_t)st.st_size - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			goto fail;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	(*text)[n] = '\0';
+	*len = n;
+	goto out;
+fail:
+	(void)conf_errorf(errs, path, 0, "cannot read: %s", strerror(-r));
+out:
+	if (r != 0) {
+		free(*text);
+		*text = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int
+policy_load_file(const char *path, const struct policy_limits *limits,
+    struct policy **out, struct conf_errors *errs)
+{
+	char *text;
 	size_t n;
 	int r;
 
 	*out = NULL;
-	if ((fp = fopen(path, "r")) == NULL) {
-		r = -errno;
-		(void)conf_errorf(errs, path, 0, "cannot read: %s",
-		    strerror(-r));
+	if ((r = policy_read_file(path, limits, &text, &n, errs)) != 0)
 		return r;
-	}
-	if (fstat(fileno(fp), &st) != 0 || st.st_size > POLICY_MAX_FILE) {
-		(void)conf_errorf(errs, path, 0, "larger than %d bytes",
-		    POLICY_MAX_FILE);
-		r = NP_ECONFIG;
-		goto out;
-	}
-	if ((text = malloc((size_t)st.st_size + 1)) == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	n = fread(text, 1, (size_t)st.st_size, fp);
-	if (ferror(fp)) {
-		r = -EIO;
-		(void)conf_errorf(errs, path, 0, "cannot read: %s",
-		    strerror(EIO));
-		goto out;
-	}
-	r = policy_parse(path, text, n, out, errs);
-out:
+	r = policy_parse_limits(path, text, n, limits, out, errs);
 	free(text);
-	fclose(fp);
 	return r;
 }
 

@@ -27,13 +27,31 @@
 #include "core/portset.h"
 #include "core/prefix.h"
 
-/* Caps that bound what one policy file can make the server hold. */
-#define POLICY_MAX_RULES	10000
+/*
+ * Caps that bound what one policy file can make the server hold.  Those
+ * of struct policy_limits are the server's policy_limits.* keys, whose
+ * defaults (these) fit a policy for 100,000 portals; docs/OPERATIONS.md
+ * has what each costs.  Messages name the key that raises a limit.
+ */
+#define POLICY_DEFAULT_MAX_RULES	100000
+#define POLICY_DEFAULT_MAX_MEMBERS	200000	/* portals in one group */
+#define POLICY_DEFAULT_MAX_NODES	5000000	/* YAML nodes in the file */
+#define POLICY_DEFAULT_MAX_FILE_MIB	64	/* size of the file */
+#define POLICY_KEY_MAX_RULES	"policy_limits.max_rules"
+#define POLICY_KEY_MAX_MEMBERS	"policy_limits.max_group_members"
+#define POLICY_KEY_MAX_NODES	"policy_limits.max_yaml_nodes"
+#define POLICY_KEY_MAX_FILE	"policy_limits.max_file_size"
 #define POLICY_MAX_GROUPS	1000
-#define POLICY_MAX_MEMBERS	10000	/* portals in one group */
-#define POLICY_MAX_FILE		(4 * 1024 * 1024)
 /* Ports of one listener rule with `ports`: a socket each, per client. */
 #define POLICY_MAX_LISTEN_PORTS	1024
+
+/* The limits a load applies; a zero field (or a NULL struct): its default. */
+struct policy_limits {
+	size_t			 max_rules;
+	size_t			 max_members;	/* portals in one group */
+	size_t			 max_nodes;	/* YAML nodes in the file */
+	size_t			 max_file;	/* bytes (policy_read_file) */
+};
 
 /* A rule's protocols (struct policy_rule.protos). */
 #define POLICY_TCP		1u
@@ -79,16 +97,31 @@ struct policy {
 };
 
 /*
- * Parses a policy document.  Returns 0 and a new policy in *out, or
- * NP_ECONFIG with every problem in errs (*out NULL), or -ENOMEM.
+ * Parses a policy document within limits (NULL: the defaults).  Returns 0
+ * and a new policy in *out, or NP_ECONFIG with every problem in errs (*out
+ * NULL), or -ENOMEM.
  */
+int	policy_parse_limits(const char *name, const char *text, size_t len,
+	    const struct policy_limits *limits, struct policy **out,
+	    struct conf_errors *errs) __attribute__((warn_unused_result));
+/* The same within the default limits. */
 int	policy_parse(const char *name, const char *text, size_t len,
 	    struct policy **out, struct conf_errors *errs)
 	    __attribute__((warn_unused_result));
 
+/*
+ * The whole file in *text (malloc'd, NUL-terminated; the caller frees it),
+ * refused past limits->max_file; 0, -errno or NP_ECONFIG, reported in errs.
+ * Apart from parsing so that a daemon can read on its loop and parse off it.
+ */
+int	policy_read_file(const char *path, const struct policy_limits *limits,
+	    char **text, size_t *len, struct conf_errors *errs)
+	    __attribute__((warn_unused_result));
+
 /* Reads and parses a file; -errno (also in errs) when it cannot be read. */
-int	policy_load_file(const char *path, struct policy **out,
-	    struct conf_errors *errs) __attribute__((warn_unused_result));
+int	policy_load_file(const char *path, const struct policy_limits *limits,
+	    struct policy **out, struct conf_errors *errs)
+	    __attribute__((warn_unused_result));
 
 void	policy_free(struct policy *p);
 

@@ -136,7 +136,8 @@ enum proto_ipproto {
 	X(30, stun_port,   U16,   0)					\
 	X(31, ports,       STR,   PROTO_PORTS_MAX)			\
 	X(32, to_range,    STR,   PROTO_RANGE_MAX)			\
-	X(33, as_range,    STR,   PROTO_RANGE_MAX)
+	X(33, as_range,    STR,   PROTO_RANGE_MAX)			\
+	X(34, spread_ms,   U32,   0)
 
 #define PROTO_SLOT_U8(f, lim)	uint8_t f;
 #define PROTO_SLOT_U16(f, lim)	uint16_t f;

@@ -48,6 +48,8 @@ struct ytree_builder {
 	struct ytree_open	 stack[YTREE_MAX_DEPTH];
 	size_t			 depth;
 	size_t			 nodes;
+	size_t			 max_nodes;
+	const char		*nodes_key;	/* borrowed; may be NULL */
 	int			 ndocs;
 	struct ytree_msg	*msgs;		/* owned */
 	size_t			 nmsgs;
@@ -249,16 +251,19 @@ out:
 }
 
 /*
- * Counts one more node against YTREE_MAX_NODES.  Keys count too: they cost
+ * Counts one more node against the limit.  Keys count too: they cost
  * memory like any scalar.
  */
 static int
 ytree_count(struct ytree_builder *b, unsigned long line)
 {
-	if (++b->nodes > YTREE_MAX_NODES)
-		return ytree_fail(b, line, "more than %d nodes; expected a "
-		    "smaller document", YTREE_MAX_NODES);
-	return 0;
+	if (++b->nodes <= b->max_nodes)
+		return 0;
+	if (b->nodes_key != NULL)
+		return ytree_fail(b, line, "more than %zu nodes; expected a "
+		    "smaller document (%s)", b->max_nodes, b->nodes_key);
+	return ytree_fail(b, line, "more than %zu nodes; expected a smaller "
+	    "document", b->max_nodes);
 }
 
 static int
@@ -526,7 +531,8 @@ ytree_syntax_error(struct ytree_builder *b, const yaml_parser_t *parser)
 
 int
 ytree_parse(const char *name, const char *text, size_t len,
-    struct ytree_node **out, struct conf_errors *errs)
+    const struct ytree_limits *limits, struct ytree_node **out,
+    struct conf_errors *errs)
 {
 	struct ytree_builder b;
 	yaml_parser_t parser;
@@ -544,6 +550,9 @@ ytree_parse(const char *name, const char *text, size_t len,
 	b.text = text;
 	b.len = len;
 	b.errs = errs;
+	b.max_nodes = limits && limits->max_nodes ? limits->max_nodes :
+	    YTREE_MAX_NODES;
+	b.nodes_key = limits ? limits->nodes_key : NULL;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	/*

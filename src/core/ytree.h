@@ -19,8 +19,19 @@
 
 /* Limits on one document; exceeding any one is an error with a line. */
 #define YTREE_MAX_DEPTH		16
-#define YTREE_MAX_NODES		200000
+#define YTREE_MAX_NODES		200000	/* unless ytree_limits says */
 #define YTREE_MAX_SCALAR	4096
+
+/*
+ * What a caller may raise: a config file stays within YTREE_MAX_NODES, a
+ * policy file for many portals needs more (each node of the tree costs
+ * some 100 bytes while the document is being read).
+ */
+struct ytree_limits {
+	size_t		 max_nodes;	/* 0: YTREE_MAX_NODES */
+	const char	*nodes_key;	/* the setting that raises max_nodes,
+					 * named in the message; NULL: none */
+};
 
 enum ytree_kind {
 	YTREE_SCALAR,
@@ -44,12 +55,14 @@ struct ytree_node {
 };
 
 /*
- * Parses one YAML document.  An empty document gives an empty mapping.
- * Returns 0 and the tree in *out, or NP_ECONFIG with the reasons appended to
- * errs as "NAME:LINE: why" (*out is then NULL), or -ENOMEM.
+ * Parses one YAML document within limits (NULL: the defaults).  An empty
+ * document gives an empty mapping.  Returns 0 and the tree in *out, or
+ * NP_ECONFIG with the reasons appended to errs as "NAME:LINE: why" (*out
+ * is then NULL), or -ENOMEM.
  */
 int	ytree_parse(const char *name, const char *text, size_t len,
-	    struct ytree_node **out, struct conf_errors *errs)
+	    const struct ytree_limits *limits, struct ytree_node **out,
+	    struct conf_errors *errs)
 	    __attribute__((warn_unused_result));
 
 void	ytree_free(struct ytree_node *node);

@@ -2,6 +2,7 @@
 /* The server's configuration schema, generated from SERVER_CONF_KEYS. */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "core/err.h"
 
@@ -13,9 +14,37 @@ static const struct conf_key server_conf_keys[] = {
 	SERVER_CONF_KEYS(SERVER_CONF_ROW)
 };
 
+/* Zero fields: the policy loader's defaults, which are the keys' too. */
+static struct policy_limits server_policy_limits;
+
+const struct policy_limits *
+server_conf_policy_limits(void)
+{
+	return &server_policy_limits;
+}
+
+/* Keeps the policy limits of a load for server_conf_policy_limits(). */
+static void
+server_conf_keep_limits(const struct conf_check *c)
+{
+	const struct server_conf *conf = c->conf;
+	struct policy_limits *lim = &server_policy_limits;
+
+	memset(lim, 0, sizeof(*lim));
+	if (conf_check_usable(c, POLICY_KEY_MAX_RULES))
+		lim->max_rules = (size_t)conf->policy_limits_max_rules;
+	if (conf_check_usable(c, POLICY_KEY_MAX_MEMBERS))
+		lim->max_members =
+		    (size_t)conf->policy_limits_max_group_members;
+	if (conf_check_usable(c, POLICY_KEY_MAX_NODES))
+		lim->max_nodes = (size_t)conf->policy_limits_max_yaml_nodes;
+	if (conf_check_usable(c, POLICY_KEY_MAX_FILE))
+		lim->max_file = (size_t)conf->policy_limits_max_file_size;
+}
+
 /*
  * What the key types cannot say: a session is declared dead only after
- * several keepalives were missed.
+ * several keepalives were missed.  Also keeps the policy limits.
  */
 static int
 server_conf_check(const struct conf_check *c)
@@ -23,6 +52,7 @@ server_conf_check(const struct conf_check *c)
 	const struct server_conf *conf = c->conf;
 	int r, worst;
 
+	server_conf_keep_limits(c);
 	if ((worst = conf_common_check(c)) == -ENOMEM)
 		return worst;
 	if (conf_check_usable(c, "dead_timeout") &&

@@ -5,6 +5,7 @@
 
 #include "core/conf.h"
 #include "core/conf_common.h"
+#include "core/policy.h"
 
 /*
  * The caps on unauthenticated connections.  A pending TLS handshake costs
@@ -16,6 +17,14 @@
  * restart.  max_unauth_per_source at 64, as the relay's per-source cap,
  * lets a NAT with many portals reconnect together and keeps one host's
  * share to a few MiB.
+ *
+ * The other caps are sized for 100,000 portals on one server: max_portals
+ * half as many again as headroom (a reconnecting portal replaces its old
+ * session, so reconnects need no room of their own), the policy's limits
+ * a rule per portal and a group of them all twice over, and
+ * listen_backlog the somaxconn of current kernels, so that a reconnect
+ * wave waits in the kernel's queue instead of retrying SYNs.  What each
+ * costs is in docs/OPERATIONS.md, measured.
  */
 #define SERVER_CONF_KEYS(X)						\
 	CONF_COMMON_KEYS(X)						\
@@ -33,12 +42,30 @@
 	    "a TLS handshake must finish within this") \
 	X(ticket_lifetime, DURATION, "ticket_lifetime", "30s", 1000, 3600000, NULL, \
 	    "how long a relay ticket stays valid after it is issued") \
-	X(max_sessions, INT, "max_sessions", "100000", 1, 10000000, NULL, \
-	    "most control connections (portals, relays, handshakes) at once") \
+	X(max_portals, INT, "max_portals", "150000", 1, 10000000, NULL,	\
+	    "most portals registered at once (an idle session holds some 31 KiB of memory); a portal counts from its HELLO, a reconnecting one takes its old session's place, and one more is refused at HELLO") \
+	X(max_relays, INT, "max_relays", "1000", 1, 100000, NULL,	\
+	    "most relays registered at once; a relay counts from its HELLO, a reconnecting one takes its old session's place, and one more is refused at HELLO") \
+	X(listen_backlog, INT, "listen_backlog", "4096", 1, 1000000, NULL, \
+	    "connections the kernel queues on the control listener before the server accepts them (a wave of reconnecting portals waits there; some 2.3 KiB of kernel memory each, plus the data they sent); the kernel caps it at net.core.somaxconn, and the server warns at start when that is lower") \
 	X(max_unauth, INT, "max_unauth", "1024", 1, 1000000, NULL,	\
 	    "most connections that have not finished the TLS handshake and HELLO, in total; at the cap the oldest is closed") \
 	X(max_unauth_per_source, INT, "max_unauth_per_source", "64", 1, 1000000, NULL, \
 	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed") \
+	X(reconnect_rate, INT, "reconnect_rate", "500", 0, 1000000, NULL, \
+	    "registrations per second the server is sized to take when every portal reconnects at once (after a restart): portals spread their first attempt after a lost session over (portals registered / reconnect_rate) seconds, at most 10 minutes; the server tells them in WELCOME and when it shuts down; 0: no spread beyond the portals' own jitter") \
+	X(policy_limits_max_rules, INT, POLICY_KEY_MAX_RULES,		\
+	    CONF_NUM(POLICY_DEFAULT_MAX_RULES), 1, 100000000, NULL,	\
+	    "most rules in the policy file; a rule holds some 1.5 KiB, and 2.4 KiB at the peak of a load (docs/OPERATIONS.md)") \
+	X(policy_limits_max_group_members, INT, POLICY_KEY_MAX_MEMBERS,	\
+	    CONF_NUM(POLICY_DEFAULT_MAX_MEMBERS), 1, 100000000, NULL,	\
+	    "most portals in one group of the policy file; a member holds some 130 bytes in each rule that names the group, and its portal's index entry some 150") \
+	X(policy_limits_max_yaml_nodes, INT, POLICY_KEY_MAX_NODES,	\
+	    CONF_NUM(POLICY_DEFAULT_MAX_NODES), 1, 1000000000, NULL,	\
+	    "most YAML nodes (keys, values, lists, mappings) in the policy file; while it is read, each holds 85 to 110 bytes") \
+	X(policy_limits_max_file_size, SIZE, POLICY_KEY_MAX_FILE,	\
+	    CONF_NUM(POLICY_DEFAULT_MAX_FILE_MIB) "MiB", 1024, 4294967296LL, NULL, \
+	    "largest policy file; it is held whole while it is read (100,000 rules in block style are some 12 MB)") \
 	X(seccomp, ENUM, "seccomp", "on", 0, 0, "on|off",		\
 	    "on: once up, a seccomp filter allows only the system calls this daemon uses; any other kills it (SIGSYS), so that a flaw cannot go on to run programs or trace processes; off: no filter (for debuggers and valgrind)") \
 	X(stun_mode, ENUM, "stun.mode", "on", 0, 0, "on|off",		\
@@ -53,5 +80,14 @@
 CONF_STRUCT(server_conf, SERVER_CONF_KEYS);
 
 extern const struct conf_schema server_conf_schema;
+
+/*
+ * The policy_limits.* keys of the server configuration this process has
+ * loaded (the defaults before one is), as the policy loader takes them.
+ * A process runs one server, whose configuration is loaded once; the
+ * schema's check records them, so that the start, -n and every reload
+ * load the policy with the same limits.
+ */
+const struct policy_limits *server_conf_policy_limits(void);
 
 #endif

@@ -27,11 +27,19 @@
 #include "core/unauth.h"
 #include "server/server_conf.h"
 
-/* One control session, from accept to close. */
 /* Grants count against a relay for at most this long without a report. */
 #define SERVER_INFLIGHT_SLOTS	5
 #define SERVER_INFLIGHT_MS	100
+/*
+ * The longest stretch one slice of a rule-set fan-out holds the loop.  A
+ * portal's check costs some microseconds (its rules encoded and hashed,
+ * and sent when they changed), so a slice covers hundreds of portals.
+ */
+#define SERVER_PUSH_SLICE_US	5000
+/* The widest reconnect spread the server asks of portals (reconnect_rate). */
+#define SERVER_SPREAD_MAX_MS	600000
 
+/* One control session, from accept to close. */
 struct server_peer {
 	TAILQ_ENTRY(server_peer) entry;
 	struct server		*srv;		/* borrowed */
@@ -67,6 +75,10 @@ struct server_peer {
 	/* Portals: in srv->portal_names, by name. */
 	struct hmap_node	 name_node;
 };
+
+/* A policy file on its way through the worker thread (server_main.c). */
+struct server_policy_job;
+TAILQ_HEAD(server_job_list, server_policy_job);
 
 TAILQ_HEAD(server_peer_list, server_peer);
 
@@ -109,6 +121,22 @@ struct server {
 	struct stun_server	*stun;		/* NULL: off */
 	struct metrics_http	*metrics;	/* NULL: no endpoint */
 	int			 reserve_fd;	/* kept for reloads */
+	struct worker		*worker;	/* parses and frees policies */
+	struct server_job_list	 jobs;		/* on the worker, or back */
+	int			 reloading;	/* a policy load is running */
+	int			 reload_again;	/* the file changed meanwhile */
+
+	/*
+	 * Rule-set fan-out after a policy change: the portals from push_next
+	 * on (in srv->portals order) are still to be checked, a slice per
+	 * loop turn, so that keepalives and grants keep flowing while 100,000
+	 * portals get their new sets.
+	 */
+	struct server_peer	*push_next;	/* NULL: none to check */
+	struct loop_timer	*push_timer;
+	uint64_t		 push_started_ms;
+	size_t			 push_checked;
+	size_t			 push_sent;
 	uint64_t		 started_ms;
 };
 
@@ -130,10 +158,19 @@ struct server_peer *server_find_portal(struct server *srv, const char *name);
 void	server_drop_revoked(struct server *srv, X509_CRL *crl);
 
 /* server_rules.c */
-/* Sends p its rule set if it changed since the last one sent. */
-void	server_push_rules(struct server *srv, struct server_peer *p);
-/* After a policy change or an expiry: every portal, and the expiry timer. */
+/*
+ * Sends p its rule set if it changed since the last one sent: 1 when sent,
+ * 0 when unchanged, or an error after which p's session is closed.
+ */
+int	server_push_rules(struct server *srv, struct server_peer *p);
+/*
+ * After a policy change or an expiry: every portal's set is checked, in
+ * slices of at most SERVER_PUSH_SLICE_US per loop turn, and the expiry
+ * timer is armed.  A change during a fan-out starts it over.
+ */
 void	server_push_all_rules(struct server *srv);
+/* Before p leaves srv->portals: the fan-out must not point at it. */
+void	server_push_forget(struct server *srv, struct server_peer *p);
 
 /* server_broker.c */
 void	server_handle_tunnel_request(struct server *srv, struct server_peer *p,

@@ -128,7 +128,7 @@ server_send_rule(const struct proto_msg *m, void *arg)
 	return ctl_conn_send(arg, m);
 }
 
-void
+int
 server_push_rules(struct server *srv, struct server_peer *p)
 {
 	const char *name = ctl_conn_peer(p->conn)->name;
@@ -154,31 +154,32 @@ server_push_rules(struct server *srv, struct server_peer *p)
 	EVP_MD_CTX_free(d.md);
 	if (p->rules_sent && memcmp(digest, p->rules_digest,
 	    sizeof(digest)) == 0)
-		return;
+		return 0;
 
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_RULES_BEGIN;
 	m.generation = srv->generation;
 	m.count = d.count;
-	if (ctl_conn_send(p->conn, &m) != 0 ||
-	    server_rules_each(srv->policy, name, now, server_send_rule,
-	    p->conn) != 0)
-		return;		/* the connection is closed, and logged */
+	if ((r = ctl_conn_send(p->conn, &m)) != 0 ||
+	    (r = server_rules_each(srv->policy, name, now, server_send_rule,
+	    p->conn)) != 0)
+		return r;	/* the connection is closed, and logged */
 	memset(&m, 0, sizeof(m));
 	m.type = PROTO_RULES_END;
 	m.generation = srv->generation;
-	if (ctl_conn_send(p->conn, &m) != 0)
-		return;
+	if ((r = ctl_conn_send(p->conn, &m)) != 0)
+		return r;
 	memcpy(p->rules_digest, digest, sizeof(digest));
 	p->rules_sent = 1;
 	log_info(ctl_conn_log(p->conn), "sent %u rule%s (policy generation "
 	    "%llu)", d.count, d.count == 1 ? "" : "s",
 	    (unsigned long long)srv->generation);
-	return;
+	return 1;
 fail:
 	EVP_MD_CTX_free(d.md);
 	ctl_conn_close(p->conn, r, LOGLEVEL_ERROR, "cannot build the rule "
 	    "set: %s", np_strerror(r));
+	return r;
 }
 
 static void
@@ -199,14 +200,72 @@ server_expiry_cb(struct loop_timer *t, void *arg)
 	server_push_all_rules(srv);
 }
 
+static uint64_t
+server_mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* One slice of the fan-out: portals until the slice's time is up. */
+static void
+server_push_slice_cb(struct loop_timer *t, void *arg)
+{
+	struct server *srv = arg;
+	struct server_peer *p;
+	uint64_t deadline = server_mono_us() + SERVER_PUSH_SLICE_US;
+	unsigned n = 0;
+
+	while ((p = srv->push_next) != NULL) {
+		/* Moved on first: a failed send closes and frees p. */
+		srv->push_next = TAILQ_NEXT(p, entry);
+		srv->push_checked++;
+		if (server_push_rules(srv, p) == 1)
+			srv->push_sent++;
+		/* The clock every 16 portals: a check costs microseconds. */
+		if (++n % 16 == 0 && server_mono_us() >= deadline)
+			break;
+	}
+	if (srv->push_next != NULL) {
+		loop_timer_arm(t, 0);	/* after the I/O that waits */
+		return;
+	}
+	if (srv->push_sent > 0)
+		log_info(NULL, "rule sets checked for %zu portal%s in %llu ms: "
+		    "%zu changed and sent", srv->push_checked,
+		    srv->push_checked == 1 ? "" : "s",
+		    (unsigned long long)(loop_now_ms() - srv->push_started_ms),
+		    srv->push_sent);
+}
+
+void
+server_push_forget(struct server *srv, struct server_peer *p)
+{
+	if (srv->push_next == p)
+		srv->push_next = TAILQ_NEXT(p, entry);
+}
+
 void
 server_push_all_rules(struct server *srv)
 {
-	struct server_peer *p, *next;
 	int64_t now = (int64_t)time(NULL), next_expiry;
 
-	TAILQ_FOREACH_SAFE(p, &srv->portals, entry, next)
-		server_push_rules(srv, p);
+	if (srv->push_timer == NULL &&
+	    (srv->push_timer = loop_timer_new(srv->loop, server_push_slice_cb,
+	    srv)) == NULL) {
+		log_error(NULL, "out of memory starting the rule-set fan-out");
+		return;
+	}
+	/* From the first portal again, also when one is under way: the
+	 * sets already checked were checked against the old policy. */
+	srv->push_next = TAILQ_FIRST(&srv->portals);
+	srv->push_started_ms = loop_now_ms();
+	srv->push_checked = 0;
+	srv->push_sent = 0;
+	if (srv->push_next != NULL)
+		loop_timer_arm(srv->push_timer, 0);
 
 	if (srv->expiry_timer == NULL &&
 	    (srv->expiry_timer = loop_timer_new(srv->loop, server_expiry_cb,

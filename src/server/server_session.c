@@ -37,6 +37,7 @@ server_peer_list_remove(struct server *srv, struct server_peer *p)
 	if (!p->hello_done)
 		TAILQ_REMOVE(&srv->handshaking, p, entry);
 	else if (ctl_conn_peer(p->conn)->role == NP_ROLE_PORTAL) {
+		server_push_forget(srv, p);
 		TAILQ_REMOVE(&srv->portals, p, entry);
 		hmap_remove(&srv->portal_names, &p->name_node);
 	}
@@ -76,15 +77,37 @@ server_find_portal(struct server *srv, const char *name)
 	return n ? hmap_entry(n, struct server_peer, name_node) : NULL;
 }
 
+/* The relay registered as name, or NULL; *count: every relay registered. */
 static struct server_peer *
-server_find_relay(struct server *srv, const char *name)
+server_find_relay(struct server *srv, const char *name, size_t *count)
 {
-	struct server_peer *p;
+	struct server_peer *p, *found = NULL;
 
-	TAILQ_FOREACH(p, &srv->relays, entry)
+	/* A walk: relays are few, and only their HELLOs come here. */
+	*count = 0;
+	TAILQ_FOREACH(p, &srv->relays, entry) {
+		(*count)++;
 		if (strcmp(ctl_conn_peer(p->conn)->name, name) == 0)
-			return p;
-	return NULL;
+			found = p;
+	}
+	return found;
+}
+
+/*
+ * How wide the portals spread their first attempt after losing their
+ * session (reconnect_rate): when all of them come back at once, they
+ * arrive at the rate the server is sized for instead of within a second.
+ */
+static uint32_t
+server_reconnect_spread_ms(const struct server *srv)
+{
+	uint64_t ms;
+
+	if (srv->conf->reconnect_rate <= 0)
+		return 0;
+	ms = (uint64_t)srv->portal_names.count * 1000 /
+	    (uint64_t)srv->conf->reconnect_rate;
+	return ms > SERVER_SPREAD_MAX_MS ? SERVER_SPREAD_MAX_MS : (uint32_t)ms;
 }
 
 static void
@@ -102,8 +125,11 @@ server_send_welcome(struct server *srv, struct server_peer *p, int relay)
 	if (relay)
 		memcpy(m.ticket_key, srv->ticket_key.pub,
 		    sizeof(m.ticket_key));
-	else if (srv->stun != NULL)
-		m.stun_port = stun_server_port(srv->stun);
+	else {
+		if (srv->stun != NULL)
+			m.stun_port = stun_server_port(srv->stun);
+		m.spread_ms = server_reconnect_spread_ms(srv);
+	}
 	(void)ctl_conn_send(p->conn, &m);
 }
 
@@ -174,8 +200,16 @@ server_hello_portal(struct server *srv, struct server_peer *p,
 	struct server_peer *old;
 
 	/* A reconnecting portal may beat the dead-peer timeout of its old
-	 * session; the newest session is the real one. */
-	if ((old = server_find_portal(srv, id->name)) != NULL)
+	 * session; the newest session is the real one, and takes the old
+	 * one's place under max_portals. */
+	old = server_find_portal(srv, id->name);
+	if (old == NULL &&
+	    srv->portal_names.count >= (size_t)srv->conf->max_portals) {
+		ctl_conn_fail(p->conn, PROTO_E_INTERNAL, "portals at "
+		    "max_portals (%lld)", srv->conf->max_portals);
+		return;
+	}
+	if (old != NULL)
 		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
 		    "new session from %s", ctl_conn_remote(p->conn));
 	if (hmap_insert(&srv->portal_names, &p->name_node,
@@ -194,7 +228,7 @@ server_hello_portal(struct server *srv, struct server_peer *p,
 	    p->ncandidates, p->ncandidates ? ", first " : "",
 	    p->ncandidates ? p->candidates[0] : "");
 	server_send_welcome(srv, p, 0);
-	server_push_rules(srv, p);
+	(void)server_push_rules(srv, p);	/* a failure closes p */
 }
 
 static void
@@ -205,7 +239,7 @@ server_hello_relay(struct server *srv, struct server_peer *p,
 	struct server_peer *old;
 	struct conf_endpoint ep;
 	char why[128];
-	size_t i;
+	size_t i, nrelays;
 
 	if (m->advertise_n == 0) {
 		ctl_conn_fail(p->conn, PROTO_E_BAD_REQUEST, "relay advertised "
@@ -224,7 +258,13 @@ server_hello_relay(struct server *srv, struct server_peer *p,
 	}
 	p->nadvertise = m->advertise_n;
 	p->capacity = m->capacity ? m->capacity : SERVER_DEFAULT_CAPACITY;
-	if ((old = server_find_relay(srv, id->name)) != NULL)
+	old = server_find_relay(srv, id->name, &nrelays);
+	if (old == NULL && nrelays >= (size_t)srv->conf->max_relays) {
+		ctl_conn_fail(p->conn, PROTO_E_INTERNAL, "relays at "
+		    "max_relays (%lld)", srv->conf->max_relays);
+		return;
+	}
+	if (old != NULL)
 		ctl_conn_close(old->conn, 0, LOGLEVEL_INFO, "replaced by a "
 		    "new session from %s", ctl_conn_remote(p->conn));
 	TAILQ_REMOVE(&srv->handshaking, p, entry);
@@ -327,6 +367,14 @@ server_make_room(struct server *srv, const struct sockaddr *sa)
 	return unauth_victim(srv->unauth, sa, &cap) == NULL ? 0 : -1;
 }
 
+/* Every session at once: registered portals and relays, and handshakes. */
+static size_t
+server_max_sessions(const struct server_conf *conf)
+{
+	return (size_t)conf->max_portals + (size_t)conf->max_relays +
+	    (size_t)conf->max_unauth;
+}
+
 static void
 server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 {
@@ -356,9 +404,13 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 		close(fd);
 		return;
 	}
-	if (srv->nsessions >= (size_t)srv->conf->max_sessions) {
+	/*
+	 * A backstop: portals and relays are capped at HELLO and the rest
+	 * by max_unauth (above), so the sum holds unless those drift.
+	 */
+	if (srv->nsessions >= server_max_sessions(srv->conf)) {
 		server_refuse_log(srv, source, remote, "sessions at "
-		    "max_sessions");
+		    "max_portals + max_relays + max_unauth");
 		close(fd);
 		return;
 	}
@@ -387,6 +439,23 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	srv->nsessions++;
 }
 
+/*
+ * listen() cuts the backlog to net.core.somaxconn without a word; past it,
+ * a wave of reconnecting portals sees SYNs dropped and retried seconds
+ * later.  Said once at start, where the operator looks.
+ */
+static void
+server_check_backlog(long long backlog)
+{
+	long max = net_somaxconn();
+
+	if (max >= 0 && max < backlog)
+		log_warn(NULL, "listen_backlog is %lld but net.core.somaxconn "
+		    "is %ld: the kernel queues at most %ld connections; raise "
+		    "it (sysctl -w net.core.somaxconn=%lld) or lower "
+		    "listen_backlog", backlog, max, max, backlog);
+}
+
 int
 server_listen(struct server *srv)
 {
@@ -399,8 +468,10 @@ server_listen(struct server *srv)
 	    (srv->unauth_log = logsum_new(srv->loop, "handshakes", "failed",
 	    LOGLEVEL_WARN)) == NULL)
 		return -ENOMEM;
-	if ((fd = net_listen_tcp(&srv->conf->listen, 1024)) < 0)
+	if ((fd = net_listen_tcp(&srv->conf->listen,
+	    (int)srv->conf->listen_backlog)) < 0)
 		return fd;
+	server_check_backlog(srv->conf->listen_backlog);
 	net_local_addr(fd, addr, sizeof(addr));
 	if ((srv->listener = listener_new(srv->loop, fd, "the control port",
 	    server_accept_one, srv)) == NULL)
@@ -431,9 +502,18 @@ server_fail_list(struct server_peer_list *list, enum proto_error code,
 void
 server_say_goodbye(struct server *srv)
 {
+	struct server_peer *p, *next;
+	struct proto_msg m;
+
+	/* Portals hear how wide to spread their return: all come back. */
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERROR;
+	m.code = PROTO_E_SHUTDOWN;
+	m.spread_ms = server_reconnect_spread_ms(srv);
+	snprintf(m.message, sizeof(m.message), "server shutting down");
+	TAILQ_FOREACH_SAFE(p, &srv->portals, entry, next)
+		ctl_conn_fail_msg(p->conn, &m);
 	server_fail_list(&srv->handshaking, PROTO_E_SHUTDOWN,
-	    "server shutting down");
-	server_fail_list(&srv->portals, PROTO_E_SHUTDOWN,
 	    "server shutting down");
 	server_fail_list(&srv->relays, PROTO_E_SHUTDOWN,
 	    "server shutting down");

@@ -114,6 +114,37 @@ expect_bad server missing.yaml <<'EOF'
 missing.yaml: cannot read: No such file or directory
 EOF
 
+# The policy's limits are server keys (policy_limits.*), which -n applies
+# too; each refusal names the key that raises it.
+cat >policy-big.yaml <<'EOF'
+groups:
+  ops: [anna, bob, carl]
+rules:
+  - {name: r1, client: anna, listen: 127.0.0.1:1, service: s, target: 127.0.0.1:1}
+  - {name: r2, client: bob, listen: 127.0.0.1:1, service: s, target: 127.0.0.1:1}
+  - {name: r3, client: carl, listen: 127.0.0.1:1, service: s, target: 127.0.0.1:1}
+EOF
+{ cat tls.yaml; printf 'policy: policy-big.yaml\n'; } >server-limits.yaml
+expect_ok server server-limits.yaml
+printf 'policy_limits:\n  max_rules: 2\n  max_group_members: 2\n' \
+    >>server-limits.yaml
+expect_bad server server-limits.yaml <<'EOF'
+policy-big.yaml:2: groups.ops: 3 members; expected at most 2 (policy_limits.max_group_members)
+policy-big.yaml:4: rules: 3 rules; expected at most 2 (policy_limits.max_rules)
+EOF
+{ cat tls.yaml; printf 'policy: policy-big.yaml\n'
+  printf 'policy_limits.max_yaml_nodes: 20\n'; } >server-nodes.yaml
+expect_bad server server-nodes.yaml <<'EOF'
+policy-big.yaml:4: more than 20 nodes; expected a smaller document (policy_limits.max_yaml_nodes)
+EOF
+{ cat policy-big.yaml; printf '# %01000d\n' 0; } >policy-long.yaml
+size=$(wc -c <policy-long.yaml)
+{ cat tls.yaml; printf 'policy: policy-long.yaml\n'
+  printf 'policy_limits.max_file_size: 1K\n'; } >server-size.yaml
+expect_bad server server-size.yaml <<EOF
+policy-long.yaml: $size bytes; expected at most 1024 (policy_limits.max_file_size)
+EOF
+
 # --- relay
 { cat tls.yaml; printf 'server: np.example.com:443\nadvertise:\n'
   printf '  - relay.example.com:8443\n'; } >relay-good.yaml

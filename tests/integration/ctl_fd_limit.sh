@@ -8,6 +8,9 @@
 # and a revocation (new CRL, SIGHUP) must still take effect: the server
 # keeps one descriptor back for reloads.  Before that reserve, both
 # failed with "Too many open files" and a revoked portal kept its session.
+# A connection above the limit is closed at once (the listener's spare
+# descriptor), so that a portal backs off instead of waiting in the
+# backlog until its own timeout.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../lib_data.sh"
 
@@ -46,7 +49,24 @@ print("holding %d" % len(held), flush=True)
 time.sleep(120)
 ' "$NP_SERVER_ADDR"
 np_wait_log hold '^holding 150$'
-np_wait_log hub 'Too many open files|out of descriptors|pausing' 10
+np_wait_log hub 'out of file descriptors; closed [0-9]+ waiting' 10
+
+np_step "one more connection is closed at once, not left waiting"
+python3 -c '
+import socket, sys, time
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=2)
+s.settimeout(10)
+t = time.monotonic()
+try:
+    got = s.recv(1)
+except ConnectionResetError:
+    got = b""
+took = time.monotonic() - t
+if got != b"" or took > 3:
+    sys.exit("not closed at once: %r after %.1f s" % (got, took))
+print("closed after %.2f s" % took)
+' "$NP_SERVER_ADDR" || np_fail "a connection above the limit waits"
 
 np_step "a policy reload at the limit"
 policy more | np_policy

@@ -71,7 +71,7 @@ BRIEF=$(date -u -d "@$(($(date +%s) + 3))" +%Y-%m-%dT%H:%M:%SZ)
 	rule brief pa "$P6" "$BRIEF"
 } | np_policy
 np_wait_log hub 'policy file .*/policy\.yaml changed'
-np_wait_log hub 'policy reloaded from .*/policy\.yaml: 5 rules \(generation 1\)'
+np_wait_log hub 'policy reloaded from .*/policy\.yaml: 5 rules \(generation 1,'
 np_wait_log pa "closed listener 127\\.0\\.0\\.1:$P2 of rule two: rule removed"
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P3 for rule three \\(to portal/pb\\)"
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P6 for rule brief"
@@ -155,7 +155,7 @@ np_step "SIGHUP: rule one removed, rule four added"
 } | np_policy
 np_signal hub HUP
 np_wait_log hub 'SIGHUP: reloading policy and CRL'
-np_wait_log hub 'policy reloaded from .*/policy\.yaml: 3 rules \(generation 1\)'
+np_wait_log hub 'policy reloaded from .*/policy\.yaml: 3 rules \(generation 1,'
 np_wait_log pa "closed listener 127\\.0\\.0\\.1:$P1 of rule one: rule removed"
 np_wait_log pa "listening on 127\\.0\\.0\\.1:$P4 for rule four"
 np_wait_port "$P1" closed

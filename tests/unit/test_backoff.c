@@ -46,10 +46,45 @@ T_CASE(doubles_up_to_the_cap_and_resets)
 	T_ASSERT(d >= 50 && d <= 100);
 }
 
+/*
+ * The server's spread applies to the first failure after a session was up
+ * (a reset) only, over the whole window, and stays for later sessions.
+ */
+T_CASE(spread_widens_the_first_attempt_after_a_loss)
+{
+	struct backoff b;
+	uint64_t d, lo = UINT64_MAX, hi = 0;
+	int j;
+
+	backoff_init(&b, 1000, 60000);
+	backoff_set_spread(&b, 40000);
+	/* Never up yet: the plain jitter. */
+	d = backoff_next(&b);
+	T_ASSERT(d >= 500 && d <= 1000);
+	for (j = 0; j < DRAWS; j++) {
+		backoff_reset(&b);
+		d = backoff_next(&b);
+		T_ASSERT(d >= 500 && d <= 41000);
+		lo = d < lo ? d : lo;
+		hi = d > hi ? d : hi;
+		/* The next failure in a row is plain backoff again. */
+		d = backoff_next(&b);
+		T_ASSERT(d >= 1000 && d <= 2000);
+	}
+	/* Spread over the window, not stuck at one end. */
+	T_ASSERT(lo < 5000 && hi > 36000);
+	backoff_set_spread(&b, 0);
+	backoff_reset(&b);
+	d = backoff_next(&b);
+	T_ASSERT(d >= 500 && d <= 1000);
+	T_ASSERT(backoff_uniform(0) == 0);
+}
+
 int
 main(void)
 {
 	T_RUN(jitter_stays_within_half_and_whole);
 	T_RUN(doubles_up_to_the_cap_and_resets);
+	T_RUN(spread_widens_the_first_attempt_after_a_loss);
 	return t_done();
 }

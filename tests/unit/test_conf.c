@@ -1055,6 +1055,60 @@ T_CASE(real_schemas_minimal)
 	T_EQ_INT(errs.n, 0);
 }
 
+/*
+ * The server's caps and the policy's limits: defaults sized for 100,000
+ * portals, the same numbers the policy loader uses, and what a load set
+ * handed to it; max_sessions is gone (max_portals and max_relays).
+ */
+T_CASE(server_caps_and_policy_limits)
+{
+	static const char common[] = "tls: {ca: ca.pem, cert: cert.pem, "
+	    "key: key.pem}\npolicy: policy.yaml\n";
+	struct conf_errors errs = { 0, NULL };
+	const struct policy_limits *lim = server_conf_policy_limits();
+	struct server_conf server;
+	char text[512];
+
+	T_EQ_INT(conf_load_string(&server_conf_schema, "server.yaml", common,
+	    strlen(common), &server, &errs), 0);
+	T_EQ_INT(server.max_portals, 150000);
+	T_EQ_INT(server.max_relays, 1000);
+	T_EQ_INT(server.listen_backlog, 4096);
+	T_EQ_INT(server.policy_limits_max_rules, POLICY_DEFAULT_MAX_RULES);
+	T_EQ_INT(server.policy_limits_max_group_members,
+	    POLICY_DEFAULT_MAX_MEMBERS);
+	T_EQ_INT(server.policy_limits_max_yaml_nodes, POLICY_DEFAULT_MAX_NODES);
+	T_EQ_INT(server.policy_limits_max_file_size,
+	    POLICY_DEFAULT_MAX_FILE_MIB * 1024 * 1024);
+	T_EQ_INT(lim->max_rules, POLICY_DEFAULT_MAX_RULES);
+	T_EQ_INT(lim->max_file, POLICY_DEFAULT_MAX_FILE_MIB * 1024 * 1024);
+	conf_free(&server_conf_schema, &server);
+
+	snprintf(text, sizeof(text), "%smax_portals: 5\nmax_relays: 2\n"
+	    "listen_backlog: 128\npolicy_limits:\n  max_rules: 7\n"
+	    "  max_file_size: 2K\npolicy_limits.max_yaml_nodes: 900\n",
+	    common);
+	T_EQ_INT(conf_load_string(&server_conf_schema, "server.yaml", text,
+	    strlen(text), &server, &errs), 0);
+	T_EQ_INT(server.max_portals, 5);
+	T_EQ_INT(server.max_relays, 2);
+	T_EQ_INT(server.listen_backlog, 128);
+	T_EQ_INT(lim->max_rules, 7);
+	T_EQ_INT(lim->max_members, POLICY_DEFAULT_MAX_MEMBERS);
+	T_EQ_INT(lim->max_nodes, 900);
+	T_EQ_INT(lim->max_file, 2048);
+	conf_free(&server_conf_schema, &server);
+	T_EQ_INT(errs.n, 0);
+
+	snprintf(text, sizeof(text), "%smax_sessions: 10\n", common);
+	T_EQ_INT(conf_load_string(&server_conf_schema, "server.yaml", text,
+	    strlen(text), &server, &errs), NP_ECONFIG);
+	T_EQ_INT(errs.n, 1);
+	T_ASSERT(strstr(errs.msg[0], "server.yaml:3: max_sessions: unknown "
+	    "key") == errs.msg[0]);
+	conf_errors_free(&errs);
+}
+
 T_CASE(real_schemas_errors)
 {
 	static const char text[] =
@@ -1377,5 +1431,6 @@ main(void)
 	T_RUN(relay_wildcard_needs_advertise);
 	T_RUN(key_file_mode);
 	T_RUN(key_file_missing_left_to_tls);
+	T_RUN(server_caps_and_policy_limits);
 	return t_done();
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Policy parser: rules, groups, expiry, and each bad input's message. */
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/policy.h"
@@ -28,14 +29,14 @@ t_parse_ok(const char *text)
 static char t_msgs[4096];
 
 static const char *
-t_parse_bad(const char *text)
+t_parse_bad_limits(const char *text, const struct policy_limits *lim)
 {
 	struct conf_errors errs = { 0, NULL };
 	struct policy *p = NULL;
 	size_t i, off = 0;
 	int r;
 
-	r = policy_parse("p.yaml", text, strlen(text), &p, &errs);
+	r = policy_parse_limits("p.yaml", text, strlen(text), lim, &p, &errs);
 	t_msgs[0] = '\0';
 	for (i = 0; i < errs.n; i++)
 		off += (size_t)snprintf(t_msgs + off, sizeof(t_msgs) - off,
@@ -45,6 +46,41 @@ t_parse_bad(const char *text)
 	if (r != NP_ECONFIG)
 		T_FAIL("expected NP_ECONFIG, got %d", r);
 	return t_msgs;
+}
+
+static const char *
+t_parse_bad(const char *text)
+{
+	return t_parse_bad_limits(text, NULL);
+}
+
+/*
+ * A policy of n listener rules, each between portals of its own, and a
+ * group of n members that the last rule takes as its clients (malloc'd).
+ */
+static char *
+t_big_policy(size_t n)
+{
+	size_t cap = 64 + n * 160, len = 0, i;
+	char *text;
+
+	T_ASSERT((text = malloc(cap)) != NULL);
+	len += (size_t)snprintf(text + len, cap - len, "groups:\n  all:\n");
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(text + len, cap - len,
+		    "    - m-%zu\n", i);
+	len += (size_t)snprintf(text + len, cap - len, "rules:\n");
+	for (i = 0; i < n; i++) {
+		len += (size_t)snprintf(text + len, cap - len,
+		    "  - {name: r%zu, client: ", i);
+		len += (size_t)snprintf(text + len, cap - len, i + 1 < n ?
+		    "c-%zu" : "\"@all\"", i);
+		len += (size_t)snprintf(text + len, cap - len, ", listen: "
+		    "\"127.0.0.1:1\", service: s-%zu, target: "
+		    "\"127.0.0.1:2\"}\n", i);
+	}
+	T_ASSERT(len < cap);
+	return text;
 }
 
 T_CASE(rules_and_groups)
@@ -439,6 +475,110 @@ T_CASE(rules_by_portal)
 	policy_free(p);
 }
 
+/* Each limit refuses one more than it allows, naming the key to raise. */
+T_CASE(limits_name_their_keys)
+{
+	static const char four[] =
+	    "groups: {ops: [anna, bob, carl]}\n"
+	    "rules:\n"
+	    "  - {name: r0, client: \"@ops\", listen: \"127.0.0.1:1\", "
+	    "service: cam, target: \"127.0.0.1:22\"}\n"
+	    "  - {name: r1, client: cam, listen: \"127.0.0.1:2\", "
+	    "service: anna, target: \"127.0.0.1:22\"}\n"
+	    "  - {name: r2, client: bob, listen: \"127.0.0.1:3\", "
+	    "service: dev, target: \"127.0.0.1:22\"}\n"
+	    "  - {name: r3, client: dev, listen: \"127.0.0.1:4\", "
+	    "service: bob, target: \"127.0.0.1:22\"}\n";
+	struct policy_limits lim = { .max_rules = 3 };
+	struct conf_errors errs = { 0, NULL };
+	struct policy *p = NULL;
+
+	T_EQ_STR(t_parse_bad_limits(four, &lim), "p.yaml:3: rules: 4 rules; "
+	    "expected at most 3 (policy_limits.max_rules)");
+	lim = (struct policy_limits){ .max_members = 2 };
+	T_EQ_STR(t_parse_bad_limits(four, &lim), "p.yaml:1: groups.ops: 3 "
+	    "members; expected at most 2 (policy_limits.max_group_members)|"
+	    "p.yaml:3: rules[0].client: unknown group 'ops'; expected a group "
+	    "defined under groups");
+	lim = (struct policy_limits){ .max_nodes = 20 };
+	T_EQ_STR(t_parse_bad_limits(four, &lim), "p.yaml:3: more than 20 "
+	    "nodes; expected a smaller document "
+	    "(policy_limits.max_yaml_nodes)");
+	lim.max_nodes = 53;
+	T_ASSERT(strstr(t_parse_bad_limits(four, &lim), "more than 53 nodes")
+	    != NULL);
+	/* Exactly at each limit, and with limits of zero (the defaults). */
+	lim = (struct policy_limits){ .max_rules = 4, .max_members = 3,
+	    .max_nodes = 54 };
+	T_EQ_INT(policy_parse_limits("p.yaml", four, strlen(four), &lim, &p,
+	    &errs), 0);
+	policy_free(p);
+	lim = (struct policy_limits){ 0 };
+	T_EQ_INT(policy_parse_limits("p.yaml", four, strlen(four), &lim, &p,
+	    &errs), 0);
+	T_EQ_INT(p->nrules, 4);
+	policy_free(p);
+	T_EQ_INT(errs.n, 0);
+}
+
+/* policy_load_file holds the whole file: its size is bounded first. */
+T_CASE(limits_file_size)
+{
+	static const char text[] = "rules:\n"
+	    "  - {name: r0, client: a, listen: \"127.0.0.1:1\", service: b, "
+	    "target: \"127.0.0.1:22\"}\n";
+	struct policy_limits lim = { .max_file = sizeof(text) - 2 };
+	struct conf_errors errs = { 0, NULL };
+	struct policy *p = NULL;
+	char path[] = "/tmp/test_policy.XXXXXX", want[256];
+	int fd;
+
+	T_ASSERT((fd = mkstemp(path)) >= 0);
+	T_EQ_INT(write(fd, text, sizeof(text) - 1), (long)sizeof(text) - 1);
+	close(fd);
+	T_EQ_INT(policy_load_file(path, &lim, &p, &errs), NP_ECONFIG);
+	T_ASSERT(p == NULL);
+	T_EQ_INT(errs.n, 1);
+	snprintf(want, sizeof(want), "%s: %zu bytes; expected at most %zu "
+	    "(policy_limits.max_file_size)", path, sizeof(text) - 1,
+	    sizeof(text) - 2);
+	T_EQ_STR(errs.msg[0], want);
+	conf_errors_free(&errs);
+	lim.max_file = sizeof(text) - 1;
+	T_EQ_INT(policy_load_file(path, &lim, &p, &errs), 0);
+	T_EQ_INT(p->nrules, 1);
+	policy_free(p);
+	T_EQ_INT(policy_load_file(path, NULL, &p, &errs), 0);
+	policy_free(p);
+	T_EQ_INT(errs.n, 0);
+	unlink(path);
+}
+
+/*
+ * The defaults hold more than the fixed caps they replace (10,000 rules,
+ * 10,000 members in a group, 200,000 YAML nodes): 10,001 rules and a
+ * group of 10,001 are some 80,000 nodes; 20,001 rules, 220,000.
+ */
+T_CASE(default_limits_above_old_caps)
+{
+	struct policy *p;
+	const uint32_t *idx;
+	char *text;
+
+	text = t_big_policy(10001);
+	p = t_parse_ok(text);
+	T_EQ_INT(p->nrules, 10001);
+	T_EQ_INT(p->rules[10000].nclients, 10001);
+	T_EQ_INT(policy_portal_rules(p, "m-10000", &idx), 1);
+	policy_free(p);
+	free(text);
+	text = t_big_policy(20001);
+	p = t_parse_ok(text);
+	T_EQ_INT(p->nrules, 20001);
+	policy_free(p);
+	free(text);
+}
+
 int
 main(void)
 {
@@ -455,5 +595,8 @@ main(void)
 	T_RUN(capture_and_port_range_mistakes);
 	T_RUN(capture_and_port_range_conflicts);
 	T_RUN(rules_by_portal);
+	T_RUN(limits_name_their_keys);
+	T_RUN(limits_file_size);
+	T_RUN(default_limits_above_old_caps);
 	return t_done();
 }

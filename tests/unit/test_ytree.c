@@ -20,7 +20,7 @@ ty_parse(const char *text, struct ytree_node **out)
 	size_t i, off = 0;
 	int r;
 
-	r = ytree_parse("p.yaml", text, strlen(text), out, &errs);
+	r = ytree_parse("p.yaml", text, strlen(text), NULL, out, &errs);
 	ty_msgs[0] = '\0';
 	for (i = 0; i < errs.n; i++)
 		off += (size_t)snprintf(ty_msgs + off, sizeof(ty_msgs) - off,
@@ -113,7 +113,7 @@ T_CASE(empty_document_is_empty_map)
 		T_EQ_INT(t->n, 0);
 		ytree_free(t);
 	}
-	T_EQ_INT(ytree_parse("p.yaml", NULL, 0, &t, NULL), 0);
+	T_EQ_INT(ytree_parse("p.yaml", NULL, 0, NULL, &t, NULL), 0);
 	T_EQ_INT(t->kind, YTREE_MAP);
 	T_EQ_INT(t->line, 1);
 	ytree_free(t);
@@ -212,6 +212,40 @@ T_CASE(depth_limit)
 	    "most 16 levels of sequences and mappings");
 }
 
+/* A caller's node limit, and the setting its message names. */
+T_CASE(node_limit)
+{
+	static const char text[] = "a: [1, 2]\nb: 3\n";
+	struct ytree_limits lim = { .max_nodes = 6 };
+	struct conf_errors errs = { 0, NULL };
+	struct ytree_node *t;
+
+	/* Root, a, its list and two items, b and 3: seven nodes. */
+	T_EQ_INT(ytree_parse("p.yaml", text, strlen(text), &lim, &t, &errs),
+	    NP_ECONFIG);
+	T_ASSERT(t == NULL);
+	T_EQ_INT(errs.n, 1);
+	T_EQ_STR(errs.msg[0], "p.yaml:2: more than 6 nodes; expected a "
+	    "smaller document");
+	conf_errors_free(&errs);
+	lim.nodes_key = "doc_limits.max_nodes";
+	T_EQ_INT(ytree_parse("p.yaml", text, strlen(text), &lim, &t, &errs),
+	    NP_ECONFIG);
+	T_EQ_STR(errs.msg[0], "p.yaml:2: more than 6 nodes; expected a "
+	    "smaller document (doc_limits.max_nodes)");
+	conf_errors_free(&errs);
+	lim.max_nodes = 7;
+	T_EQ_INT(ytree_parse("p.yaml", text, strlen(text), &lim, &t, &errs),
+	    0);
+	ytree_free(t);
+	/* Zero: the default, YTREE_MAX_NODES. */
+	lim.max_nodes = 0;
+	T_EQ_INT(ytree_parse("p.yaml", text, strlen(text), &lim, &t, &errs),
+	    0);
+	ytree_free(t);
+	T_EQ_INT(errs.n, 0);
+}
+
 int
 main(void)
 {
@@ -224,5 +258,6 @@ main(void)
 	T_RUN(many_keys);
 	T_RUN(refusals);
 	T_RUN(depth_limit);
+	T_RUN(node_limit);
 	return t_done();
 }
