@@ -28,7 +28,8 @@
  *                       TUNNEL_REQUESTs at RATE per second for SECS
  *                       seconds, portal p(2i) under rule r(i) for i below
  *                       PAIRS, in turn: answer latency p50/p99/max, errors
- *                       by code, server CPU per grant
+ *                       by code, server CPU; RATE 0 sends nothing and
+ *                       measures the CPU that grants are counted above
  *   storm SECS          answers {"armed": 1} at once, then waits up to SECS
  *                       for every portal to lose its session (the caller
  *                       restarts the server) and come back: time,
@@ -161,6 +162,7 @@ static struct {
 	struct sc_lat		 req_lat;
 	/* storm */
 	uint64_t		 storm_first_loss_us;
+	unsigned		 errors_shown;
 	uint64_t		 storm_attempts0;
 	uint64_t		 storm_fails0[F_MAX];
 	uint32_t		 storm_back;
@@ -489,16 +491,30 @@ sc_event_cb(struct bufferevent *bev, short what, void *arg)
 		    &sl) == 0 && soerr != 0)
 			err = soerr;
 	}
+	/* An error of the socket first: libevent reports a refused or
+	 * reset connection under TLS as SSL_ERROR_SYSCALL too. */
+	e = bufferevent_get_openssl_error(bev);
+	while (bufferevent_get_openssl_error(bev) != 0)
+		;
 	if (what & BEV_EVENT_TIMEOUT)
 		why = F_TIMEOUT;
-	else if ((e = bufferevent_get_openssl_error(bev)) != 0) {
+	else if ((what & BEV_EVENT_ERROR) && err == ECONNREFUSED)
+		why = F_REFUSED;
+	else if ((what & BEV_EVENT_ERROR) && (err == ECONNRESET ||
+	    err == EPIPE))
+		why = F_RESET;
+	else if (e != 0)
 		why = F_TLS;
-		while (bufferevent_get_openssl_error(bev) != 0)
-			;
-		(void)e;
-	} else if (what & BEV_EVENT_ERROR)
-		why = err == ECONNREFUSED ? F_REFUSED : err == ECONNRESET ||
-		    err == EPIPE ? F_RESET : F_CLOSED;
+	/* The first few in full: a cause, not just a count. */
+	if (why != F_CLOSED && S.errors_shown < 5) {
+		char msg[256] = "";
+
+		if (e != 0)
+			ERR_error_string_n(e, msg, sizeof(msg));
+		fprintf(stderr, "npscale: portal %u: %s: %s%s%s\n", p->idx,
+		    sc_fail_name[why], strerror(err), e ? "; TLS: " : "", msg);
+		S.errors_shown++;
+	}
 	sc_down(p, 1, why);
 }
 
@@ -626,6 +642,10 @@ probe_main(void *arg)
 	SSL *ssl = NULL;
 	int fd;
 
+	/* Ahead of the generator's own thread, as the server is (as root;
+	 * otherwise at its priority): it times the server, not our
+	 * turn on the CPU. */
+	(void)setpriority(PRIO_PROCESS, (id_t)gettid(), -10);
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
 	    connect(fd, (struct sockaddr *)&S.server, sizeof(S.server)) != 0) {
@@ -986,7 +1006,10 @@ stdin_cb(evutil_socket_t fd, short what, void *arg)
 			S.fan_lat.n = 0;
 			snprintf(S.fan_path, sizeof(S.fan_path), "%s", arg1);
 		} else if (sscanf(line, "grants %llu %llu %llu", &a, &b,
-		    &c) == 3 && a > 0 && c > 0) {
+		    &c) == 3 && c > 0) {
+			/* A rate of 0 sends nothing: the server's CPU for
+			 * keepalives and the probe alone, the baseline that
+			 * CPU per grant is measured against. */
 			begin("grants", (double)b + 10);
 			S.req_rate = a;
 			S.req_end_us = S.t0_us + b * 1000000;

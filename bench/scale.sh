@@ -14,6 +14,7 @@
 #     longest the server took meanwhile to answer a PING on a probe
 #     session: how long its loop was held
 #   - grant latency p50/p99 at fixed request rates, server CPU per grant
+#     (above the CPU of a span with no requests)
 # and, at the largest N, a reconnect storm: the server is restarted and all
 # N portals come back on a portal's reconnect schedule.  Prints one table
 # and the targets (docs/PERFORMANCE.md), and writes the JSON.
@@ -172,8 +173,20 @@ wait_log() {
 }
 
 server_pid=
+# The generator plays thousands of portals and needs about as much CPU as
+# the server.  Sharing two cores at equal priority, the scheduler holds
+# the server off the CPU for tens of milliseconds at a time, and the
+# figures would measure the scheduler.  So the server runs at a higher
+# priority (nice -10, as root), as if it had its machine to itself; the
+# generator's probe thread does too, so that it reads an answer when it
+# comes.  Without root, both run at equal priority and say so.
+srv_nice=
+if [ "$(id -u)" = 0 ]; then
+	srv_nice="nice -n -10"
+fi
+
 start_server() {
-	"$np" server -c "$work/server.yaml" >>"$work/server.log" 2>&1 &
+	$srv_nice "$np" server -c "$work/server.yaml" >>"$work/server.log" 2>&1 &
 	server_pid=$!
 	pids+=("$server_pid")
 	wait_log "$server_pid" "$work/server.log" "server .* up:"
@@ -214,7 +227,7 @@ for n in $steps; do
 	variant=$((variant + 1))
 	policy "$work/policy.next" "$variant"
 	ask "$n" fanout "$work/policy.next"
-	for rate in $rates; do
+	for rate in 0 $rates; do
 		ask "$n" grants "$rate" "$grant_secs" "$pairs"
 	done
 done
@@ -273,7 +286,14 @@ for n in sorted(steps):
         lost = a["sent"] - a["answered"]
         return "%s/%s ms%s" % (f(a["p50_ms"], 2), f(a["p99_ms"], 2),
                                " (%d unanswered)" % lost if lost else "")
-    cpugrant = [a["server_cpu_ms"] / max(a["answered"], 1) for a in gr.values()]
+    # Server CPU per grant above the baseline (rate 0: keepalives and the
+    # probe's pings over the same span), so that a cost that grows with N
+    # in the background does not pass for a grant cost.
+    base = gr.get(0)
+    base_per_s = base["server_cpu_ms"] / base["secs"] if base and base.get("secs") else 0
+    cpugrant = [max(a["server_cpu_ms"] - base_per_s * a["secs"], 0) / max(a["answered"], 1)
+                for r, a in gr.items() if r]
+    gr = {r: a for r, a in gr.items() if r}
     row = {"n": n, "rss_per_portal_kib": rss, "registrations_per_s": rate,
            "cpu_per_registration_ms": cpureg, "idle_cpu_pct": idle,
            "fanout_ms": fo.get("last_ms"), "fanout_updated": fo.get("portals_updated"),
