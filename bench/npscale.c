@@ -99,6 +99,7 @@ struct sc_portal {
 	uint32_t		 rules_last;	/* in the last complete set */
 	int			 ever_up;
 	int			 failed_once;	/* since the last loss */
+	uint64_t		 attempt_us;	/* when the last attempt began */
 };
 
 struct sc_lat {
@@ -162,6 +163,9 @@ static struct {
 	struct sc_lat		 req_lat;
 	/* storm */
 	uint64_t		 storm_first_loss_us;
+	uint64_t		 storm_up_us;	/* the new server is up ("pid") */
+	uint64_t		 storm_while_down;	/* attempts that failed
+						 * before it was */
 	unsigned		 errors_shown;
 	uint64_t		 storm_attempts0;
 	uint64_t		 storm_fails0[F_MAX];
@@ -176,6 +180,10 @@ static struct {
 	size_t			 n, cap;
 	atomic_int		 up;
 	atomic_int		 active;	/* PING every 2 ms, else 1 s */
+	/* How much later than asked the probe woke from its 2 ms sleeps:
+	 * stalls of the machine itself (scheduler, hypervisor), which the
+	 * server's loop suffers as well; the floor under "loop held". */
+	double			 stall_max_ms;
 	char			 error[160];
 } P = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -342,7 +350,13 @@ sc_down(struct sc_portal *p, int failed, enum sc_fail why)
 	} else if (p->state == SC_CONNECTING) {
 		S.connecting--;
 	}
-	if (failed) {
+	if (failed && S.storm_first_loss_us != 0 && strcmp(S.cmd, "storm") ==
+	    0 && (S.storm_up_us == 0 || p->attempt_us < S.storm_up_us)) {
+		/* No server was there to take it: the restart's gap, not a
+		 * failure of the server under the storm. */
+		S.fails[why]++;
+		S.storm_while_down++;
+	} else if (failed) {
 		S.fails[why]++;
 		if (!p->failed_once)
 			S.fail_first++;
@@ -532,6 +546,7 @@ sc_connect(struct sc_portal *p)
 		p->cert = mint(name);
 	}
 	S.attempts++;
+	p->attempt_us = now_us();
 	p->state = SC_CONNECTING;
 	S.connecting++;
 	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -707,7 +722,13 @@ probe_main(void *arg)
 		if (P.v)
 			P.v[P.n++] = (double)t / 1000;
 		pthread_mutex_unlock(&P.mu);
+		t = now_us();
 		nanosleep(&gap, NULL);
+		t = now_us() - t;
+		pthread_mutex_lock(&P.mu);
+		if ((double)t / 1000 - 2 > P.stall_max_ms)
+			P.stall_max_ms = (double)t / 1000 - 2;
+		pthread_mutex_unlock(&P.mu);
 	}
 lost:
 	snprintf(P.error, sizeof(P.error), "probe session lost");
@@ -724,6 +745,7 @@ probe_reset(void)
 {
 	pthread_mutex_lock(&P.mu);
 	P.n = 0;
+	P.stall_max_ms = 0;
 	pthread_mutex_unlock(&P.mu);
 }
 
@@ -735,9 +757,9 @@ probe_report(void)
 	if (P.n)
 		qsort(P.v, P.n, sizeof(*P.v), dcmp);
 	printf(", \"probe_pings\": %zu, \"probe_p50_ms\": %.2f, "
-	    "\"probe_p99_ms\": %.2f, \"probe_max_ms\": %.2f", P.n,
-	    pct(P.v, P.n, 0.5), pct(P.v, P.n, 0.99),
-	    P.n ? P.v[P.n - 1] : 0.0);
+	    "\"probe_p99_ms\": %.2f, \"probe_max_ms\": %.2f, "
+	    "\"stall_max_ms\": %.2f", P.n, pct(P.v, P.n, 0.5),
+	    pct(P.v, P.n, 0.99), P.n ? P.v[P.n - 1] : 0.0, P.stall_max_ms);
 	pthread_mutex_unlock(&P.mu);
 	if (P.error[0])
 		printf(", \"probe_error\": \"%s\"", P.error);
@@ -895,10 +917,11 @@ tick_storm(void)
 	common_report();
 	printf(", \"n\": %u, \"back\": %u, \"secs_to_all\": %.2f, "
 	    "\"storm_attempts\": %" PRIu64 ", \"portals_failed_first\": %u, "
+	    "\"attempts_while_down\": %" PRIu64 ", "
 	    "\"first_delay_max_ms\": %" PRIu64, S.nportals, S.storm_back,
 	    S.storm_first_loss_us ? (double)(t - S.storm_first_loss_us) / 1e6 :
 	    0.0, S.attempts - S.storm_attempts0, S.fail_first,
-	    S.storm_delay_max_ms);
+	    S.storm_while_down, S.storm_delay_max_ms);
 	printf(", \"storm_failed\": {");
 	for (i = 0; i < F_MAX; i++)
 		printf("%s\"%s\": %" PRIu64, i ? ", " : "", sc_fail_name[i],
@@ -983,6 +1006,7 @@ stdin_cb(evutil_socket_t fd, short what, void *arg)
 			/* The server was restarted (a storm): no answer. */
 			S.server_pid = (pid_t)a;
 			S.cpu0_ms = proc_cpu_ms(S.server_pid);
+			S.storm_up_us = now_us();
 		} else if (S.busy) {
 			printf("{\"error\": \"busy with %s\"}\n", S.cmd);
 		} else if (sscanf(line, "grow %llu", &a) == 1) {
@@ -1025,6 +1049,8 @@ stdin_cb(evutil_socket_t fd, short what, void *arg)
 
 			begin("storm", (double)a);
 			S.storm_first_loss_us = 0;
+			S.storm_up_us = 0;
+			S.storm_while_down = 0;
 			S.storm_back = 0;
 			S.storm_delay_max_ms = 0;
 			S.storm_attempts0 = S.attempts;
