@@ -50,7 +50,9 @@ coproc GEN { exec "$NPSCALE" --server "127.0.0.1:$port" --ca-dir "$NP_CA" \
     --server-pid "${NP_PID[hub]}" --policy "$NP_TMP/policy.yaml" \
     --max "$n" --window 50 2>"$NP_TMP/npscale.err"; }
 gen_pid=$GEN_PID
-trap 'kill "$gen_pid" 2>/dev/null || true' EXIT
+# The generator first, then lib.sh's own exit work (stopping the daemons,
+# removing the scratch directory) with the script's status.
+trap 'np_rc=$?; kill "$gen_pid" 2>/dev/null; (exit "$np_rc"); np__on_exit' EXIT
 answer=
 ask() {
 	echo "$*" >&"${GEN[1]}"
