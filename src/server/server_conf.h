@@ -53,7 +53,7 @@
 	X(max_unauth_per_source, INT, "max_unauth_per_source", "64", 1, 1000000, NULL, \
 	    "most such connections from one IPv4 address or IPv6 /64; at the cap the oldest from it is closed") \
 	X(reconnect_rate, INT, "reconnect_rate", "500", 0, 1000000, NULL, \
-	    "registrations per second the server is sized to take when every portal reconnects at once (after a restart): portals spread their first attempt after a lost session over (portals registered / reconnect_rate) seconds, at most 10 minutes; the server tells them in WELCOME and when it shuts down; 0: no spread beyond the portals' own jitter") \
+	    "registrations per second the server is sized to take when every portal reconnects at once (after a restart): portals spread their first attempt after a lost session over (portals registered / reconnect_rate) seconds, at most 10 minutes, none while fewer portals than the rate are registered; the server tells them in WELCOME and when it shuts down; 0: no spread beyond the portals' own jitter") \
 	X(policy_limits_max_rules, INT, POLICY_KEY_MAX_RULES,		\
 	    CONF_NUM(POLICY_DEFAULT_MAX_RULES), 1, 100000000, NULL,	\
 	    "most rules in the policy file; a rule holds some 1.5 KiB, and 2.4 KiB at the peak of a load (docs/OPERATIONS.md)") \

@@ -103,7 +103,10 @@ server_reconnect_spread_ms(const struct server *srv)
 {
 	uint64_t ms;
 
-	if (srv->conf->reconnect_rate <= 0)
+	/* Fewer portals than a second's worth come back within the
+	 * portals' own backoff jitter: no spread to add. */
+	if (srv->conf->reconnect_rate <= 0 || srv->portal_names.count <
+	    (size_t)srv->conf->reconnect_rate)
 		return 0;
 	ms = (uint64_t)srv->portal_names.count * 1000 /
 	    (uint64_t)srv->conf->reconnect_rate;
