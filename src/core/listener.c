@@ -2,6 +2,7 @@
 /* Accepting connections on a loop; see listener.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -28,14 +29,6 @@ struct listener {
 	void			*arg;
 	int			 paused;	/* by the owner */
 	int			 starved;	/* by EMFILE, until the timer */
-	/*
-	 * A descriptor held for the open-file limit: then it is given up
-	 * for one accept, the connection closed at once, and taken again, so
-	 * that connections above the limit learn at once that they must try
-	 * later (a portal backs off) instead of waiting in the backlog until
-	 * their own timeout.
-	 */
-	int			 spare;		/* -1: none */
 	uint64_t		 shed;		/* closed so, since the last log */
 	uint64_t		 shed_logged_ms;
 };
@@ -50,11 +43,29 @@ listener_resume_cb(struct loop_timer *t, void *arg)
 		event_add(l->ev, NULL);
 }
 
+/*
+ * One descriptor per process held for the open-file limit: then it is
+ * given up for one accept, the connection closed at once, and taken
+ * again, so that connections above the limit learn at once that they must
+ * try later (a portal backs off) instead of waiting in the backlog until
+ * their own timeout.  One for all listeners, not one each: a portal's
+ * port-range rule has a listener per port.  Atomic, in case listeners
+ * ever run on more than one loop thread; the loser of a race closes its
+ * copy.
+ */
+static atomic_int listener_spare = -1;
+
 static void
-listener_spare_take(struct listener *l)
+listener_spare_take(void)
 {
-	if (l->spare < 0)
-		l->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int fd, none = -1;
+
+	if (atomic_load(&listener_spare) >= 0)
+		return;
+	if ((fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	if (!atomic_compare_exchange_strong(&listener_spare, &none, fd))
+		close(fd);
 }
 
 /*
@@ -66,18 +77,18 @@ static int
 listener_shed_one(struct listener *l)
 {
 	uint64_t now;
-	int fd;
+	int fd, spare, err;
 
-	if (l->spare < 0)
+	if ((spare = atomic_exchange(&listener_spare, -1)) < 0)
 		return -1;
-	close(l->spare);
-	l->spare = -1;
+	close(spare);
 	fd = accept4(l->fd, NULL, NULL, SOCK_CLOEXEC);
+	err = errno;
 	if (fd >= 0)
 		close(fd);
-	listener_spare_take(l);
+	listener_spare_take();
 	if (fd < 0)
-		return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+		return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
 	l->shed++;
 	now = loop_now_ms();
 	if (l->shed_logged_ms == 0 ||
@@ -114,7 +125,7 @@ listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		if (errno == EINTR || errno == ECONNABORTED)
 			continue;
 		if (errno == EMFILE || errno == ENFILE) {
-			int r = listener_shed_one(l);
+			int err = errno, r = listener_shed_one(l);
 
 			if (r > 0)
 				continue;
@@ -122,7 +133,7 @@ listener_accept_cb(evutil_socket_t lfd, short what, void *arg)
 				return;
 			/* Retrying at once would spin: wait for fds to free. */
 			log_warn(NULL, "accept on %s: %s; pausing for %d ms",
-			    l->what, strerror(errno), LISTENER_EMFILE_PAUSE_MS);
+			    l->what, strerror(err), LISTENER_EMFILE_PAUSE_MS);
 			l->starved = 1;
 			event_del(l->ev);
 			loop_timer_arm(l->resume, LISTENER_EMFILE_PAUSE_MS);
@@ -144,8 +155,7 @@ listener_new(struct loop *loop, int fd, const char *what, listener_cb *cb,
 		return NULL;
 	}
 	l->fd = fd;
-	l->spare = -1;
-	listener_spare_take(l);
+	listener_spare_take();
 	l->what = what;
 	l->cb = cb;
 	l->arg = arg;
@@ -169,8 +179,6 @@ listener_free(struct listener *l)
 		event_free(l->ev);
 	loop_timer_free(l->resume);
 	close(l->fd);
-	if (l->spare >= 0)
-		close(l->spare);
 	free(l);
 }
 

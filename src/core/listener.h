@@ -3,9 +3,9 @@
  * A listening socket on a loop: accepts up to a cap of connections per
  * wake-up (so a flood cannot starve the loop) and hands each to a callback
  * as a non-blocking, close-on-exec fd.  When the process is out of
- * descriptors, the connections waiting are closed at once with a spare
- * descriptor kept for that (so that they retry later instead of waiting
- * for their own timeout); without a spare it pauses for a second instead
+ * descriptors, the connections waiting are closed at once with the one spare
+ * descriptor the process keeps for that (so that they retry later, not wait
+ * for their own timeout); without the spare it pauses for a second instead
  * of spinning on EMFILE.
  */
 #ifndef NETPORT_CORE_LISTENER_H
