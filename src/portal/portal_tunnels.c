@@ -417,15 +417,20 @@ portal_tunnel_refused(struct portal *p, const struct proto_msg *m)
 			continue;
 		/*
 		 * No relay, or the server's own trouble, may pass before the
-		 * deadline (a relay restarting); a refusal by policy, or a
-		 * peer that is not connected, ends the tunnel now.
+		 * deadline (a relay restarting).  So may a peer that is not
+		 * connected: whatever cut the path often cut both portals'
+		 * sessions with the server too, and the peer may be between
+		 * its session's loss and its next HELLO.  A peer that stopped
+		 * said so on the tunnel (GOAWAY) while it had a path; one
+		 * that is gone for good costs its streams the resume deadline
+		 * at most.  A refusal by policy ends the tunnel now.
 		 */
 		if (m->code == PROTO_E_NO_RELAY || m->code == PROTO_E_INTERNAL ||
-		    m->code == PROTO_E_SHUTDOWN)
+		    m->code == PROTO_E_SHUTDOWN ||
+		    m->code == PROTO_E_PEER_OFFLINE)
 			tunnel_resume_later(t, why);
 		else
-			tunnel_close(t, m->code == PROTO_E_PEER_OFFLINE ?
-			    MUX_R_PEER_GONE : MUX_R_RULE_REVOKED, "the server "
+			tunnel_close(t, MUX_R_RULE_REVOKED, "the server "
 			    "refused a new path (rule %s): %s", t->rule, why);
 		return;
 	}
