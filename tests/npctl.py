@@ -213,6 +213,7 @@ class Conn:
         self.rule_sets = 0
         self._incoming = None
         self.mute = False  # True: do not answer PINGs (play dead)
+        self.pings = 0  # PINGs the server sent us
         _open.append(self)
 
     def __repr__(self):
@@ -283,6 +284,7 @@ class Conn:
 
     def _dispatch(self, m):
         if m.type == "PING":
+            self.pings += 1
             if self.mute:
                 return
             try:

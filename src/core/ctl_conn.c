@@ -70,12 +70,21 @@ struct ctl_conn {
 	uint64_t		 next_ping_ms;
 	int			 got_msg;
 	uint64_t		 ping_nonce;
-	uint64_t		 ping_sent_ms;
+	uint64_t		 ping_sent_ms;	/* the PING awaiting its PONG */
+	uint64_t		 last_ping_ms;	/* the last PING we sent */
 	uint32_t		 rtt_ms;
 	int			 fail_err;	/* DRAINING: the close cause */
+	enum log_level		 fail_level;	/* and the level it is logged at */
 	char			 fail_reason[256];
 	struct loop_defer	 defer;
 };
+
+/*
+ * With ping_when_quiet, a PING of our own at least this many keepalive
+ * intervals apart all the same, so that the session's round trip (status,
+ * netport_control_rtt_seconds) stays fresh.
+ */
+#define CTL_RTT_REFRESH		4
 
 static void	ctl_conn_read_cb(struct bufferevent *bev, void *arg);
 static void	ctl_conn_write_cb(struct bufferevent *bev, void *arg);
@@ -405,38 +414,65 @@ out:
 	return r;
 }
 
-void
-ctl_conn_fail(struct ctl_conn *c, enum proto_error code, const char *fmt,
-    ...)
-{
-	struct proto_msg m;
-	va_list ap;
-
-	memset(&m, 0, sizeof(m));
-	m.type = PROTO_ERROR;
-	m.code = (uint16_t)code;
-	va_start(ap, fmt);
-	vsnprintf(m.message, sizeof(m.message), fmt, ap);
-	va_end(ap);
-	ctl_conn_fail_msg(c, &m);
-}
-
-void
-ctl_conn_fail_msg(struct ctl_conn *c, const struct proto_msg *m)
+static void
+ctl_conn_fail_level_msg(struct ctl_conn *c, enum log_level level,
+    const struct proto_msg *m)
 {
 	if (c->state != CTL_OPEN && c->state != CTL_HANDSHAKE)
 		return;
 	snprintf(c->fail_reason, sizeof(c->fail_reason), "%s", m->message);
 	if (c->state == CTL_HANDSHAKE) {
-		ctl_conn_close_str(c, NP_EPROTO, LOGLEVEL_WARN, c->fail_reason);
+		ctl_conn_close_str(c, NP_EPROTO, level, c->fail_reason);
 		return;
 	}
 	if (ctl_conn_send(c, m) != 0)
 		return;		/* already closed, and logged */
 	c->state = CTL_DRAINING;
 	c->fail_err = NP_EPROTO;
+	c->fail_level = level;
 	bufferevent_disable(c->bev, EV_READ);
 	loop_timer_arm(c->timer, CTL_FAIL_GRACE_MS);
+}
+
+static void
+ctl_conn_vfail(struct ctl_conn *c, enum log_level level,
+    enum proto_error code, const char *fmt, va_list ap)
+{
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = PROTO_ERROR;
+	m.code = (uint16_t)code;
+	vsnprintf(m.message, sizeof(m.message), fmt, ap);
+	ctl_conn_fail_level_msg(c, level, &m);
+}
+
+void
+ctl_conn_fail(struct ctl_conn *c, enum proto_error code, const char *fmt,
+    ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_conn_vfail(c, LOGLEVEL_WARN, code, fmt, ap);
+	va_end(ap);
+}
+
+void
+ctl_conn_fail_at(struct ctl_conn *c, enum log_level level,
+    enum proto_error code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	ctl_conn_vfail(c, level, code, fmt, ap);
+	va_end(ap);
+}
+
+void
+ctl_conn_fail_msg(struct ctl_conn *c, const struct proto_msg *m)
+{
+	ctl_conn_fail_level_msg(c, LOGLEVEL_WARN, m);
 }
 
 void
@@ -484,7 +520,7 @@ ctl_conn_send_ping(struct ctl_conn *c)
 		c->ping_nonce = loop_now_ms();
 	c->ping_nonce |= 1;	/* never 0: 0 means "absent" on the wire */
 	m.nonce = c->ping_nonce;
-	c->ping_sent_ms = loop_now_ms();
+	c->ping_sent_ms = c->last_ping_ms = loop_now_ms();
 	(void)ctl_conn_send(c, &m);
 }
 
@@ -524,7 +560,7 @@ ctl_conn_timer_cb(struct loop_timer *t, void *arg)
 		    c->opts.handshake_ms ? c->opts.handshake_ms : 10000);
 		return;
 	case CTL_DRAINING:
-		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		ctl_conn_close_str(c, c->fail_err, c->fail_level,
 		    c->fail_reason);
 		return;
 	case CTL_CLOSED:
@@ -547,8 +583,16 @@ ctl_conn_timer_cb(struct loop_timer *t, void *arg)
 		return;
 	}
 	if (c->opts.keepalive_ms && now >= c->next_ping_ms) {
-		ctl_conn_send_ping(c);
-		c->next_ping_ms = now + c->opts.keepalive_ms;
+		if (c->opts.ping_when_quiet && silent < c->opts.keepalive_ms &&
+		    now - c->last_ping_ms < (uint64_t)CTL_RTT_REFRESH *
+		    c->opts.keepalive_ms) {
+			/* The peer's own keepalives came: look again one
+			 * interval after the last of them. */
+			c->next_ping_ms = c->last_rx_ms + c->opts.keepalive_ms;
+		} else {
+			ctl_conn_send_ping(c);
+			c->next_ping_ms = now + c->opts.keepalive_ms;
+		}
 	}
 	if (c->state == CTL_OPEN)
 		ctl_conn_arm(c);
@@ -654,7 +698,7 @@ ctl_conn_write_cb(struct bufferevent *bev, void *arg)
 
 	if (c->state == CTL_DRAINING &&
 	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		ctl_conn_close_str(c, c->fail_err, c->fail_level,
 		    c->fail_reason);
 }
 
@@ -744,7 +788,7 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (c->state == CTL_CLOSED)
 		return;
 	if (c->state == CTL_DRAINING) {
-		ctl_conn_close_str(c, c->fail_err, LOGLEVEL_WARN,
+		ctl_conn_close_str(c, c->fail_err, c->fail_level,
 		    c->fail_reason);
 		return;
 	}

@@ -49,6 +49,15 @@ struct ctl_conn_cbs {
 struct ctl_conn_opts {
 	uint32_t	handshake_ms;	/* TLS handshake must finish in this */
 	uint32_t	keepalive_ms;	/* 0: send no PINGs */
+	/*
+	 * Set: PING only after keepalive_ms without a whole frame from the
+	 * peer, or when the last round-trip sample is CTL_RTT_REFRESH
+	 * intervals old.  The server's side of a session: its portals and
+	 * relays send their own PINGs every keepalive_ms, which prove both
+	 * directions (our PONG is their proof), so ours would double the
+	 * keepalive work of every idle session for nothing.
+	 */
+	int		ping_when_quiet;
 	uint32_t	dead_ms;	/* 0: no dead-peer timeout */
 	uint32_t	first_msg_ms;	/* a whole message must arrive within
 					 * this of the handshake; 0: no limit */
@@ -102,6 +111,15 @@ void	ctl_conn_close(struct ctl_conn *c, int err, enum log_level level,
  */
 void	ctl_conn_fail(struct ctl_conn *c, enum proto_error code,
 	    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * The same, with the close logged at level: a refusal the caller counts
+ * in a summary of its own (a flood of portals over max_portals) is logged
+ * at debug here.
+ */
+void	ctl_conn_fail_at(struct ctl_conn *c, enum log_level level,
+	    enum proto_error code, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
 
 /* The same with an ERROR message m the caller made (code, message and
  * any more it carries). */

@@ -12,6 +12,7 @@
 #include "core/listener.h"
 #include "core/log.h"
 #include "core/loop.h"
+#include "core/net.h"
 
 /* Connections accepted per wake-up, so one flood cannot starve the loop. */
 #define LISTENER_ACCEPTS_PER_WAKEUP	64
@@ -201,4 +202,16 @@ int
 listener_fd(const struct listener *l)
 {
 	return l->fd;
+}
+
+void
+listener_check_backlog(long long backlog)
+{
+	long max = net_somaxconn();
+
+	if (max >= 0 && max < backlog)
+		log_warn(NULL, "listen_backlog is %lld but net.core.somaxconn "
+		    "is %ld: the kernel queues at most %ld connections; raise "
+		    "it (sysctl -w net.core.somaxconn=%lld) or lower "
+		    "listen_backlog", backlog, max, max, backlog);
 }

@@ -28,6 +28,12 @@ struct listener *listener_new(struct loop *loop, int fd, const char *what,
 	    listener_cb *cb, void *arg);
 /* Stops accepting and closes the socket; NULL-safe. */
 void	listener_free(struct listener *l);
+
+/*
+ * Warns when the listen backlog a daemon asked for (configuration key
+ * listen_backlog) is above net.core.somaxconn, which silently cuts it.
+ */
+void	listener_check_backlog(long long backlog);
 /* Stops or restarts accepting (the socket stays bound). */
 void	listener_pause(struct listener *l);
 void	listener_resume(struct listener *l);

@@ -19,7 +19,6 @@
  * Listen bindings (one per client portal of each rule) across the whole
  * policy; bounds the memory and time of the conflict check.
  */
-#define POLICY_MAX_BINDINGS	1000000
 
 #define POLICY_NAME_RULES \
 	"1 to 63 characters of a-z 0-9 . _ -, starting and ending with a " \
@@ -127,9 +126,10 @@ policy_parse_groups(struct policy_load *ld, const struct ytree_node *node)
 		    "of group names to lists of portal names", policy_kind(node));
 		return;
 	}
-	if (node->n > POLICY_MAX_GROUPS) {
+	if (node->n > ld->lim.max_groups) {
 		policy_fail(ld, node->line, "groups: %zu groups; expected at "
-		    "most %d", node->n, POLICY_MAX_GROUPS);
+		    "most %zu (" POLICY_KEY_MAX_GROUPS ")", node->n,
+		    ld->lim.max_groups);
 		return;
 	}
 	if ((ld->groups = calloc(node->n ? node->n : 1,
@@ -828,9 +828,10 @@ policy_check_conflicts(struct policy_load *ld)
 
 	for (i = 0; i < p->nrules; i++)
 		n += policy_rule_bindings(&p->rules[i], NULL);
-	if (n > POLICY_MAX_BINDINGS) {
-		policy_fail(ld, 1, "rules: %zu client bindings; expected at "
-		    "most %d", n, POLICY_MAX_BINDINGS);
+	if (n > ld->lim.max_bindings) {
+		policy_fail(ld, 1, "rules: %zu clients in all (groups "
+		    "expanded); expected at most %zu (" POLICY_KEY_MAX_BINDINGS
+		    ")", n, ld->lim.max_bindings);
 		goto out;
 	}
 	if (n == 0 || (b = calloc(n, sizeof(*b))) == NULL) {
@@ -898,6 +899,10 @@ policy_limits_resolve(const struct policy_limits *in, struct policy_limits *out)
 	    POLICY_DEFAULT_MAX_NODES;
 	out->max_file = in->max_file ? in->max_file :
 	    (size_t)POLICY_DEFAULT_MAX_FILE_MIB * 1024 * 1024;
+	out->max_groups = in->max_groups ? in->max_groups :
+	    POLICY_DEFAULT_MAX_GROUPS;
+	out->max_bindings = in->max_bindings ? in->max_bindings :
+	    POLICY_DEFAULT_MAX_BINDINGS;
 }
 
 int

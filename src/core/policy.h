@@ -37,11 +37,16 @@
 #define POLICY_DEFAULT_MAX_MEMBERS	200000	/* portals in one group */
 #define POLICY_DEFAULT_MAX_NODES	5000000	/* YAML nodes in the file */
 #define POLICY_DEFAULT_MAX_FILE_MIB	64	/* size of the file */
+#define POLICY_DEFAULT_MAX_GROUPS	10000
+/* Clients of all rules, groups expanded: a rule naming a group of N
+ * portals counts N. */
+#define POLICY_DEFAULT_MAX_BINDINGS	1000000
 #define POLICY_KEY_MAX_RULES	"policy_limits.max_rules"
 #define POLICY_KEY_MAX_MEMBERS	"policy_limits.max_group_members"
 #define POLICY_KEY_MAX_NODES	"policy_limits.max_yaml_nodes"
 #define POLICY_KEY_MAX_FILE	"policy_limits.max_file_size"
-#define POLICY_MAX_GROUPS	1000
+#define POLICY_KEY_MAX_GROUPS	"policy_limits.max_groups"
+#define POLICY_KEY_MAX_BINDINGS	"policy_limits.max_bindings"
 /* Ports of one listener rule with `ports`: a socket each, per client. */
 #define POLICY_MAX_LISTEN_PORTS	1024
 
@@ -51,6 +56,8 @@ struct policy_limits {
 	size_t			 max_members;	/* portals in one group */
 	size_t			 max_nodes;	/* YAML nodes in the file */
 	size_t			 max_file;	/* bytes (policy_read_file) */
+	size_t			 max_groups;
+	size_t			 max_bindings;	/* clients of all rules */
 };
 
 /* A rule's protocols (struct policy_rule.protos). */

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/proto.h"
@@ -155,4 +156,29 @@ relay_hs_decode_reply(const uint8_t p[RELAY_REPLY_LEN], unsigned *status)
 		return NP_EPROTO;
 	*status = p[3];
 	return 0;
+}
+
+int
+relay_hs_read(int fd, uint8_t *p, size_t *n, const char **why)
+{
+	size_t want;
+	ssize_t got;
+
+	if (relay_hs_need(p, *n, &want, why) != 0)
+		return -1;
+	if (want == 0)
+		return 1;
+	got = recv(fd, p + *n, want, 0);
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (got <= 0) {
+		*why = got == 0 ? "closed during the handshake" :
+		    strerror(errno);
+		return -1;
+	}
+	*n += (size_t)got;
+	/* Junk is refused as soon as its first bytes show it. */
+	if (relay_hs_need(p, *n, &want, why) != 0)
+		return -1;
+	return want == 0;
 }

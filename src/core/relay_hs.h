@@ -78,6 +78,16 @@ int	relay_hs_need(const uint8_t *p, size_t n, size_t *need,
 	    const char **why);
 
 /*
+ * Reads from the non-blocking socket fd what the request in p (*n bytes
+ * so far, p of RELAY_HS_MAX bytes) still needs, never a byte of what
+ * follows it: the one reader of requests, for the relay and for a
+ * portal's direct listener.  Returns 1 once the request is whole, 0 when
+ * more must come, or -1 with *why (static text, or strerror's) when the
+ * bytes cannot be a request, the peer closed, or the read failed.
+ */
+int	relay_hs_read(int fd, uint8_t *p, size_t *n, const char **why);
+
+/*
  * Decodes a whole request of exactly n bytes.  Returns 0, NP_ESHORT, or
  * NP_EPROTO with *why.  The ticket itself is not checked here (ticket.h).
  */

@@ -162,29 +162,16 @@ direct_conn_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct direct_conn *c = arg;
 	const char *why;
-	size_t want;
-	ssize_t n;
 
 	/* Exactly the handshake, never a byte of the TLS behind it. */
-	if (relay_hs_need(c->hs, c->hslen, &want, &why) != 0) {
-		direct_conn_refuse(c, RELAY_E_MALFORMED, why);
-		return;
-	}
-	n = recv(c->fd, c->hs + c->hslen, want, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		direct_conn_refuse(c, RELAY_E_MALFORMED, n == 0 ? "closed "
-		    "during the handshake" : strerror(errno));
-		return;
-	}
-	c->hslen += (size_t)n;
-	if (relay_hs_need(c->hs, c->hslen, &want, &why) != 0) {
-		direct_conn_refuse(c, RELAY_E_MALFORMED, why);
-		return;
-	}
-	if (want == 0)
+	switch (relay_hs_read(c->fd, c->hs, &c->hslen, &why)) {
+	case 1:
 		direct_conn_vet(c);
+		break;
+	case -1:
+		direct_conn_refuse(c, RELAY_E_MALFORMED, why);
+		break;
+	}
 }
 
 static void

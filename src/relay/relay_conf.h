@@ -20,6 +20,8 @@
 	    "a portal must present its ticket within this after connecting") \
 	X(pairing_timeout, DURATION, "pairing_timeout", "15s", 100, 600000, NULL, \
 	    "how long the first half of a tunnel waits for the second") \
+	X(listen_backlog, INT, "listen_backlog", "4096", 1, 1000000, NULL, \
+	    "connections the kernel queues on the relay's listener before it accepts them (every tunnel's two portals dial in at once, and all of them again when a relay restarts); the kernel caps it at net.core.somaxconn, and the relay warns at start when that is lower") \
 	X(max_pending, INT, "max_pending", "10000", 1, 10000000, NULL,	\
 	    "most connections not yet paired (presenting a ticket or waiting), in total") \
 	X(max_pending_per_source, INT, "max_pending_per_source", "64", 1, 1000000, NULL, \

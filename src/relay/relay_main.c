@@ -9,6 +9,7 @@
 #include "core/ctlsock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/listener.h"
 #include "core/metrics.h"
 #include "core/metrics_http.h"
 #include "core/sandbox.h"
@@ -79,13 +80,15 @@ relay_setup(struct relay *r)
 	identity_format(&r->self, self);
 	if ((r->loop = loop_new()) == NULL)
 		return -ENOMEM;
-	if ((r->listen_fd = net_listen_tcp(&r->conf->listen, 1024)) < 0) {
+	if ((r->listen_fd = net_listen_tcp(&r->conf->listen,
+	    (int)r->conf->listen_backlog)) < 0) {
 		rc = r->listen_fd;
 		log_error(NULL, "cannot listen on %s:%u: %s",
 		    r->conf->listen.host, r->conf->listen.port,
 		    np_strerror(rc));
 		return rc;
 	}
+	listener_check_backlog(r->conf->listen_backlog);
 	net_local_addr(r->listen_fd, addr, sizeof(addr));
 	if (r->nadvertise == 0)
 		snprintf(r->advertise[r->nadvertise++], PROTO_ADDR_MAX + 1,

@@ -326,7 +326,6 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct relay_half *h = arg;
 	const char *why;
-	size_t want;
 	ssize_t n;
 
 	if (h->state == HALF_WAITING) {
@@ -344,27 +343,14 @@ relay_half_read_cb(evutil_socket_t fd, short what, void *arg)
 		    "sent data before being paired");
 		return;
 	}
-	/* Read exactly the handshake, never a byte of what follows it. */
-	if (relay_hs_need(h->hs, h->hslen, &want, &why) != 0) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, why);
-		return;
-	}
-	n = recv(h->fd, h->hs + h->hslen, want, 0);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, n == 0 ?
-		    "closed during the handshake" : strerror(errno));
-		return;
-	}
-	h->hslen += (size_t)n;
-	/* Junk is refused as soon as its first bytes show it. */
-	if (relay_hs_need(h->hs, h->hslen, &want, &why) != 0) {
-		relay_half_refuse(h, RELAY_E_MALFORMED, why);
-		return;
-	}
-	if (want == 0)
+	switch (relay_hs_read(h->fd, h->hs, &h->hslen, &why)) {
+	case 1:
 		relay_half_handshake_done(h);
+		break;
+	case -1:
+		relay_half_refuse(h, RELAY_E_MALFORMED, why);
+		break;
+	}
 }
 
 /* Says "at capacity" (status 7) to a connection refused on a cap, and

@@ -40,6 +40,10 @@ server_conf_keep_limits(const struct conf_check *c)
 		lim->max_nodes = (size_t)conf->policy_limits_max_yaml_nodes;
 	if (conf_check_usable(c, POLICY_KEY_MAX_FILE))
 		lim->max_file = (size_t)conf->policy_limits_max_file_size;
+	if (conf_check_usable(c, POLICY_KEY_MAX_GROUPS))
+		lim->max_groups = (size_t)conf->policy_limits_max_groups;
+	if (conf_check_usable(c, POLICY_KEY_MAX_BINDINGS))
+		lim->max_bindings = (size_t)conf->policy_limits_max_bindings;
 }
 
 /*

@@ -35,7 +35,7 @@
 	X(policy_poll, DURATION, "policy_poll", "2s", 0, 3600000, NULL,	\
 	    "how often the policy and CRL files are checked for changes; 0 disables the check") \
 	X(keepalive, DURATION, "keepalive", "15s", 100, 3600000, NULL,	\
-	    "interval of PING messages on control sessions, both ways") \
+	    "interval of PING messages on control sessions: portals and relays send one this often (told in WELCOME); the server pings only a peer quiet this long, and otherwise every fourth interval for the round trip") \
 	X(dead_timeout, DURATION, "dead_timeout", "45s", 300, 86400000, NULL, \
 	    "a control session that is silent this long is closed") \
 	X(handshake_timeout, DURATION, "handshake_timeout", "10s", 100, 600000, NULL, \
@@ -63,6 +63,12 @@
 	X(policy_limits_max_yaml_nodes, INT, POLICY_KEY_MAX_NODES,	\
 	    CONF_NUM(POLICY_DEFAULT_MAX_NODES), 1, 1000000000, NULL,	\
 	    "most YAML nodes (keys, values, lists, mappings) in the policy file; while it is read, each holds 85 to 110 bytes") \
+	X(policy_limits_max_groups, INT, POLICY_KEY_MAX_GROUPS,		\
+	    CONF_NUM(POLICY_DEFAULT_MAX_GROUPS), 1, 10000000, NULL,	\
+	    "most groups in the policy file; a group holds 80 bytes and 64 per member, only while the file is read (rules keep their clients expanded)") \
+	X(policy_limits_max_bindings, INT, POLICY_KEY_MAX_BINDINGS,	\
+	    CONF_NUM(POLICY_DEFAULT_MAX_BINDINGS), 1, 1000000000, NULL, \
+	    "most clients of all rules together, groups expanded (a rule that names a group of N portals counts N); each holds some 130 bytes in its rule") \
 	X(policy_limits_max_file_size, SIZE, POLICY_KEY_MAX_FILE,	\
 	    CONF_NUM(POLICY_DEFAULT_MAX_FILE_MIB) "MiB", 1024, 4294967296LL, NULL, \
 	    "largest policy file; it is held whole while it is read (100,000 rules in block style are some 12 MB)") \

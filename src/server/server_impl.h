@@ -112,6 +112,8 @@ struct server {
 	struct server_peer_list	 handshaking;	/* no HELLO yet */
 	struct unauth		*unauth;	/* the caps on those */
 	struct logsum		*unauth_log;	/* their failures, summarised */
+	struct logsum		*cap_log;	/* HELLOs over max_portals or
+						 * max_relays, summarised */
 	struct server_peer_list	 portals;
 	struct hmap		 portal_names;	/* portals, by name */
 	struct server_peer_list	 relays;

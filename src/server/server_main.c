@@ -471,6 +471,7 @@ server_teardown(struct server *srv)
 	stun_server_free(srv->stun);
 	unauth_free(srv->unauth);
 	logsum_free(srv->unauth_log);
+	logsum_free(srv->cap_log);
 	hmap_release(&srv->portal_names);
 	server_reserve_fd(srv, 0);
 	loop_timer_free(srv->poll_timer);

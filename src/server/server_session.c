@@ -195,6 +195,23 @@ server_take_candidates(struct server_peer *p, const struct proto_msg *m)
 	p->ncandidates++;
 }
 
+/*
+ * Refuses a HELLO over max_portals or max_relays.  Past the cap every
+ * portal that retries is refused again, so the first refusal is logged
+ * and the rest are counted into one summary every 10 s, whatever their
+ * source, instead of a line each.
+ */
+static void
+server_refuse_over_cap(struct server *srv, struct server_peer *p,
+    const char *why)
+{
+	enum log_level level = LOGLEVEL_WARN;
+
+	if (!logsum_note(srv->cap_log, "any address", why))
+		level = LOGLEVEL_DEBUG;
+	ctl_conn_fail_at(p->conn, level, PROTO_E_INTERNAL, "%s", why);
+}
+
 static void
 server_hello_portal(struct server *srv, struct server_peer *p,
     const struct proto_msg *m)
@@ -208,8 +225,11 @@ server_hello_portal(struct server *srv, struct server_peer *p,
 	old = server_find_portal(srv, id->name);
 	if (old == NULL &&
 	    srv->portal_names.count >= (size_t)srv->conf->max_portals) {
-		ctl_conn_fail(p->conn, PROTO_E_INTERNAL, "portals at "
-		    "max_portals (%lld)", srv->conf->max_portals);
+		char why[64];
+
+		snprintf(why, sizeof(why), "portals at max_portals (%lld)",
+		    srv->conf->max_portals);
+		server_refuse_over_cap(srv, p, why);
 		return;
 	}
 	if (old != NULL)
@@ -263,8 +283,9 @@ server_hello_relay(struct server *srv, struct server_peer *p,
 	p->capacity = m->capacity ? m->capacity : SERVER_DEFAULT_CAPACITY;
 	old = server_find_relay(srv, id->name, &nrelays);
 	if (old == NULL && nrelays >= (size_t)srv->conf->max_relays) {
-		ctl_conn_fail(p->conn, PROTO_E_INTERNAL, "relays at "
-		    "max_relays (%lld)", srv->conf->max_relays);
+		snprintf(why, sizeof(why), "relays at max_relays (%lld)",
+		    srv->conf->max_relays);
+		server_refuse_over_cap(srv, p, why);
 		return;
 	}
 	if (old != NULL)
@@ -391,6 +412,8 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
 	struct ctl_conn_opts opts = {
 		.handshake_ms = (uint32_t)srv->conf->handshake_timeout,
 		.keepalive_ms = (uint32_t)srv->conf->keepalive,
+		/* Portals and relays ping us; we ping only a quiet one. */
+		.ping_when_quiet = 1,
 		.dead_ms = (uint32_t)srv->conf->dead_timeout,
 		/* HELLO comes at once; a silent peer only holds a slot. */
 		.first_msg_ms = (uint32_t)srv->conf->handshake_timeout,
@@ -447,18 +470,6 @@ server_accept_one(int fd, const struct sockaddr *sa, void *arg)
  * a wave of reconnecting portals sees SYNs dropped and retried seconds
  * later.  Said once at start, where the operator looks.
  */
-static void
-server_check_backlog(long long backlog)
-{
-	long max = net_somaxconn();
-
-	if (max >= 0 && max < backlog)
-		log_warn(NULL, "listen_backlog is %lld but net.core.somaxconn "
-		    "is %ld: the kernel queues at most %ld connections; raise "
-		    "it (sysctl -w net.core.somaxconn=%lld) or lower "
-		    "listen_backlog", backlog, max, max, backlog);
-}
-
 int
 server_listen(struct server *srv)
 {
@@ -469,12 +480,14 @@ server_listen(struct server *srv)
 	    (size_t)srv->conf->max_unauth,
 	    (size_t)srv->conf->max_unauth_per_source)) == NULL ||
 	    (srv->unauth_log = logsum_new(srv->loop, "handshakes", "failed",
+	    LOGLEVEL_WARN)) == NULL ||
+	    (srv->cap_log = logsum_new(srv->loop, "HELLOs", "refused",
 	    LOGLEVEL_WARN)) == NULL)
 		return -ENOMEM;
 	if ((fd = net_listen_tcp(&srv->conf->listen,
 	    (int)srv->conf->listen_backlog)) < 0)
 		return fd;
-	server_check_backlog(srv->conf->listen_backlog);
+	listener_check_backlog(srv->conf->listen_backlog);
 	net_local_addr(fd, addr, sizeof(addr));
 	if ((srv->listener = listener_new(srv->loop, fd, "the control port",
 	    server_accept_one, srv)) == NULL)

@@ -5,7 +5,8 @@
 # max_portals: 2 and max_relays: 1, two portals and a relay register; a
 # third portal and a second relay finish their TLS handshake but are
 # refused at HELLO with ERROR INTERNAL naming the key, and the server logs
-# why.  A portal that reconnects while its old session is still up takes
+# why, once: refusals that follow (portals retrying over the cap) are
+# counted into one summary line every 10 s.  A portal that reconnects while its old session is still up takes
 # that session's place instead of needing room, at the cap too; once a
 # portal leaves, the next one gets its place.  A listen_backlog above
 # net.core.somaxconn makes the server warn at start that the kernel cuts it.
@@ -34,7 +35,7 @@ fi
 
 np_step "a third portal and a second relay are refused at HELLO"
 np_py <<'EOF'
-import os, npctl
+import os, re, time, npctl
 from npctl import fail
 
 ERR = npctl.ERRORS
@@ -62,6 +63,28 @@ def main():
     refused(npctl.portal("c"), "portals at max_portals (2)")
     npctl.wait_log("hub", r"peer=portal/c .*closed: portals at max_portals "
                    r"\(2\)")
+    # Portals that retry over the cap: one line, then a summary.
+    for _ in range(5):
+        refused(npctl.portal("c"), "portals at max_portals (2)")
+    # They may straddle two summary windows: the counts add up to 5.
+    summary = (r"warn server .* (\d+) HELLOs from any address refused in "
+               r"the last \d+ s: portals at max_portals \(2\)")
+    deadline, total = time.monotonic() + 25, 0
+    while time.monotonic() < deadline:
+        with open(npctl.log_path("hub"), errors="replace") as f:
+            total = sum(int(m.group(1)) for m in
+                        (re.search(summary, line) for line in f) if m)
+        if total >= 5:
+            break
+        npctl.idle(0.2)
+    if total != 5:
+        fail("summaries of refusals over max_portals count %d, expected 5"
+             % total)
+    print("five more over the cap: one summary count of %d" % total)
+    n = npctl.log_count("hub", r"closed: portals at max_portals")
+    if n != 1:
+        fail("%d lines for refusals over max_portals, expected 1 and a "
+             "summary" % n)
     r1 = relay("r1")
     r1.hello(advertise=["127.0.0.1:9"], capacity=1)
     refused(relay("r2"), "relays at max_relays (1)",

@@ -507,9 +507,18 @@ T_CASE(limits_name_their_keys)
 	lim.max_nodes = 53;
 	T_ASSERT(strstr(t_parse_bad_limits(four, &lim), "more than 53 nodes")
 	    != NULL);
+	/* r0's group counts its three members. */
+	lim = (struct policy_limits){ .max_bindings = 5 };
+	T_EQ_STR(t_parse_bad_limits(four, &lim), "p.yaml:1: rules: 6 clients "
+	    "in all (groups expanded); expected at most 5 "
+	    "(policy_limits.max_bindings)");
+	lim = (struct policy_limits){ .max_groups = 1 };
+	T_EQ_STR(t_parse_bad_limits("groups: {a: [x], b: [y]}\nrules: []\n",
+	    &lim), "p.yaml:1: groups: 2 groups; expected at most 1 "
+	    "(policy_limits.max_groups)");
 	/* Exactly at each limit, and with limits of zero (the defaults). */
 	lim = (struct policy_limits){ .max_rules = 4, .max_members = 3,
-	    .max_nodes = 54 };
+	    .max_nodes = 54, .max_groups = 1, .max_bindings = 6 };
 	T_EQ_INT(policy_parse_limits("p.yaml", four, strlen(four), &lim, &p,
 	    &errs), 0);
 	policy_free(p);

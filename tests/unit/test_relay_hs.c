@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The relay handshake codec: requests round-trip, the incremental reader
- * takes exactly one request, junk is refused from its first bytes, and
- * answers and their texts.
+ * takes exactly one request, junk is refused from its first bytes, the
+ * socket reader leaves what follows a request in the socket, and answers
+ * and their texts.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "core/proto.h"
@@ -95,6 +99,58 @@ T_CASE(junk_is_refused_from_its_first_bytes)
 	T_ASSERT(hs.ticket == NULL);
 }
 
+/* A non-blocking socket pair: [0] is read by relay_hs_read. */
+static void
+t_pair(int sv[2])
+{
+	T_EQ_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	T_EQ_INT(fcntl(sv[0], F_SETFL, O_NONBLOCK), 0);
+}
+
+T_CASE(socket_reader_takes_the_request_and_nothing_behind_it)
+{
+	uint8_t req[RELAY_HS_MAX + 4], hs[RELAY_HS_MAX], rest[8];
+	const char *why = NULL;
+	size_t len, n = 0;
+	int sv[2];
+
+	t_pair(sv);
+	T_EQ_INT(relay_hs_encode(PROTO_SIDE_CLIENT, t_ticket,
+	    sizeof(t_ticket), req, RELAY_HS_MAX, &len), 0);
+	memcpy(req + len, "TLS!", 4);	/* what follows: never read */
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), 0);	/* nothing yet */
+	T_EQ_INT(write(sv[1], req, 5), 5);
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), 0);
+	T_EQ_INT(n, 5);
+	T_EQ_INT(write(sv[1], req + 5, len - 5 + 4), (ssize_t)(len - 5 + 4));
+	while (n < len)
+		T_ASSERT(relay_hs_read(sv[0], hs, &n, &why) >= 0);
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), 1);
+	T_EQ_INT(n, len);
+	T_ASSERT(memcmp(hs, req, len) == 0);
+	T_EQ_INT(read(sv[0], rest, sizeof(rest)), 4);
+	T_ASSERT(memcmp(rest, "TLS!", 4) == 0);
+	close(sv[0]);
+	close(sv[1]);
+
+	/* Junk, and a peer that closes half-way. */
+	t_pair(sv);
+	n = 0;
+	T_EQ_INT(write(sv[1], "GET / HTTP/1.1\r\n", 16), 16);
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), -1);
+	T_EQ_STR(why, "bad magic");
+	close(sv[0]);
+	close(sv[1]);
+	t_pair(sv);
+	n = 0;
+	T_EQ_INT(write(sv[1], req, 3), 3);
+	close(sv[1]);
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), 0);
+	T_EQ_INT(relay_hs_read(sv[0], hs, &n, &why), -1);
+	T_EQ_STR(why, "closed during the handshake");
+	close(sv[0]);
+}
+
 T_CASE(answers)
 {
 	uint8_t b[RELAY_REPLY_LEN];
@@ -144,6 +200,7 @@ main(void)
 	T_RUN(encode_checks_its_arguments);
 	T_RUN(incremental_reader_takes_exactly_one_request);
 	T_RUN(junk_is_refused_from_its_first_bytes);
+	T_RUN(socket_reader_takes_the_request_and_nothing_behind_it);
 	T_RUN(answers);
 	T_RUN(punch_requests);
 	return t_done();
