@@ -189,7 +189,7 @@ class Conn:
     """
 
     def __init__(self, addr, cert=None, key=None, ca=None, label=None,
-                 timeout=5.0):
+                 timeout=5.0, rcvbuf=0):
         self.label = label or (os.path.basename(cert) if cert else "anon")
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
@@ -197,7 +197,17 @@ class Conn:
         ctx.load_verify_locations(ca or os.path.join(env("NP_CA"), "ca.crt"))
         if cert:
             ctx.load_cert_chain(cert, key)
-        raw = socket.create_connection(split_addr(addr), timeout=timeout)
+        if rcvbuf:
+            # Set before connect, so that the window is that small.
+            host, port = split_addr(addr)
+            raw = socket.socket(socket.AF_INET6 if ":" in host else
+                                socket.AF_INET, socket.SOCK_STREAM)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            raw.settimeout(timeout)
+            raw.connect((host, port))
+        else:
+            raw = socket.create_connection(split_addr(addr),
+                                           timeout=timeout)
         self.local_port = raw.getsockname()[1]
         try:
             self.sock = ctx.wrap_socket(raw)

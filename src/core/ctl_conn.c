@@ -34,6 +34,12 @@
 #define CTL_MAX_FRAMES_PER_READ	64
 /* How long ctl_conn_fail() waits for its ERROR message to be written. */
 #define CTL_FAIL_GRACE_MS	2000
+/*
+ * Plaintext handed to SSL_write() at once by the end-of-turn flush: at
+ * most one TLS record, so that when the socket is full the bytes OpenSSL
+ * holds are all at the front of what libevent's writer takes over.
+ */
+#define CTL_WRITE_CHUNK		16384
 
 enum ctl_state {
 	CTL_HANDSHAKE,		/* TCP connect and TLS handshake */
@@ -53,6 +59,17 @@ struct ctl_conn {
 	SSL_CTX			*ctx;		/* a reference, for SSL_new */
 	struct loop_timer	*timer;		/* handshake, keepalive, grace */
 	struct net_resolve	*dns;		/* dialling: the server's name */
+	/*
+	 * Messages of this loop turn, not yet given to TLS.  libevent's
+	 * bufferevent_openssl writes only from its write-event callback (its
+	 * flush is a no-op), so each message queued there costs turning write
+	 * interest on and off (two epoll_ctl) and one more loop turn.  The
+	 * flush at the end of the turn writes them with SSL_write() straight
+	 * to the socket; only what the socket cannot take goes to libevent's
+	 * output, whose writer then owns the backlog.
+	 */
+	struct buf		 pend;
+	struct event		*flush_ev;
 	struct ctl_conn_opts	 opts;
 	struct ctl_conn_cbs	 cbs;
 	void			*data;		/* the role's, borrowed */
@@ -88,6 +105,10 @@ struct ctl_conn {
 
 static void	ctl_conn_read_cb(struct bufferevent *bev, void *arg);
 static void	ctl_conn_write_cb(struct bufferevent *bev, void *arg);
+static void	ctl_conn_flush_cb(evutil_socket_t fd, short what, void *arg);
+static unsigned long ctl_conn_late_alert(struct ctl_conn *c);
+static void	ctl_conn_open_failed(struct ctl_conn *c, unsigned long e,
+		    int sock_err);
 static void	ctl_conn_event_cb(struct bufferevent *bev, short what,
 		    void *arg);
 static void	ctl_conn_timer_cb(struct loop_timer *t, void *arg);
@@ -108,6 +129,9 @@ ctl_conn_free(void *arg)
 		bufferevent_free(c->bev);
 	if (c->wait_ev)
 		event_free(c->wait_ev);
+	if (c->flush_ev)
+		event_free(c->flush_ev);
+	buf_release(&c->pend);
 	if (c->fd >= 0)
 		close(c->fd);
 	SSL_CTX_free(c->ctx);
@@ -135,7 +159,14 @@ ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
 	c->log.conn_id = c->id;
 	c->last_rx_ms = loop_now_ms();
 	snprintf(c->remote, sizeof(c->remote), "?");
+	buf_init(&c->pend, CTL_MAX_OUTPUT);
 	if ((c->timer = loop_timer_new(loop, ctl_conn_timer_cb, c)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	if ((c->flush_ev = event_new(loop_base(loop), -1, 0, ctl_conn_flush_cb,
+	    c)) == NULL) {
+		loop_timer_free(c->timer);
 		free(c);
 		return NULL;
 	}
@@ -347,6 +378,7 @@ ctl_conn_vclose(struct ctl_conn *c, int err, enum log_level level,
 	}
 	if (c->wait_ev)
 		event_del(c->wait_ev);
+	event_del(c->flush_ev);		/* what is pending goes with it */
 	loop_timer_cancel(c->timer);
 	if (c->cbs.closed)
 		c->cbs.closed(c, err, c->cbs.arg);
@@ -398,20 +430,94 @@ ctl_conn_send(struct ctl_conn *c, const struct proto_msg *m)
 		goto out;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    buf_len(&b) > CTL_MAX_OUTPUT) {
+	    buf_len(&c->pend) + buf_len(&b) > CTL_MAX_OUTPUT) {
 		r = NP_ETOOBIG;
 		ctl_conn_close(c, r, LOGLEVEL_WARN, "peer is not reading "
 		    "(more than %d bytes queued)", CTL_MAX_OUTPUT);
 		goto out;
 	}
-	if (bufferevent_write(c->bev, buf_data(&b), buf_len(&b)) != 0) {
+	if (buf_append(&c->pend, buf_data(&b), buf_len(&b)) != 0) {
 		r = -ENOMEM;
 		ctl_conn_close(c, r, LOGLEVEL_ERROR, "out of memory queueing "
 		    "%s", proto_type_name(m->type));
+		goto out;
 	}
+	/* Written at the end of this loop turn, with the turn's others. */
+	event_active(c->flush_ev, 0, 0);
 out:
 	buf_release(&b);
 	return r;
+}
+
+/* Hands what is pending to libevent's writer (the socket is full, or it
+ * already has a backlog, which must go first). */
+static int
+ctl_conn_pend_to_bev(struct ctl_conn *c)
+{
+	int r = 0;
+
+	if (buf_len(&c->pend) > 0 && bufferevent_write(c->bev,
+	    buf_data(&c->pend), buf_len(&c->pend)) != 0) {
+		r = -ENOMEM;
+		ctl_conn_close(c, r, LOGLEVEL_ERROR, "out of memory queueing "
+		    "%zu bytes", buf_len(&c->pend));
+	}
+	buf_release(&c->pend);
+	return r;
+}
+
+static void
+ctl_conn_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ctl_conn *c = arg;
+	unsigned long tls_err;
+	size_t n;
+	int r, e, sock_err;
+
+	if (c->state != CTL_OPEN && c->state != CTL_DRAINING) {
+		buf_release(&c->pend);
+		return;
+	}
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+		(void)ctl_conn_pend_to_bev(c);
+		return;
+	}
+	while (buf_len(&c->pend) > 0) {
+		n = buf_len(&c->pend) < CTL_WRITE_CHUNK ? buf_len(&c->pend) :
+		    CTL_WRITE_CHUNK;
+		ERR_clear_error();
+		if ((r = SSL_write(c->ssl, buf_data(&c->pend), (int)n)) > 0) {
+			buf_consume(&c->pend, (size_t)r);
+			continue;
+		}
+		e = SSL_get_error(c->ssl, r);
+		if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+			/*
+			 * OpenSSL holds this chunk's record, partly sent; its
+			 * retry must pass at least the same bytes.  They lead
+			 * libevent's (empty) output, whose writer retries with
+			 * up to CTL_WRITE_CHUNK bytes from its front
+			 * (SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER, set by
+			 * libevent, allows the new address).
+			 */
+			log_debug(&c->log, "socket full: %zu bytes left to "
+			    "the write event", buf_len(&c->pend));
+			(void)ctl_conn_pend_to_bev(c);
+			return;
+		}
+		/* Reported as libevent's writer would have met it. */
+		sock_err = e == SSL_ERROR_SYSCALL ? errno : 0;
+		tls_err = ERR_peek_error();
+		ERR_clear_error();
+		if (tls_err == 0 && sock_err != 0)
+			tls_err = ctl_conn_late_alert(c);
+		ctl_conn_open_failed(c, tls_err, sock_err);
+		return;
+	}
+	buf_release(&c->pend);
+	if (c->state == CTL_DRAINING)
+		ctl_conn_close_str(c, c->fail_err, c->fail_level,
+		    c->fail_reason);
 }
 
 static void
@@ -772,6 +878,36 @@ ctl_conn_late_alert(struct ctl_conn *c)
 	return e;
 }
 
+/*
+ * Closes an open session whose read or write failed, with the reason: e
+ * is the first OpenSSL error of the failure (0: none), sock_err the
+ * socket's errno (0: none).
+ */
+static void
+ctl_conn_open_failed(struct ctl_conn *c, unsigned long e, int sock_err)
+{
+	char reason[300];
+	int refusal = ctl_conn_refusal(e);
+
+	if (e) {
+		/* A peer that exits closes TCP without a TLS close_notify. */
+		if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			ctl_conn_close(c, NP_ECLOSED, LOGLEVEL_INFO, "peer "
+			    "closed the connection");
+			return;
+		}
+		/* In TLS 1.3 the client is done with its handshake before
+		 * the server has judged its certificate: a refusal comes
+		 * as the first thing read on an open connection. */
+		ERR_error_string_n(e, reason, sizeof(reason));
+		ctl_conn_close(c, refusal ? refusal : NP_ETLS, LOGLEVEL_WARN,
+		    "TLS error: %s", reason);
+		return;
+	}
+	ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN,
+	    "%s", sock_err ? strerror(sock_err) : "connection error");
+}
+
 static void
 ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
@@ -828,23 +964,7 @@ ctl_conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		    "the connection");
 		return;
 	}
-	if (e) {
-		/* A peer that exits closes TCP without a TLS close_notify. */
-		if (ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
-			ctl_conn_close(c, NP_ECLOSED, LOGLEVEL_INFO, "peer "
-			    "closed the connection");
-			return;
-		}
-		/* In TLS 1.3 the client is done with its handshake before
-		 * the server has judged its certificate: a refusal comes
-		 * as the first thing read on an open connection. */
-		ERR_error_string_n(e, reason, sizeof(reason));
-		ctl_conn_close(c, refusal ? refusal : NP_ETLS, LOGLEVEL_WARN,
-		    "TLS error: %s", reason);
-		return;
-	}
-	ctl_conn_close(c, sock_err ? -sock_err : NP_ECLOSED, LOGLEVEL_WARN,
-	    "%s", sock_err ? strerror(sock_err) : "connection error");
+	ctl_conn_open_failed(c, e, sock_err);
 }
 
 int
