@@ -540,6 +540,10 @@ ctl_conn_fail_level_msg(struct ctl_conn *c, enum log_level level,
 	loop_timer_arm(c->timer, CTL_FAIL_GRACE_MS);
 }
 
+static void	ctl_conn_vfail(struct ctl_conn *c, enum log_level level,
+		    enum proto_error code, const char *fmt, va_list ap)
+		    __attribute__((format(printf, 4, 0)));
+
 static void
 ctl_conn_vfail(struct ctl_conn *c, enum log_level level,
     enum proto_error code, const char *fmt, va_list ap)
