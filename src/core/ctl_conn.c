@@ -159,7 +159,9 @@ ctl_conn_new(struct loop *loop, const struct ctl_conn_opts *opts,
 	c->log.conn_id = c->id;
 	c->last_rx_ms = loop_now_ms();
 	snprintf(c->remote, sizeof(c->remote), "?");
-	buf_init(&c->pend, CTL_MAX_OUTPUT);
+	/* Room for one more message past the cap: ctl_conn_send() encodes
+	 * first and checks the cap after. */
+	buf_init(&c->pend, CTL_MAX_OUTPUT + PROTO_HDR_LEN + PROTO_MAX_PAYLOAD);
 	if ((c->timer = loop_timer_new(loop, ctl_conn_timer_cb, c)) == NULL) {
 		free(c);
 		return NULL;
@@ -418,35 +420,27 @@ ctl_conn_close_str(struct ctl_conn *c, int err, enum log_level level,
 int
 ctl_conn_send(struct ctl_conn *c, const struct proto_msg *m)
 {
-	struct buf b;
+	size_t start = buf_len(&c->pend);
 	int r;
 
 	if (c->state != CTL_OPEN)
 		return NP_ECLOSED;
-	buf_init(&b, PROTO_HDR_LEN + PROTO_MAX_PAYLOAD);
-	if ((r = proto_encode(m, &b)) != 0) {
+	/* Encoded in place behind the turn's other messages. */
+	if ((r = proto_encode(m, &c->pend)) != 0) {
 		ctl_conn_close(c, r, LOGLEVEL_ERROR, "cannot encode %s: %s",
 		    proto_type_name(m->type), np_strerror(r));
-		goto out;
+		return r;
 	}
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) +
-	    buf_len(&c->pend) + buf_len(&b) > CTL_MAX_OUTPUT) {
-		r = NP_ETOOBIG;
-		ctl_conn_close(c, r, LOGLEVEL_WARN, "peer is not reading "
-		    "(more than %d bytes queued)", CTL_MAX_OUTPUT);
-		goto out;
-	}
-	if (buf_append(&c->pend, buf_data(&b), buf_len(&b)) != 0) {
-		r = -ENOMEM;
-		ctl_conn_close(c, r, LOGLEVEL_ERROR, "out of memory queueing "
-		    "%s", proto_type_name(m->type));
-		goto out;
+	    buf_len(&c->pend) > CTL_MAX_OUTPUT) {
+		buf_truncate(&c->pend, start);
+		ctl_conn_close(c, NP_ETOOBIG, LOGLEVEL_WARN, "peer is not "
+		    "reading (more than %d bytes queued)", CTL_MAX_OUTPUT);
+		return NP_ETOOBIG;
 	}
 	/* Written at the end of this loop turn, with the turn's others. */
 	event_active(c->flush_ev, 0, 0);
-out:
-	buf_release(&b);
-	return r;
+	return 0;
 }
 
 /* Hands what is pending to libevent's writer (the socket is full, or it
