@@ -11,15 +11,21 @@
 #include "core/loop.h"
 
 /*
- * Two priorities: ordinary callbacks run at 0; the deferred-free event runs
- * at 1, so libevent calls it only once no callback of priority 0 is active,
- * that is after everything that could still hold a pointer to a queued
- * object has returned.
+ * Callbacks run before the loop looks for new events again: at most this
+ * many.  libevent's default runs every active callback first, including
+ * ones activated while it runs them (event_active() from a callback queues
+ * behind it in the same pass), so a tunnel that keeps reading and flushing
+ * from its buffers could hold the loop for seconds under a bulk transfer:
+ * no timer fired and no other socket was read, and the control session,
+ * silent, was closed by the server's dead-peer timeout.  After this many
+ * the loop polls (without waiting), fires due timers and queues what is
+ * ready behind the rest.
  */
-#define LOOP_PRIO_NORMAL	0
-#define LOOP_PRIO_FREE		1
-/* Turns of the loop at loop_free() for libevent's deferred releases. */
+#define LOOP_MAX_CALLBACKS	32
+/* Turns of the loop at loop_free() for libevent's deferred releases: at
+ * least the first, more while callbacks are still active. */
 #define LOOP_DRAIN_TURNS	4
+#define LOOP_DRAIN_TURNS_MAX	10000
 
 struct loop_sig {
 	struct loop_sig	*next;
@@ -85,15 +91,22 @@ loop_new_precise(int precise)
 	/* epoll_wait() counts in milliseconds; a timerfd does better. */
 	if (precise)
 		event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+	if (event_config_set_max_dispatch_interval(cfg, NULL,
+	    LOOP_MAX_CALLBACKS, 0) != 0) {
+		event_config_free(cfg);
+		goto fail;
+	}
 	loop->base = event_base_new_with_config(cfg);
 	event_config_free(cfg);
 	if (loop->base == NULL)
 		goto fail;
-	if (event_base_priority_init(loop->base, 2) != 0)
-		goto fail;
+	/*
+	 * The deferred-free event shares the one priority: activated, it
+	 * queues behind the callbacks already due, and never runs inside the
+	 * callback that queued an object.
+	 */
 	loop->free_ev = event_new(loop->base, -1, 0, loop_free_cb, loop);
-	if (loop->free_ev == NULL ||
-	    event_priority_set(loop->free_ev, LOOP_PRIO_FREE) != 0)
+	if (loop->free_ev == NULL)
 		goto fail;
 	return loop;
 fail:
@@ -116,7 +129,9 @@ loop_free(struct loop *loop)
 	 * some.  A few non-blocking turns let them run (and free what they
 	 * release) before the base goes.
 	 */
-	for (i = 0; i < LOOP_DRAIN_TURNS && loop->base; i++) {
+	for (i = 0; loop->base && i < LOOP_DRAIN_TURNS_MAX && (i <
+	    LOOP_DRAIN_TURNS || event_base_get_num_events(loop->base,
+	    EVENT_BASE_COUNT_ACTIVE) > 0); i++) {
 		event_base_loop(loop->base, EVLOOP_NONBLOCK);
 		loop_run_frees(loop);
 	}

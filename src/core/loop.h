@@ -4,7 +4,7 @@
  *
  * It adds what libevent does not give: deferred frees (no object is freed
  * inside its own callback; loop_defer_free() queues it and the loop frees
- * the queue after the callbacks of the current iteration), connection ids,
+ * the queue once the callbacks already due have run), connection ids,
  * and small wrappers for timers and signals so that roles need not call
  * libevent for those in a hundred places.  Modules that need libevent's own
  * objects (bufferevents, listeners) take the base from loop_base().
@@ -56,7 +56,7 @@ int		 loop_run(struct loop *loop);
 void		 loop_stop(struct loop *loop);
 
 /*
- * Queues fn(obj) to run after the current iteration's callbacks.  The node
+ * Queues fn(obj) to run once the callbacks already due have run.  The node
  * is embedded in obj, so queueing never allocates and never fails; queueing
  * an object that is already queued is a no-op.
  */
