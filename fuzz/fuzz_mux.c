@@ -36,8 +36,10 @@ fuzz_check_roundtrip(const uint8_t *p, size_t n, const struct mux_frame *f)
 		r = mux_put_ping(&b, f->hdr.flags, f->ping);
 		break;
 	case MUX_ACK:
+		r = mux_put_ack(&b, f->seq);
+		break;
 	case MUX_RESUME:
-		r = mux_put_seq(&b, f->hdr.type, f->seq);
+		r = mux_put_resume(&b, f->seq, f->path_no);
 		break;
 	default:
 		buf_release(&b);

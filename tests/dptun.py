@@ -30,7 +30,7 @@ HDR = struct.Struct(">BBHI")
 DATA, OPEN, WINDOW, RESET, PING, GOAWAY, DGRAM, ACK_FRAME, RESUME = range(9)
 FIN, ACK = 1, 2
 # The tunnel protocol both portals must name in ALPN.
-ALPN = "netport-tunnel/2"
+ALPN = "netport-tunnel/3"
 MAX_PAYLOAD = 16384
 INITIAL_WINDOW = 256 * 1024
 TYPE_NAMES = {DATA: "DATA", OPEN: "OPEN", WINDOW: "WINDOW", RESET: "RESET",
@@ -125,6 +125,12 @@ def reset(stream, code, reason=b""):
     return frame(RESET, stream, struct.pack(">H", code) + reason)
 
 
+def resume(received, path_no):
+    """RESUME: the bytes of the peer's sequence received, and the number
+    of the initiator's path it is sent on."""
+    return frame(RESUME, 0, struct.pack(">QI", received, path_no))
+
+
 def ping(value, ack=False):
     return frame(PING, 0, struct.pack(">Q", value), ACK if ack else 0)
 
@@ -172,6 +178,9 @@ class Tunnel:
         # The peer's ACKs are consumed here (the last value is kept):
         # this end keeps nothing for a replay, so it needs none of them.
         self.acked = 0
+        # Bytes of the peer's sequence read (all frames but ACK and
+        # RESUME): what a RESUME from this end says it received.
+        self.rx_seq = 0
         tls.setblocking(False)
 
     def send(self, raw):
@@ -219,6 +228,8 @@ class Tunnel:
             return None
         f = Frame(ftype, flags, stream, self.buf[HDR.size:HDR.size + n])
         self.buf = self.buf[HDR.size + n:]
+        if f.type not in (ACK_FRAME, RESUME):
+            self.rx_seq += HDR.size + n
         if f.type == ACK_FRAME and n == 8:
             self.acked = struct.unpack(">Q", f.payload)[0]
             return self._take()

@@ -182,11 +182,19 @@ mux_decode(const uint8_t *p, size_t n, struct mux_frame *f, const char **why)
 		}
 		return mux_decode_reason(&r, f, why);
 	case MUX_ACK:
-	case MUX_RESUME:
 		if (f->hdr.stream != 0 || f->hdr.flags ||
 		    buf_get_u64(&r, &f->seq) != 0 ||
 		    buf_reader_left(&r) != 0) {
-			*why = "bad ack or resume";
+			*why = "bad ack";
+			return NP_EPROTO;
+		}
+		return 0;
+	case MUX_RESUME:
+		if (f->hdr.stream != 0 || f->hdr.flags ||
+		    buf_get_u64(&r, &f->seq) != 0 ||
+		    buf_get_u32(&r, &f->path_no) != 0 ||
+		    buf_reader_left(&r) != 0) {
+			*why = "bad resume";
 			return NP_EPROTO;
 		}
 		return 0;
@@ -304,16 +312,27 @@ mux_put_ping(struct buf *b, uint8_t flags, uint64_t value)
 }
 
 int
-mux_put_seq(struct buf *b, uint8_t type, uint64_t seq)
+mux_put_ack(struct buf *b, uint64_t seq)
 {
 	uint8_t v[8];
 	int i;
 
-	if (type != MUX_ACK && type != MUX_RESUME)
-		return NP_EPROTO;
 	for (i = 0; i < 8; i++)
 		v[i] = (uint8_t)(seq >> (56 - 8 * i));
-	return mux_put_frame(b, type, 0, 0, v, 8, NULL, 0);
+	return mux_put_frame(b, MUX_ACK, 0, 0, v, 8, NULL, 0);
+}
+
+int
+mux_put_resume(struct buf *b, uint64_t seq, uint32_t path_no)
+{
+	uint8_t v[12];
+	int i;
+
+	for (i = 0; i < 8; i++)
+		v[i] = (uint8_t)(seq >> (56 - 8 * i));
+	for (i = 0; i < 4; i++)
+		v[8 + i] = (uint8_t)(path_no >> (24 - 8 * i));
+	return mux_put_frame(b, MUX_RESUME, 0, 0, v, 12, NULL, 0);
 }
 
 int

@@ -19,7 +19,9 @@
  * (the bytes of those frames since the tunnel began): ACK tells the
  * sender how much of it has been received, so that it can drop what it
  * keeps for a replay; RESUME, the first frame on a tunnel's new path,
- * tells it from where to replay what the old path lost.
+ * tells it from where to replay what the old path lost, and which of the
+ * initiator's paths this is (RESUMEs on two paths can arrive out of
+ * order).
  *
  * This module is the pure codec: bytes in, struct out, or an error.
  */
@@ -55,7 +57,8 @@ enum mux_type {
 	MUX_GOAWAY = 5,		/* stream 0; payload: u16 code + reason text */
 	MUX_DGRAM = 6,		/* payload: one datagram of a datagram flow */
 	MUX_ACK = 7,		/* stream 0; payload: u64 bytes received */
-	MUX_RESUME = 8,		/* stream 0; payload: u64 bytes received */
+	MUX_RESUME = 8,		/* stream 0; payload: u64 bytes received,
+				 * u32 path number */
 	MUX_TYPE_MAX = 8,
 };
 
@@ -114,7 +117,11 @@ struct mux_frame {
 	char		 reason[MUX_REASON_MAX + 1];	/* RESET, GOAWAY */
 	uint64_t	 ping;		/* PING */
 	uint64_t	 seq;		/* ACK, RESUME */
+	uint32_t	 path_no;	/* RESUME */
 };
+
+/* A RESUME frame's length, header included. */
+#define MUX_RESUME_LEN	(MUX_HDR_LEN + 12)
 
 /* NP_ESHORT, or NP_EPROTO (unknown type) / NP_ETOOBIG (length). */
 int	mux_hdr_decode(const uint8_t *p, size_t n, struct mux_hdr *out);
@@ -149,8 +156,14 @@ int	mux_put_open_dgram(struct buf *b, uint32_t stream, const char *rule,
 /* A DGRAM frame with one datagram of n bytes (n <= MUX_MAX_DGRAM). */
 int	mux_put_dgram(struct buf *b, uint32_t stream, const void *p, size_t n)
 	    __attribute__((warn_unused_result));
-/* ACK or RESUME (type) of seq bytes received. */
-int	mux_put_seq(struct buf *b, uint8_t type, uint64_t seq)
+/* ACK of seq bytes received. */
+int	mux_put_ack(struct buf *b, uint64_t seq)
+	    __attribute__((warn_unused_result));
+/*
+ * RESUME on the initiator's path number path_no (the acceptor answers
+ * with the same), seq bytes received.
+ */
+int	mux_put_resume(struct buf *b, uint64_t seq, uint32_t path_no)
 	    __attribute__((warn_unused_result));
 /* 1 for the frames counted in the sequence (all but ACK and RESUME). */
 static inline int

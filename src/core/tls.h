@@ -94,9 +94,10 @@ void	tls_failure_reason(SSL *ssl, char *err, size_t errsize);
 /*
  * The tunnel protocol between two portals, named in ALPN so that portals
  * of incompatible versions fail the handshake with a clear reason instead
- * of a protocol error later.  Version 2: acknowledgements and resumption.
+ * of a protocol error later.  Version 2: acknowledgements and resumption;
+ * 3: RESUME numbers the initiator's paths.
  */
-#define TLS_ALPN_TUNNEL		"netport-tunnel/2"
+#define TLS_ALPN_TUNNEL		"netport-tunnel/3"
 
 /*
  * Offers (client) or requires (server) the ALPN protocol proto, a string

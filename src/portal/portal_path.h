@@ -23,6 +23,7 @@
 #include <sys/types.h>
 
 #include "core/loop.h"
+#include "core/mux.h"
 #include "core/proto.h"
 
 struct path;
@@ -110,7 +111,7 @@ struct path {
 						 * this host */
 	uint64_t		 started_ms;
 	/* A candidate's first frame, the initiator's RESUME (the tunnel's). */
-	uint8_t			 first[16];
+	uint8_t			 first[MUX_RESUME_LEN];
 	size_t			 first_len;
 	struct loop_defer	 defer;		/* tunnel_drop_path() */
 };

@@ -64,7 +64,8 @@ static void	tunnel_read(struct tunnel *t);
 static void	tunnel_arm(struct tunnel *t);
 static void	tunnel_lose_path(struct tunnel *t, const char *why);
 static void	tunnel_resume_ask(struct tunnel *t);
-static int	tunnel_on_resume(struct tunnel *t, uint64_t seq);
+static int	tunnel_on_resume(struct tunnel *t, uint64_t seq,
+		    uint32_t path_no);
 static void	tunnel_cand_expire(struct tunnel *t, uint64_t now);
 static void	tunnel_plan_direct_retry(struct tunnel *t);
 static void	tunnel_adopt(struct tunnel *t, struct path *p);
@@ -1060,8 +1061,14 @@ tunnel_cand_readable(struct tunnel *t, struct path *p)
 		    "RESUME");
 		return;
 	}
+	if (f.path_no <= t->path_no) {
+		/* Sent before the RESUME that brought the path in use. */
+		tunnel_cand_drop(t, p, "the initiator had moved on: its RESUME "
+		    "here came after the one of a newer path");
+		return;
+	}
 	tunnel_adopt(t, p);
-	if (tunnel_on_resume(t, f.seq) != 0)
+	if (tunnel_on_resume(t, f.seq, f.path_no) != 0)
 		return;
 	/* Frames behind the RESUME wait in the path's buffers. */
 	if (path_pending(p))
@@ -1134,10 +1141,11 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 				tunnel_read(t);
 			return;
 		}
-		if (mux_put_seq(&t->ctl, MUX_RESUME, t->rx_seq) != 0) {
+		if (mux_put_resume(&t->ctl, t->rx_seq, t->path_no + 1) != 0) {
 			tunnel_close(t, MUX_R_INTERNAL, "cannot queue RESUME");
 			return;
 		}
+		t->path_no++;
 		t->resume_sent = 1;
 		t->last_rx_ms = loop_now_ms();
 		log_debug(&t->log, "tunnel %s: new path via %s %s is up; "
@@ -1187,7 +1195,7 @@ tunnel_path_up(struct tunnel *t, struct path *path)
 
 /* The peer's RESUME on the new path: replay from where it says. */
 static int
-tunnel_on_resume(struct tunnel *t, uint64_t seq)
+tunnel_on_resume(struct tunnel *t, uint64_t seq, uint32_t path_no)
 {
 	uint64_t now = loop_now_ms();
 	size_t drop;
@@ -1204,12 +1212,18 @@ tunnel_on_resume(struct tunnel *t, uint64_t seq)
 		    "turn");
 		return -1;
 	}
+	if (t->initiator && path_no != t->path_no) {
+		tunnel_close(t, MUX_R_PROTOCOL, "the peer's RESUME names path "
+		    "%u; this is path %u", path_no, t->path_no);
+		return -1;
+	}
 	if (!t->resume_sent) {
 		/* The acceptor answers with what it received. */
-		if (mux_put_seq(&t->ctl, MUX_RESUME, t->rx_seq) != 0) {
+		if (mux_put_resume(&t->ctl, t->rx_seq, path_no) != 0) {
 			tunnel_close(t, MUX_R_INTERNAL, "cannot queue RESUME");
 			return -1;
 		}
+		t->path_no = path_no;
 		t->resume_sent = 1;
 	}
 	if (seq < t->tx_acked || seq - t->tx_acked > t->replay_max) {
@@ -1406,7 +1420,7 @@ tunnel_process(struct tunnel *t)
 				return -1;
 			break;
 		case MUX_RESUME:
-			if (tunnel_on_resume(t, f.seq) != 0)
+			if (tunnel_on_resume(t, f.seq, f.path_no) != 0)
 				return -1;
 			break;
 		case MUX_DATA:
@@ -1580,7 +1594,7 @@ tunnel_maybe_ack(struct tunnel *t)
 	if (!t->ack_now && t->rx_seq - t->rx_acked < TUNNEL_ACK_EVERY &&
 	    buf_len(&t->out) == t->out_sent)
 		return;
-	if (mux_put_seq(&t->ctl, MUX_ACK, t->rx_seq) != 0)
+	if (mux_put_ack(&t->ctl, t->rx_seq) != 0)
 		return;
 	t->rx_acked = t->rx_seq;
 	t->ack_due_ms = 0;

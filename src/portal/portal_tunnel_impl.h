@@ -115,6 +115,14 @@ struct tunnel {
 	uint64_t		 resume_deadline_ms;
 	uint64_t		 resume_asked_ms; /* initiator: last request */
 	unsigned		 resumes;	/* new paths it has had */
+	/*
+	 * The number of the path in use: the initiator counts the paths it
+	 * sends RESUME on, 1 up; the acceptor keeps the number of the last
+	 * RESUME it followed, so that a RESUME that arrives late, on a path
+	 * the initiator left already (one through the relay, overtaken by a
+	 * direct one), is not followed.
+	 */
+	uint32_t		 path_no;
 	char			 lost_why[512];	/* how it lost the last one */
 	struct event		*flush_ev;	/* tunnel_flush_soon() */
 	struct loop_timer	*timer;		/* setup, keepalive, idle */

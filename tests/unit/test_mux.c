@@ -54,21 +54,30 @@ T_CASE(control_frames_roundtrip)
 	T_EQ_STR(f.reason, "");
 	buf_reset(&b);
 
-	T_EQ_INT(mux_put_seq(&b, MUX_ACK, 0x1122334455667788ULL), 0);
+	T_EQ_INT(mux_put_ack(&b, 0x1122334455667788ULL), 0);
 	t_decode_ok(&b, &f);
 	T_EQ_INT(f.hdr.type, MUX_ACK);
 	T_ASSERT(f.seq == 0x1122334455667788ULL);
 	T_ASSERT(!mux_is_sequenced(MUX_ACK));
 	buf_reset(&b);
 
-	T_EQ_INT(mux_put_seq(&b, MUX_RESUME, 42), 0);
+	T_EQ_INT(mux_put_resume(&b, 42, 0xa1b2c3d4U), 0);
+	T_EQ_INT(buf_len(&b), MUX_RESUME_LEN);
 	t_decode_ok(&b, &f);
 	T_EQ_INT(f.hdr.type, MUX_RESUME);
 	T_ASSERT(f.seq == 42);
+	T_ASSERT(f.path_no == 0xa1b2c3d4U);
 	T_ASSERT(!mux_is_sequenced(MUX_RESUME));
 	T_ASSERT(mux_is_sequenced(MUX_DATA));
-	T_EQ_INT(mux_put_seq(&b, MUX_PING, 1), NP_EPROTO);
 	buf_reset(&b);
+
+	/* A RESUME without its path number (the tunnel/2 shape) is refused. */
+	{
+		uint8_t old[MUX_HDR_LEN + 8] = { MUX_RESUME, 0, 0, 8 };
+		const char *why;
+
+		T_EQ_INT(mux_decode(old, sizeof(old), &f, &why), NP_EPROTO);
+	}
 
 	T_EQ_INT(mux_put_fin(&b, 5), 0);
 	t_decode_ok(&b, &f);
@@ -120,7 +129,10 @@ T_CASE(bad_frames)
 	T_EQ_STR(why, "reason is too long or not printable");
 	mux_hdr_encode(f, MUX_ACK, 0, 8, 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 8, &d, &why), NP_EPROTO);
-	T_EQ_STR(why, "bad ack or resume");
+	T_EQ_STR(why, "bad ack");
+	mux_hdr_encode(f, MUX_RESUME, 0, 12, 3);
+	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 12, &d, &why), NP_EPROTO);
+	T_EQ_STR(why, "bad resume");
 	mux_hdr_encode(f, MUX_PING, 0, 8, 3);
 	T_EQ_INT(mux_decode(f, MUX_HDR_LEN + 8, &d, &why), NP_EPROTO);
 	T_EQ_STR(why, "bad ping");
