@@ -333,9 +333,10 @@ status_print_server(const json_t *o)
 	    status_int(policy, "generation"), status_int(o, "handshaking"),
 	    json_is_true(json_object_get(o, "stopping")) ? "; stopping" : "");
 	if ((a = json_object_get(o, "stun")) != NULL)
-		printf("  STUN on UDP port %lld: %lld answered, %lld dropped\n",
-		    status_int(a, "port"), status_int(a, "answered"),
-		    status_int(a, "dropped"));
+		printf("  STUN on UDP port %lld: %lld answered, %lld dropped, "
+		    "%lld over the rate limits\n", status_int(a, "port"),
+		    status_int(a, "answered"), status_int(a, "dropped"),
+		    status_int(a, "limited"));
 	list = json_object_get(o, "portals");
 	printf("  portals (%zu):\n", json_array_size(list));
 	json_array_foreach(list, i, e)

@@ -7,9 +7,11 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/rand.h>
 
 #include "core/loop.h"
 #include "core/net.h"
+#include "core/srclimit.h"
 #include "core/stun.h"
 #include "core/stun_server.h"
 
@@ -21,6 +23,7 @@ struct stun_server {
 	int			 fd;
 	uint16_t		 port;
 	struct event		*ev;
+	struct srclimit		*limit;
 	struct stun_server_stats stats;
 };
 
@@ -48,6 +51,11 @@ stun_server_read_cb(evutil_socket_t fd, short what, void *arg)
 			s->stats.dropped++;
 			continue;
 		}
+		if (!srclimit_take(s->limit, (struct sockaddr *)&from,
+		    loop_now_ms())) {
+			s->stats.limited++;
+			continue;
+		}
 		len = stun_encode_response(out, m.id,
 		    (struct sockaddr *)&from);
 		if (len == 0 || sendto(fd, out, len, MSG_DONTWAIT,
@@ -60,16 +68,26 @@ stun_server_read_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct stun_server *
-stun_server_start(struct loop *loop, const struct conf_endpoint *ep, int *err)
+stun_server_start(struct loop *loop, const struct conf_endpoint *ep,
+    uint32_t per_source, uint32_t total, int *err)
 {
 	struct stun_server *s;
+	uint64_t key = 0;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		*err = -ENOMEM;
 		return NULL;
 	}
+	/* Without randomness the slots are still spread, only guessable. */
+	(void)RAND_bytes((unsigned char *)&key, sizeof(key));
+	if ((s->limit = srclimit_new(per_source, total, key)) == NULL) {
+		*err = -ENOMEM;
+		free(s);
+		return NULL;
+	}
 	if ((s->fd = net_bind_udp(ep)) < 0) {
 		*err = s->fd;
+		srclimit_free(s->limit);
 		free(s);
 		return NULL;
 	}
@@ -103,5 +121,6 @@ stun_server_free(struct stun_server *s)
 	if (s->ev)
 		event_free(s->ev);
 	close(s->fd);
+	srclimit_free(s->limit);
 	free(s);
 }

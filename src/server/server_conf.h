@@ -77,7 +77,11 @@
 	X(stun_mode, ENUM, "stun.mode", "on", 0, 0, "on|off",		\
 	    "on: answer STUN Binding requests (RFC 5389) on stun.listen, so that portals learn their reflexive UDP address; the port is told to portals in WELCOME") \
 	X(stun_listen, ENDPOINT, "stun.listen", "[::]:3478", 0, 65535, NULL, \
-	    "address and UDP port of the STUN responder ([::] takes IPv4 too; port 0 picks a free port); if it cannot be bound, the server runs without it and says so")
+	    "address and UDP port of the STUN responder ([::] takes IPv4 too; port 0 picks a free port); if it cannot be bound, the server runs without it and says so") \
+	X(stun_rate_per_source, INT, "stun.rate_per_source", "100", 1, 1000000, NULL, \
+	    "STUN answers per second to one source (an IPv4 address or IPv6 /64, whatever the port), after a burst of twice as many; requests over it get no answer and are counted (netport status). A portal asks when its session comes up and every 5 minutes, so 100 a second covers some 30,000 portals behind one NAT address") \
+	X(stun_rate_total, INT, "stun.rate_total", "20000", 1, 100000000, NULL, \
+	    "STUN answers per second to all sources together; bounds what a flood, or requests forged with a victim's address, get out of the responder")
 
 /* Values of stun.mode. */
 #define SERVER_STUN_ON		0

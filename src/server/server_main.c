@@ -414,7 +414,8 @@ server_setup(struct server *srv)
 	}
 	if (srv->conf->stun_mode == SERVER_STUN_ON) {
 		srv->stun = stun_server_start(srv->loop, &srv->conf->stun_listen,
-		    &r);
+		    (uint32_t)srv->conf->stun_rate_per_source,
+		    (uint32_t)srv->conf->stun_rate_total, &r);
 		if (srv->stun == NULL)
 			log_warn(NULL, "no STUN: cannot listen on UDP %s:%u: %s; "
 			    "portals learn no reflexive UDP address",

@@ -69,10 +69,11 @@ server_status_json(void *arg)
 		struct stun_server_stats st;
 
 		stun_server_stats(srv->stun, &st);
-		json_object_set_new(root, "stun", json_pack("{s:i, s:I, s:I}",
-		    "port", (int)stun_server_port(srv->stun),
+		json_object_set_new(root, "stun", json_pack("{s:i, s:I, s:I, "
+		    "s:I}", "port", (int)stun_server_port(srv->stun),
 		    "answered", (json_int_t)st.answered,
-		    "dropped", (json_int_t)st.dropped));
+		    "dropped", (json_int_t)st.dropped,
+		    "limited", (json_int_t)st.limited));
 	}
 	text = json_dumps(root, JSON_COMPACT);
 	json_decref(root);
